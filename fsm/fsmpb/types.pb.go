@@ -1253,6 +1253,7 @@ type ApplyResult struct {
 	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"` // cluster revision after the command
 	Namespace     *Namespace             `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Error         *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Unchanged     bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // the command matched the current state; nothing changed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1306,6 +1307,13 @@ func (x *ApplyResult) GetError() *Error {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *ApplyResult) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
 }
 
 // Snapshot records. A snapshot is a header then (table byte, length, record).
@@ -1467,11 +1475,12 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"FieldError\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
-	"\x04line\x18\x03 \x01(\x05R\x04line\"\x8b\x01\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\"\xa9\x01\n" +
 	"\vApplyResult\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x125\n" +
 	"\tnamespace\x18\x02 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12)\n" +
-	"\x05error\x18\x03 \x01(\v2\x13.prism.fsm.v1.ErrorR\x05error\"\\\n" +
+	"\x05error\x18\x03 \x01(\v2\x13.prism.fsm.v1.ErrorR\x05error\x12\x1c\n" +
+	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"\\\n" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1a\n" +

@@ -70,6 +70,59 @@ func (Consistency) EnumDescriptor() ([]byte, []int) {
 	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{0}
 }
 
+// Refusal says why a node did not apply a forwarded command.
+type Refusal int32
+
+const (
+	Refusal_REFUSAL_NONE       Refusal = 0
+	Refusal_REFUSAL_NOT_LEADER Refusal = 1 // not applied; retry at the leader
+	Refusal_REFUSAL_UNCERTAIN  Refusal = 2 // may or may not have been committed
+	Refusal_REFUSAL_SHUTDOWN   Refusal = 3 // not applied; the node is stopping
+)
+
+// Enum value maps for Refusal.
+var (
+	Refusal_name = map[int32]string{
+		0: "REFUSAL_NONE",
+		1: "REFUSAL_NOT_LEADER",
+		2: "REFUSAL_UNCERTAIN",
+		3: "REFUSAL_SHUTDOWN",
+	}
+	Refusal_value = map[string]int32{
+		"REFUSAL_NONE":       0,
+		"REFUSAL_NOT_LEADER": 1,
+		"REFUSAL_UNCERTAIN":  2,
+		"REFUSAL_SHUTDOWN":   3,
+	}
+)
+
+func (x Refusal) Enum() *Refusal {
+	p := new(Refusal)
+	*p = x
+	return p
+}
+
+func (x Refusal) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Refusal) Descriptor() protoreflect.EnumDescriptor {
+	return file_rpc_rpcpb_api_proto_enumTypes[1].Descriptor()
+}
+
+func (Refusal) Type() protoreflect.EnumType {
+	return &file_rpc_rpcpb_api_proto_enumTypes[1]
+}
+
+func (x Refusal) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Refusal.Descriptor instead.
+func (Refusal) EnumDescriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{1}
+}
+
 type ApplyRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Spec             *fsmpb.NamespaceSpec   `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
@@ -997,9 +1050,10 @@ func (x *MembersResponse) GetMembers() []*Member {
 }
 
 type ForwardApplyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Command       []byte                 `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"` // encoded fsm command (version byte + Command)
-	FromNode      string                 `protobuf:"bytes,2,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The command without its time: the leader stamps it.
+	Command       *fsmpb.Command `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	FromNode      string         `protobuf:"bytes,2,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1034,7 +1088,7 @@ func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
 	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *ForwardApplyRequest) GetCommand() []byte {
+func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
 	if x != nil {
 		return x.Command
 	}
@@ -1051,6 +1105,8 @@ func (x *ForwardApplyRequest) GetFromNode() string {
 type ForwardApplyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Result        *fsmpb.ApplyResult     `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Refusal       Refusal                `protobuf:"varint,2,opt,name=refusal,proto3,enum=prism.v1.Refusal" json:"refusal,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1092,6 +1148,20 @@ func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
 	return nil
 }
 
+func (x *ForwardApplyResponse) GetRefusal() Refusal {
+	if x != nil {
+		return x.Refusal
+	}
+	return Refusal_REFUSAL_NONE
+}
+
+func (x *ForwardApplyResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type ReadIndexRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1131,6 +1201,8 @@ func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
 type ReadIndexResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Refusal       Refusal                `protobuf:"varint,2,opt,name=refusal,proto3,enum=prism.v1.Refusal" json:"refusal,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1170,6 +1242,20 @@ func (x *ReadIndexResponse) GetIndex() uint64 {
 		return x.Index
 	}
 	return 0
+}
+
+func (x *ReadIndexResponse) GetRefusal() Refusal {
+	if x != nil {
+		return x.Refusal
+	}
+	return Refusal_REFUSAL_NONE
+}
+
+func (x *ReadIndexResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
 }
 
 var File_rpc_rpcpb_api_proto protoreflect.FileDescriptor
@@ -1249,18 +1335,27 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\traft_addr\x18\x05 \x01(\tR\braftAddr\x12\x16\n" +
 	"\x06status\x18\x06 \x01(\tR\x06status\"=\n" +
 	"\x0fMembersResponse\x12*\n" +
-	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"L\n" +
-	"\x13ForwardApplyRequest\x12\x18\n" +
-	"\acommand\x18\x01 \x01(\fR\acommand\x12\x1b\n" +
-	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\"I\n" +
+	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"c\n" +
+	"\x13ForwardApplyRequest\x12/\n" +
+	"\acommand\x18\x01 \x01(\v2\x15.prism.fsm.v1.CommandR\acommand\x12\x1b\n" +
+	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\"\x90\x01\n" +
 	"\x14ForwardApplyResponse\x121\n" +
-	"\x06result\x18\x01 \x01(\v2\x19.prism.fsm.v1.ApplyResultR\x06result\"\x12\n" +
-	"\x10ReadIndexRequest\")\n" +
+	"\x06result\x18\x01 \x01(\v2\x19.prism.fsm.v1.ApplyResultR\x06result\x12+\n" +
+	"\arefusal\x18\x02 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x12\n" +
+	"\x10ReadIndexRequest\"p\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
-	"\x05index\x18\x01 \x01(\x04R\x05index*B\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12+\n" +
+	"\arefusal\x18\x02 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage*B\n" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x15\n" +
-	"\x11CONSISTENCY_STALE\x10\x012\xf4\x01\n" +
+	"\x11CONSISTENCY_STALE\x10\x01*`\n" +
+	"\aRefusal\x12\x10\n" +
+	"\fREFUSAL_NONE\x10\x00\x12\x16\n" +
+	"\x12REFUSAL_NOT_LEADER\x10\x01\x12\x15\n" +
+	"\x11REFUSAL_UNCERTAIN\x10\x02\x12\x14\n" +
+	"\x10REFUSAL_SHUTDOWN\x10\x032\xf4\x01\n" +
 	"\x10NamespaceService\x128\n" +
 	"\x05Apply\x12\x16.prism.v1.ApplyRequest\x1a\x17.prism.v1.ApplyResponse\x122\n" +
 	"\x03Get\x12\x14.prism.v1.GetRequest\x1a\x15.prism.v1.GetResponse\x125\n" +
@@ -1285,67 +1380,72 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 	return file_rpc_rpcpb_api_proto_rawDescData
 }
 
-var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),             // 0: prism.v1.Consistency
-	(*ApplyRequest)(nil),         // 1: prism.v1.ApplyRequest
-	(*ApplyResponse)(nil),        // 2: prism.v1.ApplyResponse
-	(*GetRequest)(nil),           // 3: prism.v1.GetRequest
-	(*GetResponse)(nil),          // 4: prism.v1.GetResponse
-	(*ListRequest)(nil),          // 5: prism.v1.ListRequest
-	(*ListResponse)(nil),         // 6: prism.v1.ListResponse
-	(*DeleteRequest)(nil),        // 7: prism.v1.DeleteRequest
-	(*DeleteResponse)(nil),       // 8: prism.v1.DeleteResponse
-	(*ReadHeader)(nil),           // 9: prism.v1.ReadHeader
-	(*StatusRequest)(nil),        // 10: prism.v1.StatusRequest
-	(*NodeStatus)(nil),           // 11: prism.v1.NodeStatus
-	(*StatusResponse)(nil),       // 12: prism.v1.StatusResponse
-	(*MembersRequest)(nil),       // 13: prism.v1.MembersRequest
-	(*Member)(nil),               // 14: prism.v1.Member
-	(*MembersResponse)(nil),      // 15: prism.v1.MembersResponse
-	(*ForwardApplyRequest)(nil),  // 16: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil), // 17: prism.v1.ForwardApplyResponse
-	(*ReadIndexRequest)(nil),     // 18: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),    // 19: prism.v1.ReadIndexResponse
-	(*fsmpb.NamespaceSpec)(nil),  // 20: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),      // 21: prism.fsm.v1.Namespace
-	(*fsmpb.ApplyResult)(nil),    // 22: prism.fsm.v1.ApplyResult
+	(Refusal)(0),                 // 1: prism.v1.Refusal
+	(*ApplyRequest)(nil),         // 2: prism.v1.ApplyRequest
+	(*ApplyResponse)(nil),        // 3: prism.v1.ApplyResponse
+	(*GetRequest)(nil),           // 4: prism.v1.GetRequest
+	(*GetResponse)(nil),          // 5: prism.v1.GetResponse
+	(*ListRequest)(nil),          // 6: prism.v1.ListRequest
+	(*ListResponse)(nil),         // 7: prism.v1.ListResponse
+	(*DeleteRequest)(nil),        // 8: prism.v1.DeleteRequest
+	(*DeleteResponse)(nil),       // 9: prism.v1.DeleteResponse
+	(*ReadHeader)(nil),           // 10: prism.v1.ReadHeader
+	(*StatusRequest)(nil),        // 11: prism.v1.StatusRequest
+	(*NodeStatus)(nil),           // 12: prism.v1.NodeStatus
+	(*StatusResponse)(nil),       // 13: prism.v1.StatusResponse
+	(*MembersRequest)(nil),       // 14: prism.v1.MembersRequest
+	(*Member)(nil),               // 15: prism.v1.Member
+	(*MembersResponse)(nil),      // 16: prism.v1.MembersResponse
+	(*ForwardApplyRequest)(nil),  // 17: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil), // 18: prism.v1.ForwardApplyResponse
+	(*ReadIndexRequest)(nil),     // 19: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),    // 20: prism.v1.ReadIndexResponse
+	(*fsmpb.NamespaceSpec)(nil),  // 21: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),      // 22: prism.fsm.v1.Namespace
+	(*fsmpb.Command)(nil),        // 23: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),    // 24: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	20, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	21, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	21, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	22, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	21, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	9,  // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
+	22, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	10, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	21, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
-	9,  // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	21, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	11, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
-	14, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	22, // 11: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 12: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	3,  // 13: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	5,  // 14: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	7,  // 15: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	10, // 16: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	13, // 17: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	16, // 18: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	18, // 19: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	2,  // 20: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	4,  // 21: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	6,  // 22: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	8,  // 23: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	12, // 24: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	15, // 25: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	17, // 26: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	19, // 27: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	22, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	10, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
+	22, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	12, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
+	15, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
+	23, // 11: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	24, // 12: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 13: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	1,  // 14: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 15: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	4,  // 16: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	6,  // 17: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	8,  // 18: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	11, // 19: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	14, // 20: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	17, // 21: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	19, // 22: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	3,  // 23: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	5,  // 24: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	7,  // 25: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	9,  // 26: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	13, // 27: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	16, // 28: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	18, // 29: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	20, // 30: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -1360,7 +1460,7 @@ func file_rpc_rpcpb_api_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   3,

@@ -1,0 +1,132 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// retryPause is the wait between attempts while no leader is reachable.
+const retryPause = 20 * time.Millisecond
+
+// Apply commits a command through raft: locally when this node leads,
+// otherwise forwarded to the leader at the gRPC address gossip advertises.
+// While there is no leader it retries until ctx ends, so an election looks
+// like a pause. The command is stamped with the leader's clock.
+func (n *Node) Apply(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	for {
+		res, err := n.applyOnce(ctx, cmd)
+		if err == nil || !retryable(err) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return fsm.Result{}, fmt.Errorf("%w: %v (last: %v)", ErrNoLeader, ctx.Err(), err)
+		case <-n.shutdownCh:
+			return fsm.Result{}, ErrShutdown
+		case <-time.After(retryPause):
+		}
+	}
+}
+
+// retryable: the command was certainly not applied.
+func retryable(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)
+}
+
+func (n *Node) applyOnce(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	if n.raft.State() == raft.Leader {
+		return n.applyLocal(ctx, cmd)
+	}
+	_, leader := n.raft.LeaderWithID()
+	if leader == "" {
+		return fsm.Result{}, ErrNoLeader
+	}
+	p, ok := n.peers.get(string(leader))
+	if !ok || p.meta.GRPCAddr == "" {
+		return fsm.Result{}, fmt.Errorf("%w: leader %s not yet known by gossip", ErrNoLeader, leader)
+	}
+	client, err := n.conns.internal(p.meta.GRPCAddr)
+	if err != nil {
+		return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, err)
+	}
+	resp, err := client.ForwardApply(ctx, &rpcpb.ForwardApplyRequest{Command: cmd, FromNode: n.cfg.NodeID})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fsm.Result{}, fmt.Errorf("%w: %v", ErrUncertain, ctx.Err())
+		}
+		// Unavailable before the request was sent (connection refused) is
+		// safe to retry; anything else may have reached the leader.
+		if status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "connection refused") {
+			return fsm.Result{}, fmt.Errorf("%w: forward to %s: %v", ErrNoLeader, leader, err)
+		}
+		return fsm.Result{}, fmt.Errorf("%w: forward to %s: %v", ErrUncertain, leader, err)
+	}
+	switch resp.Refusal {
+	case rpcpb.Refusal_REFUSAL_NOT_LEADER:
+		return fsm.Result{}, fmt.Errorf("%w: %s", ErrNotLeader, resp.Message)
+	case rpcpb.Refusal_REFUSAL_UNCERTAIN:
+		return fsm.Result{}, fmt.Errorf("%w: %s", ErrUncertain, resp.Message)
+	case rpcpb.Refusal_REFUSAL_SHUTDOWN:
+		return fsm.Result{}, fmt.Errorf("%w: leader %s: %s", ErrNoLeader, leader, resp.Message)
+	}
+	return fsm.ResultFromProto(resp.Result), nil
+}
+
+// applyLocal stamps the command with this leader's clock and commits it.
+func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	c := proto.Clone(cmd).(*fsmpb.Command)
+	c.UnixNano = time.Now().UnixNano()
+	data, err := fsm.EncodeCommand(c)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, context.DeadlineExceeded)
+	}
+	start := time.Now()
+	f := n.raft.Apply(data, timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return fsm.Result{}, fmt.Errorf("%w: %v", ErrUncertain, ctx.Err())
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return fsm.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return fsm.Result{}, ErrShutdown
+		default: // ErrLeadershipLost and the like: it may still commit.
+			return fsm.Result{}, fmt.Errorf("%w: %v", ErrUncertain, err)
+		}
+	}
+	res, ok := f.Response().(fsm.Result)
+	if !ok {
+		return fsm.Result{}, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
+	}
+	observeApply(bodyLabel(c), time.Since(start))
+	if res.Err == nil && !res.Unchanged {
+		n.nudge()
+	}
+	return res, nil
+}

@@ -1,0 +1,123 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Config holds a node's settings. Addresses must be host:port; port 0 picks
+// a free port (the node advertises what it got).
+type Config struct {
+	// NodeID is the node's unique, stable id (raft server id, gossip name).
+	NodeID string
+	// DataDir holds raft.db (log and stable store) and snapshots/.
+	DataDir string
+	// RaftAddr is the raft TCP transport's bind and advertise address.
+	RaftAddr string
+	// GossipAddr is memberlist's bind and advertise address (TCP and UDP).
+	GossipAddr string
+	// GRPCAdvertise and HTTPAdvertise are this node's API addresses as
+	// gossip carries them (forwarding uses GRPCAdvertise, never a guess).
+	GRPCAdvertise string
+	HTTPAdvertise string
+	// Join lists gossip addresses of existing members; retried until one answers.
+	Join []string
+	// BootstrapExpect forms a new cluster once this many servers have met by
+	// gossip; 0 never bootstraps (the node waits to be added by a leader).
+	BootstrapExpect int
+	// Dev: a single node that bootstraps itself with fast, non-durable
+	// settings (no fsync). Never for production.
+	Dev bool
+
+	// Raft timing, tuned for a LAN (loopback or one datacenter, RTT < 1 ms):
+	// a follower that hears nothing for HeartbeatTimeout starts an election
+	// (randomised up to 2x); a leader that cannot reach a quorum for
+	// LeaderLeaseTimeout steps down. Raft's own defaults (1 s/1 s/500 ms) are
+	// for WANs; these give a failover of about 0.5-1 s after a leader dies.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout bounds how long a follower waits before applying a
+	// commit index it learned without a new entry.
+	CommitTimeout time.Duration
+	// MaxAppendEntries is the most entries sent (and fsynced) in one batch:
+	// the group-commit size under load.
+	MaxAppendEntries int
+	// SnapshotThreshold: snapshot after this many new log entries;
+	// SnapshotInterval: how often to check; TrailingLogs: entries kept after
+	// a snapshot so a slightly lagging follower catches up from the log.
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	// SnapshotRetain is how many snapshot files to keep.
+	SnapshotRetain int
+
+	// ReconcileInterval is how often the leader reconciles raft membership
+	// with gossip and namespace lifecycles with provisioners.
+	ReconcileInterval time.Duration
+	// TombstoneRetention is how long a deleted namespace stays visible
+	// (status deleted) before the leader purges it.
+	TombstoneRetention time.Duration
+	// JoinRetryInterval is the pause between attempts to reach Join seeds.
+	JoinRetryInterval time.Duration
+}
+
+// DefaultConfig returns the defaults documented on each Config field.
+func DefaultConfig() Config {
+	return Config{
+		RaftAddr:           "127.0.0.1:7500",
+		GossipAddr:         "127.0.0.1:7600",
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      10 * time.Millisecond,
+		MaxAppendEntries:   256,
+		SnapshotThreshold:  8192,
+		SnapshotInterval:   30 * time.Second,
+		TrailingLogs:       10240,
+		SnapshotRetain:     2,
+		ReconcileInterval:  time.Second,
+		TombstoneRetention: time.Hour,
+		JoinRetryInterval:  time.Second,
+	}
+}
+
+// Validate lists every problem with the config.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, a...)...))
+	}
+	if c.NodeID == "" {
+		bad("node id is empty")
+	}
+	if c.DataDir == "" {
+		bad("data dir is empty")
+	}
+	for name, a := range map[string]string{"raft addr": c.RaftAddr, "gossip addr": c.GossipAddr, "grpc advertise": c.GRPCAdvertise, "http advertise": c.HTTPAdvertise} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad("%s %q: %v", name, a, err)
+		}
+	}
+	if c.BootstrapExpect < 0 {
+		bad("bootstrap expect %d < 0", c.BootstrapExpect)
+	}
+	if c.HeartbeatTimeout <= 0 || c.ElectionTimeout <= 0 || c.LeaderLeaseTimeout <= 0 || c.CommitTimeout <= 0 {
+		bad("raft timeouts must be positive")
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		bad("leader lease timeout %v exceeds heartbeat timeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.MaxAppendEntries <= 0 || c.MaxAppendEntries > 1024 {
+		bad("max append entries %d not in 1..1024", c.MaxAppendEntries)
+	}
+	if c.ReconcileInterval <= 0 || c.JoinRetryInterval <= 0 {
+		bad("reconcile and join retry intervals must be positive")
+	}
+	if c.TombstoneRetention < 0 {
+		bad("tombstone retention must not be negative")
+	}
+	return errors.Join(errs...)
+}

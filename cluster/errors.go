@@ -1,0 +1,17 @@
+package cluster
+
+import "errors"
+
+var (
+	// ErrNoLeader: no leader is known (election in progress or no quorum).
+	ErrNoLeader = errors.New("cluster: no leader")
+	// ErrNotLeader: this node is not the leader and may not forward.
+	ErrNotLeader = errors.New("cluster: not the leader")
+	// ErrUncertain: the write reached the leader, then leadership or the
+	// connection was lost; it may or may not have been committed.
+	ErrUncertain = errors.New("cluster: outcome unknown")
+	// ErrShutdown: the node is shutting down.
+	ErrShutdown = errors.New("cluster: shutting down")
+	// ErrInvalidConfig: a Config field is invalid.
+	ErrInvalidConfig = errors.New("cluster: invalid config")
+)

@@ -1,0 +1,56 @@
+package cluster
+
+import (
+	"io"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/prism/controlplane/fsm"
+)
+
+// raftFSM adapts the pure fsm.FSM to raft.BatchingFSM. Raft hands it
+// command and configuration entries in log order; configuration entries
+// only advance the applied index.
+type raftFSM struct{ f *fsm.FSM }
+
+var (
+	_ raft.BatchingFSM = raftFSM{}
+	_ raft.FSMSnapshot = fsmSnapshot{}
+)
+
+func (a raftFSM) Apply(l *raft.Log) interface{} { return a.ApplyBatch([]*raft.Log{l})[0] }
+
+func (a raftFSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	entries := make([]fsm.Entry, len(logs))
+	for i, l := range logs {
+		entries[i].Index = l.Index
+		if l.Type == raft.LogCommand {
+			entries[i].Data = l.Data
+		}
+	}
+	results := a.f.ApplyBatch(entries)
+	out := make([]interface{}, len(results))
+	for i := range results {
+		out[i] = results[i]
+	}
+	return out
+}
+
+func (a raftFSM) Snapshot() (raft.FSMSnapshot, error) { return fsmSnapshot{a.f.Snapshot()}, nil }
+
+func (a raftFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	return a.f.Restore(rc)
+}
+
+type fsmSnapshot struct{ s *fsm.Snapshot }
+
+func (s fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.s.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (fsmSnapshot) Release() {}

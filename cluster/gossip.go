@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+)
+
+// nodeMeta is what gossip carries about each node (memberlist node meta,
+// at most 512 bytes).
+type nodeMeta struct {
+	ID           string `json:"id"`
+	RaftAddr     string `json:"raft"`
+	GRPCAddr     string `json:"grpc"`
+	HTTPAddr     string `json:"http"`
+	Bootstrapped bool   `json:"bootstrapped,omitempty"`
+	Expect       int    `json:"expect,omitempty"`
+}
+
+// peer is one gossip member as this node last heard of it.
+type peer struct {
+	meta       nodeMeta
+	gossipAddr string
+	state      memberlist.NodeStateType
+}
+
+func (p peer) alive() bool { return p.state == memberlist.StateAlive }
+
+// peerTable is updated by memberlist's event delegate and read by the
+// forwarding, bootstrap and reconcile paths.
+type peerTable struct {
+	mu    sync.RWMutex
+	peers map[string]peer
+}
+
+func newPeerTable() *peerTable { return &peerTable{peers: map[string]peer{}} }
+
+func (t *peerTable) get(id string) (peer, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	p, ok := t.peers[id]
+	return p, ok
+}
+
+func (t *peerTable) all() []peer {
+	t.mu.RLock()
+	out := make([]peer, 0, len(t.peers))
+	for _, p := range t.peers {
+		out = append(out, p)
+	}
+	t.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].meta.ID < out[j].meta.ID })
+	return out
+}
+
+func (t *peerTable) set(p peer) {
+	t.mu.Lock()
+	t.peers[p.meta.ID] = p
+	t.mu.Unlock()
+}
+
+// gossipDelegate implements memberlist.Delegate and EventDelegate. Its
+// methods are called from memberlist goroutines: they must be thread-safe
+// and must not block.
+type gossipDelegate struct{ n *Node }
+
+var (
+	_ memberlist.Delegate      = gossipDelegate{}
+	_ memberlist.EventDelegate = gossipDelegate{}
+)
+
+func (d gossipDelegate) NodeMeta(limit int) []byte {
+	b, _ := json.Marshal(d.n.localMeta())
+	if len(b) > limit {
+		d.n.log.Error("gossip meta exceeds limit", "bytes", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+func (gossipDelegate) NotifyMsg([]byte)                           {}
+func (gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (gossipDelegate) LocalState(join bool) []byte                { return nil }
+func (gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
+
+func (d gossipDelegate) NotifyJoin(m *memberlist.Node)   { d.observe(m) }
+func (d gossipDelegate) NotifyUpdate(m *memberlist.Node) { d.observe(m) }
+func (d gossipDelegate) NotifyLeave(m *memberlist.Node)  { d.observe(m) }
+
+func (d gossipDelegate) observe(m *memberlist.Node) {
+	var meta nodeMeta
+	if err := json.Unmarshal(m.Meta, &meta); err != nil || meta.ID == "" {
+		d.n.log.Warn("ignoring gossip member without prism metadata", "name", m.Name, "addr", m.Address())
+		return
+	}
+	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: m.State})
+	select {
+	case d.n.memberCh <- struct{}{}:
+	default:
+	}
+	d.n.nudge()
+}
+
+func (n *Node) localMeta() nodeMeta {
+	return nodeMeta{
+		ID:           n.cfg.NodeID,
+		RaftAddr:     n.cfg.RaftAddr,
+		GRPCAddr:     n.cfg.GRPCAdvertise,
+		HTTPAddr:     n.cfg.HTTPAdvertise,
+		Bootstrapped: n.bootstrapped.Load(),
+		Expect:       n.cfg.BootstrapExpect,
+	}
+}
+
+func (n *Node) startGossip(base *slog.Logger) error {
+	host, port, err := splitHostPort(n.cfg.GossipAddr)
+	if err != nil {
+		return fmt.Errorf("%w: gossip addr %q: %v", ErrInvalidConfig, n.cfg.GossipAddr, err)
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = n.cfg.NodeID
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertiseAddr = host
+	mc.AdvertisePort = port
+	mc.Delegate = gossipDelegate{n}
+	mc.Events = gossipDelegate{n}
+	mc.Logger = newStdLogger(base.With("component", "memberlist", "node", n.cfg.NodeID))
+	if n.cfg.Dev {
+		mc = tuneDev(mc)
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("cluster: gossip on %s: %w", n.cfg.GossipAddr, err)
+	}
+	n.ml = ml
+	// With port 0, memberlist picked one: advertise what it got.
+	n.cfg.GossipAddr = ml.LocalNode().Address()
+	return nil
+}
+
+func tuneDev(mc *memberlist.Config) *memberlist.Config {
+	mc.GossipInterval = 50 * time.Millisecond
+	mc.ProbeInterval = 500 * time.Millisecond
+	return mc
+}
+
+// updateMeta re-gossips this node's metadata after it changed.
+func (n *Node) updateMeta() {
+	if err := n.ml.UpdateNode(time.Second); err != nil {
+		n.log.Warn("gossip meta update failed", "err", err)
+	}
+}
+
+// joinLoop contacts the join seeds until one answers.
+func (n *Node) joinLoop() {
+	defer n.wg.Done()
+	if len(n.cfg.Join) == 0 {
+		return
+	}
+	for {
+		joined, err := n.ml.Join(n.cfg.Join)
+		if joined > 0 {
+			n.log.Info("joined gossip", "seeds", n.cfg.Join, "contacted", joined)
+			return
+		}
+		n.log.Warn("cannot reach join seeds yet", "seeds", n.cfg.Join, "err", err)
+		select {
+		case <-n.shutdownCh:
+			return
+		case <-time.After(n.cfg.JoinRetryInterval):
+		}
+	}
+}
+
+// bootstrapLoop forms a new cluster once BootstrapExpect servers have met,
+// all with no raft state and none reporting an existing cluster. Every such
+// node bootstraps with the same (sorted) configuration, so they agree.
+func (n *Node) bootstrapLoop() {
+	defer n.wg.Done()
+	if n.bootstrapped.Load() {
+		return
+	}
+	if n.cfg.Dev || n.cfg.BootstrapExpect == 1 {
+		n.bootstrap([]raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr), Suffrage: raft.Voter}})
+		return
+	}
+	if n.cfg.BootstrapExpect == 0 {
+		return
+	}
+	for {
+		select {
+		case <-n.shutdownCh:
+			return
+		case <-n.memberCh:
+		case <-time.After(time.Second):
+		}
+		if n.bootstrapped.Load() || n.raft.LastIndex() > 0 {
+			n.markBootstrapped()
+			return
+		}
+		var servers []raft.Server
+		existing := false
+		for _, p := range n.peers.all() {
+			if !p.alive() {
+				continue
+			}
+			if p.meta.Bootstrapped && p.meta.ID != n.cfg.NodeID {
+				existing = true
+			}
+			servers = append(servers, raft.Server{ID: raft.ServerID(p.meta.ID), Address: raft.ServerAddress(p.meta.RaftAddr), Suffrage: raft.Voter})
+		}
+		if existing {
+			n.log.Info("a member already belongs to a cluster; waiting for its leader to add this node")
+			return
+		}
+		if len(servers) < n.cfg.BootstrapExpect {
+			continue
+		}
+		n.bootstrap(servers)
+		return
+	}
+}
+
+func (n *Node) bootstrap(servers []raft.Server) {
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && err != raft.ErrCantBootstrap {
+		n.log.Error("bootstrap failed", "err", err)
+		return
+	}
+	n.log.Info("bootstrapped cluster", "servers", len(servers))
+	n.markBootstrapped()
+}
+
+func (n *Node) markBootstrapped() {
+	if !n.bootstrapped.Swap(true) {
+		n.updateMeta()
+	}
+}

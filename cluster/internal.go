@@ -1,0 +1,55 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// InternalServer serves the node-to-node calls (rpcpb.Internal): forwarded
+// writes and read-index requests. Refusals travel as values, so only
+// package rpc maps errors to gRPC codes.
+type InternalServer struct {
+	rpcpb.UnimplementedInternalServer
+	n *Node
+}
+
+// Internal returns the node's InternalServer, to be registered on its gRPC server.
+func (n *Node) Internal() *InternalServer { return &InternalServer{n: n} }
+
+func refusal(err error) rpcpb.Refusal {
+	switch {
+	case errors.Is(err, ErrShutdown):
+		return rpcpb.Refusal_REFUSAL_SHUTDOWN
+	case retryable(err):
+		return rpcpb.Refusal_REFUSAL_NOT_LEADER
+	default:
+		return rpcpb.Refusal_REFUSAL_UNCERTAIN
+	}
+}
+
+// ForwardApply applies a command if this node is the leader. It never
+// forwards again, so a stale view of the leader cannot make a loop.
+func (s *InternalServer) ForwardApply(ctx context.Context, req *rpcpb.ForwardApplyRequest) (*rpcpb.ForwardApplyResponse, error) {
+	if !s.n.IsLeader() {
+		return &rpcpb.ForwardApplyResponse{Refusal: rpcpb.Refusal_REFUSAL_NOT_LEADER, Message: "not the leader: " + s.n.cfg.NodeID}, nil
+	}
+	res, err := s.n.applyLocal(ctx, req.Command)
+	if err != nil {
+		return &rpcpb.ForwardApplyResponse{Refusal: refusal(err), Message: err.Error()}, nil
+	}
+	return &rpcpb.ForwardApplyResponse{Result: res.ToProto()}, nil
+}
+
+// ReadIndex answers the leader's half of the read-index protocol.
+func (s *InternalServer) ReadIndex(ctx context.Context, _ *rpcpb.ReadIndexRequest) (*rpcpb.ReadIndexResponse, error) {
+	if !s.n.IsLeader() {
+		return &rpcpb.ReadIndexResponse{Refusal: rpcpb.Refusal_REFUSAL_NOT_LEADER, Message: "not the leader: " + s.n.cfg.NodeID}, nil
+	}
+	idx, err := s.n.leaderReadIndex(ctx)
+	if err != nil {
+		return &rpcpb.ReadIndexResponse{Refusal: refusal(err), Message: err.Error()}, nil
+	}
+	return &rpcpb.ReadIndexResponse{Index: idx}, nil
+}

@@ -1,0 +1,185 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+// watchLeadership starts the leader's loops when this node gains
+// leadership and stops them when it loses it.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	var stint *leaderStint
+	stop := func() {
+		if stint != nil {
+			stint.cancel()
+			<-stint.done
+			stint = nil
+		}
+		n.ready.Store(0)
+	}
+	defer stop()
+	for {
+		select {
+		case <-n.shutdownCh:
+			return
+		case leader := <-n.leaderCh:
+			stop()
+			if !leader {
+				n.log.Info("lost leadership")
+				continue
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			stint = &leaderStint{cancel: cancel, done: make(chan struct{})}
+			go func(done chan struct{}) {
+				defer close(done)
+				n.runLeader(ctx)
+			}(stint.done)
+		}
+	}
+}
+
+// leaderStint is one run of the leader's loops.
+type leaderStint struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Term is the current raft term.
+func (n *Node) Term() uint64 {
+	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	return t
+}
+
+// runLeader is the body of one leadership stint.
+func (n *Node) runLeader(ctx context.Context) {
+	term := n.Term()
+	n.log.Info("became leader", "term", term)
+	// Barrier: a no-op command of this term. Once it is applied, the commit
+	// index is current and every earlier entry is in the state machine.
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := n.applyLocal(actx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{}}})
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || n.raft.State() != raft.Leader {
+			return
+		}
+		n.log.Warn("leader barrier failed; retrying", "err", err)
+		time.Sleep(retryPause)
+	}
+	n.setReady(term)
+	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
+
+	tick := time.NewTicker(n.cfg.ReconcileInterval)
+	defer tick.Stop()
+	for {
+		n.reconcileMembers()
+		n.reconcileNamespaces(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-n.nudgeCh:
+		}
+	}
+}
+
+// reconcileMembers adds to raft every live gossip member that is not in the
+// raft configuration (or is there under an old address). It never removes
+// anyone: failed servers are handled by an operator (or autopilot).
+func (n *Node) reconcileMembers() {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return
+	}
+	inRaft := map[raft.ServerID]raft.ServerAddress{}
+	for _, s := range f.Configuration().Servers {
+		inRaft[s.ID] = s.Address
+	}
+	for _, p := range n.peers.all() {
+		if !p.alive() || p.meta.RaftAddr == "" {
+			continue
+		}
+		id, addr := raft.ServerID(p.meta.ID), raft.ServerAddress(p.meta.RaftAddr)
+		if cur, ok := inRaft[id]; ok && cur == addr {
+			continue
+		}
+		if err := n.raft.AddVoter(id, addr, 0, 5*time.Second).Error(); err != nil {
+			n.log.Warn("adding server to raft failed", "id", id, "addr", addr, "err", err)
+			continue
+		}
+		n.log.Info("added server to raft", "id", id, "addr", addr)
+	}
+}
+
+// reconcileNamespaces moves namespaces through their lifecycle:
+// provisioning → active (once provisioned), deleting → deleted (once
+// deprovisioned), deleted → purged (after the tombstone retention). Each
+// step is guarded by the revision it saw, so it never overwrites a newer
+// change.
+func (n *Node) reconcileNamespaces(ctx context.Context) {
+	all, _ := n.fsm.List(fsm.Filter{IncludeDeleted: true})
+	for _, ns := range all {
+		if ctx.Err() != nil {
+			return
+		}
+		var cmd *fsmpb.Command
+		name := ns.Spec.GetName()
+		switch ns.Status {
+		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := n.prov.Provision(pctx, ns)
+			cancel()
+			if err != nil {
+				n.log.Warn("provisioning failed; will retry", "namespace", name, "err", err)
+				if ns.StatusReason == "provisioning failed: "+err.Error() {
+					continue
+				}
+				cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, "provisioning failed: "+err.Error())
+			} else {
+				cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "provisioned")
+			}
+		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := n.prov.Deprovision(pctx, ns)
+			cancel()
+			if err != nil {
+				n.log.Warn("deprovisioning failed; will retry", "namespace", name, "err", err)
+				continue
+			}
+			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED, "deleted")
+		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
+			if time.Since(time.Unix(0, ns.DeletedUnixNano)) < n.cfg.TombstoneRetention {
+				continue
+			}
+			cmd = &fsmpb.Command{Body: &fsmpb.Command_PurgeNamespace{PurgeNamespace: &fsmpb.PurgeNamespace{Name: name, IfRevision: ns.Revision}}}
+		default:
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := n.applyLocal(actx, cmd)
+		cancel()
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil && !errors.Is(err, fsm.ErrRevisionMismatch) {
+			n.log.Warn("lifecycle step failed", "namespace", name, "err", err)
+		}
+	}
+}
+
+func statusCmd(ns *fsmpb.Namespace, st fsmpb.NamespaceStatus, reason string) *fsmpb.Command {
+	return &fsmpb.Command{Body: &fsmpb.Command_SetNamespaceStatus{SetNamespaceStatus: &fsmpb.SetNamespaceStatus{
+		Name: ns.Spec.GetName(), Status: st, Reason: reason, IfRevision: ns.Revision,
+	}}}
+}

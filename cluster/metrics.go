@@ -1,0 +1,50 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+var applySeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "prism_raft_apply_seconds",
+	Help:    "Time from raft.Apply on the leader to the command's result, by command.",
+	Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+}, []string{"op"})
+
+func observeApply(op string, d time.Duration) { applySeconds.WithLabelValues(op).Observe(d.Seconds()) }
+
+func bodyLabel(c *fsmpb.Command) string { return fsm.BodyName(c) }
+
+// RegisterMetrics exposes this node's raft gauges on reg.
+func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
+	// applySeconds is shared by the nodes of one process; a collector may
+	// be registered with several registries.
+	if err := reg.Register(applySeconds); err != nil {
+		return err
+	}
+	gauges := map[string]func() float64{
+		"prism_raft_term":          func() float64 { return float64(n.Term()) },
+		"prism_raft_commit_index":  func() float64 { return float64(n.raft.CommitIndex()) },
+		"prism_raft_applied_index": func() float64 { return float64(n.fsm.Index()) },
+		"prism_raft_last_index":    func() float64 { return float64(n.raft.LastIndex()) },
+		"prism_revision":           func() float64 { return float64(n.fsm.Revision()) },
+		"prism_raft_is_leader": func() float64 {
+			if n.IsLeader() {
+				return 1
+			}
+			return 0
+		},
+	}
+	for name, f := range gauges {
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: name + " of this node."}, f)); err != nil {
+			return err
+		}
+	}
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "prism_raft_state", Help: "Raft state of this node: 0 follower, 1 candidate, 2 leader, 3 shutdown.",
+	}, func() float64 { return float64(n.raft.State()) }))
+}

@@ -1,0 +1,262 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+
+	"github.com/prism/controlplane/fsm"
+)
+
+// Deps are a node's collaborators.
+type Deps struct {
+	Logger *slog.Logger
+	// Provisioner creates and removes backend resources for the lifecycle
+	// reconciler; nil means NoopProvisioner.
+	Provisioner Provisioner
+}
+
+// Node is one running control-plane server.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	prov Provisioner
+
+	fsm       *fsm.FSM
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+
+	ml    *memberlist.Memberlist
+	peers *peerTable
+
+	conns *connPool
+
+	bootstrapped atomic.Bool
+	// ready is the leadership stint (term) whose barrier has been applied;
+	// 0 when this node is not a ready leader.
+	ready      atomic.Uint64
+	readyCh    chan struct{} // closed and replaced when ready changes
+	readyMu    sync.Mutex
+	nudgeCh    chan struct{} // wakes the leader's reconcilers
+	memberCh   chan struct{} // gossip membership changed
+	leaderCh   chan bool     // raft leadership notifications
+	shutdownCh chan struct{}
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+// New starts a node: opens its data dir, starts raft and gossip, joins its
+// seeds in the background and bootstraps when configured to.
+func New(cfg Config, deps Deps) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Provisioner == nil {
+		deps.Provisioner = NoopProvisioner{}
+	}
+	n := &Node{
+		cfg:        cfg,
+		log:        deps.Logger.With("component", "cluster", "node", cfg.NodeID),
+		prov:       deps.Provisioner,
+		fsm:        fsm.New(),
+		peers:      newPeerTable(),
+		readyCh:    make(chan struct{}),
+		nudgeCh:    make(chan struct{}, 1),
+		memberCh:   make(chan struct{}, 1),
+		leaderCh:   make(chan bool, 16),
+		shutdownCh: make(chan struct{}),
+	}
+	n.conns = newConnPool()
+	if err := n.startRaft(deps.Logger); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	if err := n.startGossip(deps.Logger); err != nil {
+		_ = n.raft.Shutdown().Error()
+		n.closeStores()
+		return nil, err
+	}
+	n.wg.Add(3)
+	go n.watchLeadership()
+	go n.bootstrapLoop()
+	go n.joinLoop()
+	return n, nil
+}
+
+func (n *Node) startRaft(base *slog.Logger) error {
+	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("cluster: data dir: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(n.cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: time.Second, NoFreelistSync: true},
+		NoSync:      n.cfg.Dev,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: open raft.db: %w", err)
+	}
+	n.store = store
+	rlog := newHCLogger("raft", base.With("component", "raft", "node", n.cfg.NodeID))
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, n.cfg.SnapshotRetain, rlog)
+	if err != nil {
+		return fmt.Errorf("cluster: snapshot store: %w", err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 4, 10*time.Second, rlog)
+	if err != nil {
+		return fmt.Errorf("cluster: raft transport on %s: %w", n.cfg.RaftAddr, err)
+	}
+	n.transport = trans
+	n.cfg.RaftAddr = string(trans.LocalAddr())
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.NodeID)
+	rc.Logger = rlog
+	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = n.cfg.CommitTimeout
+	rc.MaxAppendEntries = n.cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.NotifyCh = n.leaderCh
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	logs, err := raft.NewLogCache(1024, store)
+	if err != nil {
+		return err
+	}
+	has, err := raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		return fmt.Errorf("cluster: read raft state: %w", err)
+	}
+	n.bootstrapped.Store(has)
+	r, err := raft.NewRaft(rc, raftFSM{n.fsm}, logs, store, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft = r
+	if has {
+		n.log.Info("restarted from existing raft state", "applied_index", r.AppliedIndex(), "last_index", r.LastIndex())
+	}
+	return nil
+}
+
+func (n *Node) closeStores() {
+	if n.transport != nil {
+		_ = n.transport.Close()
+	}
+	if n.store != nil {
+		_ = n.store.Close()
+	}
+}
+
+// Shutdown stops the node. When graceful, a leader first hands leadership
+// to a caught-up follower so writes pause for a round trip, not an election.
+func (n *Node) Shutdown(graceful bool) error {
+	var err error
+	n.closeOnce.Do(func() {
+		if graceful && n.raft.State() == raft.Leader && n.hasOtherVoters() {
+			if terr := n.raft.LeadershipTransfer().Error(); terr != nil {
+				n.log.Warn("leadership transfer before shutdown failed", "err", terr)
+			} else {
+				n.log.Info("handed over leadership before shutdown")
+			}
+		}
+		close(n.shutdownCh)
+		if graceful {
+			_ = n.ml.Leave(time.Second)
+		}
+		_ = n.ml.Shutdown()
+		err = n.raft.Shutdown().Error()
+		n.wg.Wait()
+		n.conns.close()
+		n.closeStores()
+	})
+	return err
+}
+
+func (n *Node) hasOtherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
+			return true
+		}
+	}
+	return false
+}
+
+// FSM exposes the state machine for local (stale) reads.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// ID is this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// RaftAddr and GossipAddr are the addresses actually bound.
+func (n *Node) RaftAddr() string { return n.cfg.RaftAddr }
+func (n *Node) GossipAddr() string {
+	a := n.ml.LocalNode().FullAddress()
+	return a.Addr
+}
+
+// IsLeader reports whether this node is the raft leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// LeaderID is the current leader's id, or "" when none is known.
+func (n *Node) LeaderID() string {
+	_, id := n.raft.LeaderWithID()
+	return string(id)
+}
+
+// Ready reports whether a leader is known and this node has applied
+// everything it knows to be committed.
+func (n *Node) Ready() bool {
+	return n.LeaderID() != "" && n.raft.AppliedIndex() >= n.raft.CommitIndex()
+}
+
+func (n *Node) nudge() {
+	select {
+	case n.nudgeCh <- struct{}{}:
+	default:
+	}
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := net.LookupPort("tcp", p)
+	return host, port, err
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+var errStopped = errors.New("stopped")

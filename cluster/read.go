@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// LinearizableBarrier returns once this node's state machine reflects every
+// write committed before the call: the read-index protocol. The leader
+// records its commit index, confirms it still leads with a heartbeat round
+// (VerifyLeader), and waits until it has applied that index; a follower
+// asks the leader for the index and waits until it has applied it locally.
+// A new leader serves no read before its first entry of the term (a no-op
+// command) is applied, so its commit index is current.
+func (n *Node) LinearizableBarrier(ctx context.Context) error {
+	for {
+		idx, err := n.readIndex(ctx)
+		if err == nil {
+			return n.fsm.WaitIndex(ctx, idx)
+		}
+		if !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v (last: %v)", ErrNoLeader, ctx.Err(), err)
+		case <-n.shutdownCh:
+			return ErrShutdown
+		case <-time.After(retryPause):
+		}
+	}
+}
+
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	if n.raft.State() == raft.Leader {
+		return n.leaderReadIndex(ctx)
+	}
+	_, leader := n.raft.LeaderWithID()
+	if leader == "" {
+		return 0, ErrNoLeader
+	}
+	p, ok := n.peers.get(string(leader))
+	if !ok || p.meta.GRPCAddr == "" {
+		return 0, fmt.Errorf("%w: leader %s not yet known by gossip", ErrNoLeader, leader)
+	}
+	client, err := n.conns.internal(p.meta.GRPCAddr)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
+	}
+	resp, err := client.ReadIndex(ctx, &rpcpb.ReadIndexRequest{})
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("%w: read index from %s: %v", ErrNoLeader, leader, err)
+	}
+	if resp.Refusal != rpcpb.Refusal_REFUSAL_NONE {
+		return 0, fmt.Errorf("%w: %s", ErrNotLeader, resp.Message)
+	}
+	return resp.Index, nil
+}
+
+// leaderReadIndex is the leader's half of the read-index protocol.
+func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
+	if err := n.waitReady(ctx); err != nil {
+		return 0, err
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.verifyLeader(ctx); err != nil {
+		return 0, err
+	}
+	return idx, nil
+}
+
+func (n *Node) verifyLeader(ctx context.Context) error {
+	f := n.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			if errors.Is(err, raft.ErrRaftShutdown) {
+				return ErrShutdown
+			}
+			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: verify leader: %v", ErrNoLeader, ctx.Err())
+	}
+}
+
+// waitReady blocks until this leader has applied its first entry of the
+// term, or fails when it stops being the leader.
+func (n *Node) waitReady(ctx context.Context) error {
+	for {
+		n.readyMu.Lock()
+		ch := n.readyCh
+		n.readyMu.Unlock()
+		if n.ready.Load() != 0 {
+			return nil
+		}
+		if n.raft.State() != raft.Leader {
+			return ErrNotLeader
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: leader not ready: %v", ErrNoLeader, ctx.Err())
+		case <-time.After(retryPause):
+		}
+	}
+}
+
+func (n *Node) setReady(term uint64) {
+	n.readyMu.Lock()
+	n.ready.Store(term)
+	close(n.readyCh)
+	n.readyCh = make(chan struct{})
+	n.readyMu.Unlock()
+}
+
+// StaleReadLag is how long ago this node last heard from a leader (0 on
+// the leader): the bound on how far behind a stale read may be.
+func (n *Node) StaleReadLag() time.Duration {
+	if n.raft.State() == raft.Leader {
+		return 0
+	}
+	lc := n.raft.LastContact()
+	if lc.IsZero() {
+		return -1
+	}
+	return time.Since(lc)
+}

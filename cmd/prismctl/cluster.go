@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prism/controlplane/internal/version"
+)
+
+func clusterCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "cluster", Short: "See the cluster"}
+	c.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Leader, term, indexes and every server, as one node sees them",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := g.ctx()
+			defer cancel()
+			st, err := cl.Status(ctx)
+			if err != nil {
+				return err
+			}
+			v := statusView{ClusterID: st.ClusterId, LeaderID: st.LeaderId, Term: st.Term, CommitIndex: st.CommitIndex,
+				AppliedIndex: st.AppliedIndex, Revision: st.Revision, Nodes: []nodeView{}}
+			for _, n := range st.Nodes {
+				v.Nodes = append(v.Nodes, nodeView{ID: n.Id, GRPCAddr: n.GrpcAddr, HTTPAddr: n.HttpAddr, RaftAddr: n.RaftAddr,
+					Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy})
+			}
+			return g.emit(v, func(w io.Writer) {
+				fmt.Fprintf(w, "leader %s\tterm %d\tcommit %d\tapplied %d\trevision %d\t(answered by %s)\n\n", orDash(v.LeaderID), v.Term, v.CommitIndex, v.AppliedIndex, v.Revision, st.NodeId)
+				fmt.Fprintln(w, "ID\tSTATE\tSUFFRAGE\tHEALTHY\tGRPC\tHTTP\tRAFT")
+				for _, n := range v.Nodes {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", n.ID, n.State, n.Suffrage, n.Healthy, orDash(n.GRPCAddr), orDash(n.HTTPAddr), n.RaftAddr)
+				}
+			})
+		},
+	}, &cobra.Command{
+		Use:   "members",
+		Short: "Gossip members as one node sees them",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := g.ctx()
+			defer cancel()
+			m, err := cl.Members(ctx)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				Members []memberView `json:"members" yaml:"members"`
+			}{Members: []memberView{}}
+			for _, x := range m.Members {
+				out.Members = append(out.Members, memberView{x.Id, x.Status, x.GossipAddr, x.GrpcAddr, x.HttpAddr, x.RaftAddr})
+			}
+			return g.emit(out, func(w io.Writer) {
+				fmt.Fprintln(w, "ID\tSTATUS\tGOSSIP\tGRPC\tHTTP\tRAFT")
+				for _, x := range out.Members {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Status, x.GossipAddr, x.GRPCAddr, x.HTTPAddr, x.RaftAddr)
+				}
+			})
+		},
+	})
+	return c
+}
+
+type statusView struct {
+	ClusterID    string     `json:"cluster_id" yaml:"cluster_id"`
+	LeaderID     string     `json:"leader_id" yaml:"leader_id"`
+	Term         uint64     `json:"term" yaml:"term"`
+	CommitIndex  uint64     `json:"commit_index" yaml:"commit_index"`
+	AppliedIndex uint64     `json:"applied_index" yaml:"applied_index"`
+	Revision     int64      `json:"revision" yaml:"revision"`
+	Nodes        []nodeView `json:"nodes" yaml:"nodes"`
+}
+
+type nodeView struct {
+	ID       string `json:"id" yaml:"id"`
+	GRPCAddr string `json:"grpc_addr" yaml:"grpc_addr"`
+	HTTPAddr string `json:"http_addr" yaml:"http_addr"`
+	RaftAddr string `json:"raft_addr" yaml:"raft_addr"`
+	Suffrage string `json:"suffrage" yaml:"suffrage"`
+	State    string `json:"state" yaml:"state"`
+	Healthy  bool   `json:"healthy" yaml:"healthy"`
+}
+
+type memberView struct {
+	ID         string `json:"id" yaml:"id"`
+	Status     string `json:"status" yaml:"status"`
+	GossipAddr string `json:"gossip_addr" yaml:"gossip_addr"`
+	GRPCAddr   string `json:"grpc_addr" yaml:"grpc_addr"`
+	HTTPAddr   string `json:"http_addr" yaml:"http_addr"`
+	RaftAddr   string `json:"raft_addr" yaml:"raft_addr"`
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func versionCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Versions of prismctl and, where reachable, of each cluster node",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			out := struct {
+				Client string            `json:"client" yaml:"client"`
+				Nodes  map[string]string `json:"nodes" yaml:"nodes"`
+			}{Client: version.Version, Nodes: map[string]string{}}
+			cl, err := g.client()
+			if err == nil {
+				defer cl.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), min(g.timeout, 2e9))
+				defer cancel()
+				for _, ep := range strings.Split(g.endpoints, ",") {
+					if st, err := cl.StatusOf(ctx, strings.TrimSpace(ep)); err == nil {
+						out.Nodes[st.NodeId] = st.Version
+					}
+				}
+			}
+			return g.emit(out, func(w io.Writer) {
+				fmt.Fprintf(w, "prismctl\t%s\n", out.Client)
+				for id, v := range out.Nodes {
+					fmt.Fprintf(w, "node %s\t%s\n", id, v)
+				}
+			})
+		},
+	}
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/nsfile"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+func namespaceCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "namespace", Aliases: []string{"ns", "namespaces"}, Short: "Create, read and delete namespaces"}
+	c.AddCommand(nsApplyCmd(g), nsGetCmd(g), nsListCmd(g), nsDescribeCmd(g), nsDeleteCmd(g))
+	return c
+}
+
+// listView is the JSON shape of `namespace list`.
+type listView struct {
+	Namespaces []nsfile.View `json:"namespaces" yaml:"namespaces"`
+	Revision   int64         `json:"revision" yaml:"revision"`
+}
+
+func views(list []*fsmpb.Namespace) []nsfile.View {
+	out := make([]nsfile.View, 0, len(list))
+	for _, ns := range list {
+		out = append(out, nsfile.ToView(ns))
+	}
+	return out
+}
+
+func nsTable(w io.Writer, vs []nsfile.View) {
+	fmt.Fprintln(w, "NAME\tABSTRACTION\tBACKEND\tSTATUS\tSHARD\tREVISION")
+	for _, v := range vs {
+		shard := v.ShardID
+		if shard == "" {
+			shard = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", v.Name, v.Abstraction, v.Backend, v.Status, shard, v.Revision)
+	}
+}
+
+func readFile(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}
+
+func nsApplyCmd(g *globals) *cobra.Command {
+	var file string
+	var dryRun bool
+	var expect int64
+	c := &cobra.Command{
+		Use:   "apply -f FILE|-",
+		Short: "Create or update namespaces from a YAML file (multi-document allowed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("apply needs -f FILE (or -f - for stdin)")
+			}
+			data, err := readFile(file)
+			if err != nil {
+				return err
+			}
+			specs, err := nsfile.Parse(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			var expected *int64
+			if cmd.Flags().Changed("expect-revision") {
+				if len(specs) > 1 {
+					return fmt.Errorf("--expect-revision needs a file with one namespace; %s has %d", file, len(specs))
+				}
+				expected = &expect
+			}
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := g.ctx()
+			defer cancel()
+			// Check every document against the cluster first, so a file
+			// with one bad namespace writes none.
+			var results []*rpcpb.ApplyResponse
+			for _, s := range specs {
+				r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected, DryRun: true})
+				if err != nil {
+					return fmt.Errorf("namespace %s: %w", s.Name, err)
+				}
+				results = append(results, r)
+			}
+			if !dryRun {
+				results = results[:0]
+				for _, s := range specs {
+					r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected})
+					if err != nil {
+						return fmt.Errorf("namespace %s: %w", s.Name, err)
+					}
+					results = append(results, r)
+				}
+			}
+			return printApply(g, results, dryRun)
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", "namespace YAML file, or - for stdin")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate against the cluster and show the result without writing")
+	c.Flags().Int64Var(&expect, "expect-revision", 0, "apply only if the namespace is at this revision (0: only if it does not exist)")
+	return c
+}
+
+func printApply(g *globals, results []*rpcpb.ApplyResponse, dryRun bool) error {
+	vs := make([]nsfile.View, len(results))
+	for i, r := range results {
+		vs[i] = nsfile.ToView(r.Namespace)
+	}
+	var out any = vs
+	if len(vs) == 1 {
+		out = vs[0]
+	}
+	return g.emit(out, func(w io.Writer) {
+		for i, r := range results {
+			verb := "configured"
+			switch {
+			case r.Unchanged:
+				verb = "unchanged"
+			case r.Namespace.CreateRevision == r.Namespace.Revision:
+				verb = "created"
+			}
+			if dryRun {
+				verb += " (dry run)"
+			}
+			fmt.Fprintf(w, "namespace/%s %s\trevision %d\tstatus %s\n", vs[i].Name, verb, r.Namespace.Revision, vs[i].Status)
+		}
+	})
+}
+
+func nsGetCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show one namespace",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			ns, _, err := getNamespace(g, args[0])
+			if err != nil {
+				return err
+			}
+			v := nsfile.ToView(ns)
+			return g.emit(v, func(w io.Writer) { nsTable(w, []nsfile.View{v}) })
+		},
+	}
+}
+
+func getNamespace(g *globals, name string) (*fsmpb.Namespace, *rpcpb.ReadHeader, error) {
+	cl, err := g.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := g.ctx()
+	defer cancel()
+	r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: name, Consistency: g.readConsistency()})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.Namespace, r.Header, nil
+}
+
+func nsDescribeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show one namespace in full, with where the read was served",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			ns, h, err := getNamespace(g, args[0])
+			if err != nil {
+				return err
+			}
+			v := nsfile.ToView(ns)
+			if g.output != "table" {
+				return g.emit(v, nil)
+			}
+			saved := g.output
+			g.output = "yaml"
+			defer func() { g.output = saved }()
+			if err := g.emit(v, nil); err != nil {
+				return err
+			}
+			fmt.Printf("# read from node %s at cluster revision %d (applied index %d)\n", h.NodeId, h.Revision, h.AppliedIndex)
+			return nil
+		},
+	}
+}
+
+func nsListCmd(g *globals) *cobra.Command {
+	var shard, st string
+	var all bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List namespaces (tombstones of deleted ones only with --all or --status deleted)",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := g.ctx()
+			defer cancel()
+			r, err := cl.List(ctx, &rpcpb.ListRequest{Consistency: g.readConsistency(), ShardId: shard, Status: st, IncludeDeleted: all})
+			if err != nil {
+				return err
+			}
+			lv := listView{Namespaces: views(r.Namespaces), Revision: r.Header.GetRevision()}
+			return g.emit(lv, func(w io.Writer) { nsTable(w, lv.Namespaces) })
+		},
+	}
+	c.Flags().StringVar(&shard, "shard", "", "only namespaces on this shard")
+	c.Flags().StringVar(&st, "status", "", "only namespaces in this status (provisioning|active|degraded|deleting|deleted)")
+	c.Flags().BoolVar(&all, "all", false, "include deleted namespaces still kept as tombstones")
+	return c
+}
+
+func nsDeleteCmd(g *globals) *cobra.Command {
+	var wait bool
+	var expect int64
+	c := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Start deleting a namespace (--wait until it is deleted)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := g.ctx()
+			defer cancel()
+			req := &rpcpb.DeleteRequest{Name: args[0]}
+			if cmd.Flags().Changed("expect-revision") {
+				req.ExpectedRevision = &expect
+			}
+			r, err := cl.Delete(ctx, req)
+			if err != nil {
+				return err
+			}
+			ns := r.Namespace
+			if wait {
+				if ns, err = waitDeleted(ctx, g, cl, args[0]); err != nil {
+					return err
+				}
+			}
+			v := nsfile.ToView(ns)
+			return g.emit(v, func(w io.Writer) { fmt.Fprintf(w, "namespace/%s %s\trevision %d\n", v.Name, v.Status, v.Revision) })
+		},
+	}
+	c.Flags().BoolVar(&wait, "wait", false, "wait until the namespace is deleted")
+	c.Flags().Int64Var(&expect, "expect-revision", 0, "delete only if the namespace is at this revision")
+	return c
+}
+
+type getter interface {
+	Get(context.Context, *rpcpb.GetRequest) (*rpcpb.GetResponse, error)
+}
+
+func waitDeleted(ctx context.Context, g *globals, cl getter, name string) (*fsmpb.Namespace, error) {
+	for {
+		r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: name, Consistency: g.readConsistency()})
+		if err != nil {
+			return nil, err
+		}
+		if r.Namespace.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
+			return r.Namespace, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("namespace %s still %s: %w", name, nsfile.StatusString(r.Namespace.Status), ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

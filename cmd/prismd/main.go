@@ -1,0 +1,65 @@
+// Command prismd runs one Prism control-plane node.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prism/controlplane/internal/server"
+	"github.com/prism/controlplane/internal/version"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "prismd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	opts, err := parseOptions(args, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if opts.version {
+		fmt.Println("prismd", version.Version)
+		return nil
+	}
+	log := newLogger(opts.logLevel, opts.logFormat)
+	cfg, err := opts.serverConfig()
+	if err != nil {
+		return err
+	}
+	srv, err := server.Start(cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	log.Info("stopping", "signal", s.String())
+	go func() {
+		<-sig
+		log.Warn("second signal: stopping now")
+		os.Exit(1)
+	}()
+	return srv.Stop(true)
+}
+
+func newLogger(level, format string) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(level))
+	ho := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, ho))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, ho))
+}

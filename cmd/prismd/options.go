@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/internal/server"
+)
+
+// options are prismd's settings. Each flag may also come from the env var
+// PRISMD_<NAME> (upper case, '-' → '_') or from the key <name> of the YAML
+// file given by --config; a flag beats the env, which beats the file.
+type options struct {
+	config          string
+	nodeID          string
+	dataDir         string
+	grpcAddr        string
+	httpAddr        string
+	raftAddr        string
+	gossipAddr      string
+	join            string
+	bootstrapExpect int
+	dev             bool
+	logLevel        string
+	logFormat       string
+	tombstoneTTL    time.Duration
+	version         bool
+}
+
+func parseOptions(args []string, getenv func(string) string) (*options, error) {
+	host, _ := os.Hostname()
+	o := &options{}
+	fs := flag.NewFlagSet("prismd", flag.ContinueOnError)
+	fs.StringVar(&o.config, "config", "", "YAML file of settings (keys are flag names)")
+	fs.StringVar(&o.nodeID, "node-id", host, "unique, stable node id")
+	fs.StringVar(&o.dataDir, "data-dir", "", "raft log, stable store and snapshots (default ./data/<node-id>)")
+	fs.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:7400", "gRPC API address (clients, shards, forwarding)")
+	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:7700", "HTTP address: /healthz /readyz /metrics /v1/namespaces/{name}")
+	fs.StringVar(&o.raftAddr, "raft-addr", "127.0.0.1:7500", "raft transport address")
+	fs.StringVar(&o.gossipAddr, "gossip-addr", "127.0.0.1:7600", "memberlist gossip address")
+	fs.StringVar(&o.join, "join", "", "comma list of gossip addresses of existing members")
+	fs.IntVar(&o.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many servers have met by gossip")
+	fs.BoolVar(&o.dev, "dev", false, "one node, bootstraps itself, fast non-durable settings, loopback only")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug|info|warn|error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text|json")
+	fs.DurationVar(&o.tombstoneTTL, "tombstone-retention", time.Hour, "how long deleted namespaces stay visible before they are purged")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (subcommands are not supported yet)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var file map[string]any
+	if o.config != "" {
+		b, err := os.ReadFile(o.config)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &file); err != nil {
+			return nil, fmt.Errorf("config %s: %w", o.config, err)
+		}
+	}
+	var errs []error
+	keys := make([]string, 0, len(file))
+	for k := range file {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if fs.Lookup(k) == nil || k == "config" {
+			errs = append(errs, fmt.Errorf("config %s: unknown key %q", o.config, k))
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "config" {
+			return
+		}
+		env := "PRISMD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+			return
+		}
+		if v, ok := file[f.Name]; ok {
+			if err := fs.Set(f.Name, fmt.Sprint(v)); err != nil {
+				errs = append(errs, fmt.Errorf("config %s: %s: %w", o.config, f.Name, err))
+			}
+		}
+	})
+	if o.dataDir == "" {
+		o.dataDir = filepath.Join("data", o.nodeID)
+	}
+	return o, errors.Join(errs...)
+}
+
+func (o *options) serverConfig() (server.Config, error) {
+	c := cluster.DefaultConfig()
+	c.NodeID = o.nodeID
+	c.DataDir = o.dataDir
+	c.RaftAddr = o.raftAddr
+	c.GossipAddr = o.gossipAddr
+	c.BootstrapExpect = o.bootstrapExpect
+	c.Dev = o.dev
+	c.TombstoneRetention = o.tombstoneTTL
+	for _, j := range strings.Split(o.join, ",") {
+		if j = strings.TrimSpace(j); j != "" {
+			c.Join = append(c.Join, j)
+		}
+	}
+	var errs []error
+	if o.dev {
+		if o.bootstrapExpect > 1 || len(c.Join) > 0 {
+			errs = append(errs, errors.New("--dev runs one node: it takes no --join and no --bootstrap-expect above 1"))
+		}
+		for name, a := range map[string]string{"grpc-addr": o.grpcAddr, "http-addr": o.httpAddr, "raft-addr": o.raftAddr, "gossip-addr": o.gossipAddr} {
+			if !isLoopback(a) {
+				errs = append(errs, fmt.Errorf("--dev serves loopback only: --%s %s", name, a))
+			}
+		}
+	}
+	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr}
+	// The advertised API addresses are only known after listening; check the rest now.
+	probe := c
+	probe.GRPCAdvertise, probe.HTTPAdvertise = o.grpcAddr, o.httpAddr
+	if err := probe.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

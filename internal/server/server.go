@@ -1,0 +1,108 @@
+// Package server assembles one control-plane process: listeners, the
+// cluster node, the gRPC and HTTP servers and their metrics. prismd and the
+// in-process cluster tests share it, so tests run what users run.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/rpc"
+)
+
+// Config is a process's settings: the node's plus its API listeners.
+type Config struct {
+	Cluster cluster.Config
+	// GRPCAddr and HTTPAddr are listen addresses; port 0 picks a free port.
+	GRPCAddr string
+	HTTPAddr string
+}
+
+// Server is a running process.
+type Server struct {
+	Node     *cluster.Node
+	GRPCAddr string // bound gRPC address
+	HTTPAddr string // bound HTTP address
+
+	log  *slog.Logger
+	grpc *grpc.Server
+	http *http.Server
+}
+
+// Start opens the listeners, starts the node and serves.
+func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, error) {
+	gl, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("server: grpc listen %s: %w", cfg.GRPCAddr, err)
+	}
+	hl, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		gl.Close()
+		return nil, fmt.Errorf("server: http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	cc := cfg.Cluster
+	cc.GRPCAdvertise, cc.HTTPAdvertise = gl.Addr().String(), hl.Addr().String()
+	node, err := cluster.New(cc, cluster.Deps{Logger: log, Provisioner: prov})
+	if err != nil {
+		gl.Close()
+		hl.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := rpc.NewMetrics(reg)
+	if err == nil {
+		err = node.RegisterMetrics(reg)
+	}
+	if err != nil {
+		_ = node.Shutdown(false)
+		gl.Close()
+		hl.Close()
+		return nil, err
+	}
+	s := &Server{
+		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
+		log:  log.With("component", "server", "node", cc.NodeID),
+		grpc: rpc.NewGRPCServer(node, metrics, log),
+		http: &http.Server{Handler: rpc.NewHTTPHandler(node, reg), ReadHeaderTimeout: 5 * time.Second},
+	}
+	go func() { _ = s.grpc.Serve(gl) }()
+	go func() {
+		if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	s.log.Info("serving", "grpc", s.GRPCAddr, "http", s.HTTPAddr, "raft", node.RaftAddr(), "gossip", node.GossipAddr())
+	return s, nil
+}
+
+// Stop stops the process. Graceful hands over leadership and leaves gossip
+// first, and lets in-flight requests finish (up to a few seconds).
+func (s *Server) Stop(graceful bool) error {
+	err := s.Node.Shutdown(graceful)
+	if graceful {
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			s.grpc.Stop()
+		}
+	} else {
+		s.grpc.Stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(ctx)
+	return err
+}

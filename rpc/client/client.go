@@ -1,0 +1,320 @@
+// Package client is the Go client of the Prism control plane: it talks to
+// any node, fails over between endpoints and follows the leader for writes.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// ErrNoEndpoints: the client was given no endpoint.
+var ErrNoEndpoints = errors.New("client: no endpoints")
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are gRPC addresses of any nodes (host:port).
+	Endpoints []string
+	// AttemptTimeout bounds one attempt on one node, so a node cut off from
+	// its quorum costs this much before the client tries the next one.
+	// 0 means the whole request deadline.
+	AttemptTimeout time.Duration
+}
+
+// Client is safe for concurrent use.
+type Client struct {
+	cfg Config
+
+	mu        sync.Mutex
+	conns     map[string]*grpc.ClientConn
+	preferred int    // index of the endpoint reads go to first
+	leader    string // gRPC address of the last known leader
+}
+
+// New returns a client; connections are made lazily.
+func New(cfg Config) (*Client, error) {
+	var eps []string
+	for _, e := range cfg.Endpoints {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, ErrNoEndpoints
+	}
+	cfg.Endpoints = eps
+	return &Client{cfg: cfg, conns: map[string]*grpc.ClientConn{}}, nil
+}
+
+// Close closes every connection.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for a, cc := range c.conns {
+		_ = cc.Close()
+		delete(c.conns, a)
+	}
+	return nil
+}
+
+func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.conns[addr]; ok {
+		return cc, nil
+	}
+	cc, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[addr] = cc
+	return cc, nil
+}
+
+// order returns the endpoints to try: for writes the leader first.
+func (c *Client) order(write bool) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.cfg.Endpoints)
+	out := make([]string, 0, n+1)
+	if write && c.leader != "" {
+		out = append(out, c.leader)
+	}
+	for i := 0; i < n; i++ {
+		e := c.cfg.Endpoints[(c.preferred+i)%n]
+		if e != c.leader || !write {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (c *Client) demote(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader == addr {
+		c.leader = ""
+	}
+	if c.cfg.Endpoints[c.preferred%len(c.cfg.Endpoints)] == addr {
+		c.preferred = (c.preferred + 1) % len(c.cfg.Endpoints)
+	}
+}
+
+// learnLeader asks addr who leads, for writes to go there directly.
+func (c *Client) learnLeader(ctx context.Context, cc *grpc.ClientConn) {
+	st, err := rpcpb.NewClusterServiceClient(cc).Status(ctx, &rpcpb.StatusRequest{})
+	if err != nil || st.LeaderGrpcAddr == "" {
+		return
+	}
+	c.mu.Lock()
+	c.leader = st.LeaderGrpcAddr
+	c.mu.Unlock()
+}
+
+// Leader is the gRPC address of the last known leader ("" when unknown).
+func (c *Client) Leader() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leader
+}
+
+// do runs call against nodes until it succeeds, fails for good, or ctx ends.
+func (c *Client) do(ctx context.Context, write bool, call func(context.Context, *grpc.ClientConn) error) error {
+	var last error
+	for attempt := 0; ; attempt++ {
+		for _, addr := range c.order(write) {
+			cc, err := c.conn(addr)
+			if err != nil {
+				last = err
+				continue
+			}
+			if write && c.Leader() == "" {
+				lctx, cancel := context.WithTimeout(ctx, time.Second)
+				c.learnLeader(lctx, cc)
+				cancel()
+				if l := c.Leader(); l != "" && l != addr {
+					if lc, err := c.conn(l); err == nil {
+						addr, cc = l, lc
+					}
+				}
+			}
+			actx, cancel := ctx, context.CancelFunc(func() {})
+			if c.cfg.AttemptTimeout > 0 {
+				actx, cancel = context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+			}
+			err = call(actx, cc)
+			cancel()
+			if err == nil {
+				return nil
+			}
+			last = err
+			if ctx.Err() != nil {
+				return err
+			}
+			if !retryable(err, write) {
+				return err
+			}
+			c.demote(addr)
+		}
+		select {
+		case <-ctx.Done():
+			if last == nil {
+				last = ctx.Err()
+			}
+			return last
+		case <-time.After(backoff(attempt)):
+		}
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << min(attempt, 4)
+	return d
+}
+
+// retryable: another node may succeed, and trying again cannot apply a
+// write twice. Reads retry on any unavailability; writes only when the
+// server said it did not apply them, or the connection never opened.
+func retryable(err error, write bool) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+	case codes.DeadlineExceeded:
+		return !write
+	default:
+		return false
+	}
+	if !write {
+		return true
+	}
+	if r := Reason(err); r != "" {
+		return r == rpcpb.ReasonNoLeader
+	}
+	msg := st.Message()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
+		strings.Contains(msg, "produced zero addresses")
+}
+
+// Reason is the ErrorInfo reason of a server error ("" when none).
+func Reason(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return ""
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.Reason
+		}
+	}
+	return ""
+}
+
+// FieldViolations lists the field errors of an InvalidArgument error.
+func FieldViolations(err error) []string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.FieldViolations {
+				out = append(out, fmt.Sprintf("%s: %s", v.Field, v.Description))
+			}
+		}
+	}
+	return out
+}
+
+// CurrentRevision is the revision a FailedPrecondition mismatch reported.
+func CurrentRevision(err error) (string, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return "", false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Reason == rpcpb.ReasonRevisionMismatch {
+			return info.Metadata["current_revision"], true
+		}
+	}
+	return "", false
+}
+
+// Apply creates or updates a namespace.
+func (c *Client) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (resp *rpcpb.ApplyResponse, err error) {
+	err = c.do(ctx, !req.DryRun, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewNamespaceServiceClient(cc).Apply(ctx, req)
+		return e
+	})
+	return resp, err
+}
+
+// Delete starts a namespace's deletion.
+func (c *Client) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (resp *rpcpb.DeleteResponse, err error) {
+	err = c.do(ctx, true, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewNamespaceServiceClient(cc).Delete(ctx, req)
+		return e
+	})
+	return resp, err
+}
+
+// Get reads one namespace.
+func (c *Client) Get(ctx context.Context, req *rpcpb.GetRequest) (resp *rpcpb.GetResponse, err error) {
+	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewNamespaceServiceClient(cc).Get(ctx, req)
+		return e
+	})
+	return resp, err
+}
+
+// List reads namespaces.
+func (c *Client) List(ctx context.Context, req *rpcpb.ListRequest) (resp *rpcpb.ListResponse, err error) {
+	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewNamespaceServiceClient(cc).List(ctx, req)
+		return e
+	})
+	return resp, err
+}
+
+// Status asks one reachable node for its view of the cluster.
+func (c *Client) Status(ctx context.Context) (resp *rpcpb.StatusResponse, err error) {
+	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewClusterServiceClient(cc).Status(ctx, &rpcpb.StatusRequest{})
+		return e
+	})
+	return resp, err
+}
+
+// StatusOf asks one specific node (no failover).
+func (c *Client) StatusOf(ctx context.Context, addr string) (*rpcpb.StatusResponse, error) {
+	cc, err := c.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return rpcpb.NewClusterServiceClient(cc).Status(ctx, &rpcpb.StatusRequest{})
+}
+
+// Members lists gossip members as one reachable node sees them.
+func (c *Client) Members(ctx context.Context) (resp *rpcpb.MembersResponse, err error) {
+	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewClusterServiceClient(cc).Members(ctx, &rpcpb.MembersRequest{})
+		return e
+	})
+	return resp, err
+}

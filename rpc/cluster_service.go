@@ -1,0 +1,41 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/internal/version"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// clusterService implements rpcpb.ClusterServiceServer. Both calls answer
+// from this node's view, without a quorum, so they work during outages.
+type clusterService struct {
+	rpcpb.UnimplementedClusterServiceServer
+	node *cluster.Node
+}
+
+func (s *clusterService) Status(ctx context.Context, _ *rpcpb.StatusRequest) (*rpcpb.StatusResponse, error) {
+	st := s.node.Status()
+	resp := &rpcpb.StatusResponse{
+		LeaderId: st.LeaderID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		Revision: st.Revision, NodeId: st.NodeID, LeaderGrpcAddr: st.LeaderGRPCAddr, Version: version.Version,
+	}
+	for _, n := range st.Servers {
+		resp.Nodes = append(resp.Nodes, &rpcpb.NodeStatus{
+			Id: n.ID, GrpcAddr: n.GRPCAddr, HttpAddr: n.HTTPAddr, RaftAddr: n.RaftAddr,
+			Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy,
+		})
+	}
+	return resp, nil
+}
+
+func (s *clusterService) Members(ctx context.Context, _ *rpcpb.MembersRequest) (*rpcpb.MembersResponse, error) {
+	resp := &rpcpb.MembersResponse{}
+	for _, m := range s.node.Members() {
+		resp.Members = append(resp.Members, &rpcpb.Member{
+			Id: m.ID, GossipAddr: m.GossipAddr, GrpcAddr: m.GRPCAddr, HttpAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, Status: m.Status,
+		})
+	}
+	return resp, nil
+}

@@ -1,0 +1,110 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/nsfile"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// namespaceService implements rpcpb.NamespaceServiceServer on a node.
+type namespaceService struct {
+	rpcpb.UnimplementedNamespaceServiceServer
+	node *cluster.Node
+}
+
+func (s *namespaceService) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (*rpcpb.ApplyResponse, error) {
+	// Validate before raft, so bad input costs no log entry; the FSM checks again.
+	if err := fsm.CheckSpec(req.Spec); err != nil {
+		return nil, toStatus(err)
+	}
+	if req.DryRun {
+		return s.dryRun(ctx, req)
+	}
+	res, err := s.node.Apply(ctx, &fsmpb.Command{Body: &fsmpb.Command_ApplyNamespace{ApplyNamespace: &fsmpb.ApplyNamespace{
+		Spec: req.Spec, ExpectedRevision: req.ExpectedRevision,
+	}}})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.ApplyResponse{Namespace: res.Namespace, Revision: res.Revision, Unchanged: res.Unchanged}, nil
+}
+
+// dryRun shows what Apply would store, from a linearizable view, without
+// writing. It checks the same preconditions the state machine does.
+func (s *namespaceService) dryRun(ctx context.Context, req *rpcpb.ApplyRequest) (*rpcpb.ApplyResponse, error) {
+	if err := s.node.LinearizableBarrier(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	res := fsm.Preview(s.node.FSM(), req.Spec, req.ExpectedRevision)
+	if res.Err != nil {
+		return nil, toStatus(res.Err)
+	}
+	return &rpcpb.ApplyResponse{Namespace: res.Namespace, Revision: res.Revision, Unchanged: res.Unchanged}, nil
+}
+
+func (s *namespaceService) read(ctx context.Context, c rpcpb.Consistency) (*rpcpb.ReadHeader, error) {
+	if c == rpcpb.Consistency_CONSISTENCY_LINEARIZABLE {
+		if err := s.node.LinearizableBarrier(ctx); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	h := &rpcpb.ReadHeader{NodeId: s.node.ID(), AppliedIndex: s.node.FSM().Index()}
+	if c == rpcpb.Consistency_CONSISTENCY_STALE {
+		h.StalenessMs = s.node.StaleReadLag().Milliseconds()
+	}
+	return h, nil
+}
+
+func (s *namespaceService) Get(ctx context.Context, req *rpcpb.GetRequest) (*rpcpb.GetResponse, error) {
+	h, err := s.read(ctx, req.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	ns, rev, err := s.node.FSM().Get(req.Name)
+	h.Revision = rev
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.GetResponse{Namespace: ns, Header: h}, nil
+}
+
+func (s *namespaceService) List(ctx context.Context, req *rpcpb.ListRequest) (*rpcpb.ListResponse, error) {
+	filter := fsm.Filter{ShardID: req.ShardId, IncludeDeleted: req.IncludeDeleted}
+	if req.Status != "" {
+		st, err := nsfile.ParseStatus(req.Status)
+		if err != nil {
+			return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "status", Message: err.Error()}}})
+		}
+		filter.Status = st
+	}
+	h, err := s.read(ctx, req.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	list, rev := s.node.FSM().List(filter)
+	h.Revision = rev
+	return &rpcpb.ListResponse{Namespaces: list, Header: h}, nil
+}
+
+func (s *namespaceService) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (*rpcpb.DeleteResponse, error) {
+	if req.Name == "" {
+		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "name", Message: "is required"}}})
+	}
+	res, err := s.node.Apply(ctx, &fsmpb.Command{Body: &fsmpb.Command_DeleteNamespace{DeleteNamespace: &fsmpb.DeleteNamespace{
+		Name: req.Name, ExpectedRevision: req.ExpectedRevision,
+	}}})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.DeleteResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
+}

@@ -1,0 +1,12 @@
+package rpcpb
+
+// ErrorDomain names this API in google.rpc.ErrorInfo details.
+const ErrorDomain = "prism.control-plane"
+
+// Reasons carried in google.rpc.ErrorInfo, so clients tell errors apart
+// without parsing messages.
+const (
+	ReasonRevisionMismatch = "REVISION_MISMATCH" // metadata: current_revision, name
+	ReasonNoLeader         = "NO_LEADER"         // not applied; safe to retry elsewhere
+	ReasonUncertain        = "OUTCOME_UNKNOWN"   // may have been applied
+)

@@ -1,0 +1,71 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// MaxRequestBytes bounds one gRPC request; a namespace spec is a few KiB.
+const MaxRequestBytes = 1 << 20
+
+// Metrics are the API's Prometheus collectors; one set per registry.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the API metrics on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prism_grpc_requests_total", Help: "gRPC requests served, by method and code.",
+		}, []string{"method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "prism_grpc_request_seconds", Help: "gRPC request latency by method.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+		}, []string{"method"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := h(ctx, req)
+	m.requests.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
+	m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+// NewGRPCServer builds the node's gRPC server with every service registered.
+func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Server {
+	s := grpc.NewServer(
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.ChainUnaryInterceptor(m.unary),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})
+	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
+	rpcpb.RegisterInternalServer(s, node.Internal())
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s, hs)
+	reflection.Register(s)
+	return s
+}
