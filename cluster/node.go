@@ -214,10 +214,7 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 
 // RaftAddr and GossipAddr are the addresses actually bound.
 func (n *Node) RaftAddr() string { return n.cfg.RaftAddr }
-func (n *Node) GossipAddr() string {
-	a := n.ml.LocalNode().FullAddress()
-	return a.Addr
-}
+func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
 
 // IsLeader reports whether this node is the raft leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }

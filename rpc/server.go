@@ -47,6 +47,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 func (m *Metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	start := time.Now()
+	ctx, cancel := answerBeforeDeadline(ctx)
+	defer cancel()
 	resp, err := h(ctx, req)
 	m.requests.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
 	m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
@@ -68,4 +70,17 @@ func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Serve
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	return s
+}
+
+// answerBeforeDeadline shortens a request's deadline a little, so that a
+// request that cannot finish (no leader, no quorum) is answered with
+// Unavailable before the caller's own deadline turns it into a bare
+// DeadlineExceeded.
+func answerBeforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(ctx, 30*time.Second)
+	}
+	margin := min(time.Until(dl)/10, 200*time.Millisecond)
+	return context.WithDeadline(ctx, dl.Add(-margin))
 }

@@ -131,8 +131,16 @@ func (c *Client) Leader() string {
 	return c.leader
 }
 
+// Kinds of calls, for what may be retried on another node.
+const (
+	read       = iota // retried on any unavailability
+	idempotent        // a write that may safely be applied twice
+	write             // retried only when it certainly was not applied
+)
+
 // do runs call against nodes until it succeeds, fails for good, or ctx ends.
-func (c *Client) do(ctx context.Context, write bool, call func(context.Context, *grpc.ClientConn) error) error {
+func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *grpc.ClientConn) error) error {
+	write := kind != read
 	var last error
 	for attempt := 0; ; attempt++ {
 		for _, addr := range c.order(write) {
@@ -164,7 +172,7 @@ func (c *Client) do(ctx context.Context, write bool, call func(context.Context, 
 			if ctx.Err() != nil {
 				return err
 			}
-			if !retryable(err, write) {
+			if !retryable(err, kind) {
 				return err
 			}
 			c.demote(addr)
@@ -186,9 +194,10 @@ func backoff(attempt int) time.Duration {
 }
 
 // retryable: another node may succeed, and trying again cannot apply a
-// write twice. Reads retry on any unavailability; writes only when the
-// server said it did not apply them, or the connection never opened.
-func retryable(err error, write bool) bool {
+// write twice. Reads and idempotent writes retry on any unavailability;
+// other writes only when the server said it did not apply them, or the
+// connection never opened.
+func retryable(err error, kind int) bool {
 	st, ok := status.FromError(err)
 	if !ok {
 		return false
@@ -196,11 +205,11 @@ func retryable(err error, write bool) bool {
 	switch st.Code() {
 	case codes.Unavailable:
 	case codes.DeadlineExceeded:
-		return !write
+		return kind == read
 	default:
 		return false
 	}
-	if !write {
+	if kind != write {
 		return true
 	}
 	if r := Reason(err); r != "" {
@@ -256,9 +265,18 @@ func CurrentRevision(err error) (string, bool) {
 	return "", false
 }
 
-// Apply creates or updates a namespace.
+// Apply creates or updates a namespace. An unconditional apply is
+// idempotent (applying the same spec twice changes nothing), so it is
+// retried through failovers; one with an expected revision is not.
 func (c *Client) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (resp *rpcpb.ApplyResponse, err error) {
-	err = c.do(ctx, !req.DryRun, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	kind := write
+	switch {
+	case req.DryRun:
+		kind = read
+	case req.ExpectedRevision == nil:
+		kind = idempotent
+	}
+	err = c.do(ctx, kind, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).Apply(ctx, req)
 		return e
 	})
@@ -267,7 +285,7 @@ func (c *Client) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (resp *rpcp
 
 // Delete starts a namespace's deletion.
 func (c *Client) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (resp *rpcpb.DeleteResponse, err error) {
-	err = c.do(ctx, true, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).Delete(ctx, req)
 		return e
 	})
@@ -276,7 +294,7 @@ func (c *Client) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (resp *rp
 
 // Get reads one namespace.
 func (c *Client) Get(ctx context.Context, req *rpcpb.GetRequest) (resp *rpcpb.GetResponse, err error) {
-	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).Get(ctx, req)
 		return e
 	})
@@ -285,7 +303,7 @@ func (c *Client) Get(ctx context.Context, req *rpcpb.GetRequest) (resp *rpcpb.Ge
 
 // List reads namespaces.
 func (c *Client) List(ctx context.Context, req *rpcpb.ListRequest) (resp *rpcpb.ListResponse, err error) {
-	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).List(ctx, req)
 		return e
 	})
@@ -294,7 +312,7 @@ func (c *Client) List(ctx context.Context, req *rpcpb.ListRequest) (resp *rpcpb.
 
 // Status asks one reachable node for its view of the cluster.
 func (c *Client) Status(ctx context.Context) (resp *rpcpb.StatusResponse, err error) {
-	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewClusterServiceClient(cc).Status(ctx, &rpcpb.StatusRequest{})
 		return e
 	})
@@ -312,7 +330,7 @@ func (c *Client) StatusOf(ctx context.Context, addr string) (*rpcpb.StatusRespon
 
 // Members lists gossip members as one reachable node sees them.
 func (c *Client) Members(ctx context.Context) (resp *rpcpb.MembersResponse, err error) {
-	err = c.do(ctx, false, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewClusterServiceClient(cc).Members(ctx, &rpcpb.MembersRequest{})
 		return e
 	})
