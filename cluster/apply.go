@@ -125,8 +125,17 @@ func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, 
 		return fsm.Result{}, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
 	}
 	observeApply(bodyLabel(c), time.Since(start))
-	if res.Err == nil && !res.Unchanged {
+	if res.Err == nil && !res.Unchanged && needsReconcile(res.Namespace) {
 		n.nudge()
 	}
 	return res, nil
+}
+
+// needsReconcile: the lifecycle reconciler has work for this namespace.
+func needsReconcile(ns *fsmpb.Namespace) bool {
+	switch ns.GetStatus() {
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
+		return true
+	}
+	return false
 }

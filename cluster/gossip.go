@@ -103,7 +103,7 @@ func (d gossipDelegate) observe(m *memberlist.Node) {
 	case d.n.memberCh <- struct{}{}:
 	default:
 	}
-	d.n.nudge()
+	d.n.nudge() // the leader may have a server to add
 }
 
 func (n *Node) localMeta() nodeMeta {

@@ -30,6 +30,12 @@ type FieldError struct {
 }
 
 func (e FieldError) String() string {
+	if e.Path == "" {
+		if e.Line > 0 {
+			return fmt.Sprintf("line %d: %s", e.Line, e.Message)
+		}
+		return e.Message
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Message)
 	}

@@ -1,0 +1,81 @@
+package nsfile
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Redacted replaces the value of a secret key.
+const Redacted = "[REDACTED]"
+
+// secretWords mark a key (lowercased) whose value is a secret.
+var secretWords = []string{"password", "secret", "token", "apikey", "api_key", "credential", "private_key"}
+
+// dsnPasswordRE finds password=... in key=value connection strings
+// ("host=db user=u password=s3cret").
+// and in URL queries ("?password=s3cret&x=1").
+var dsnPasswordRE = regexp.MustCompile(`(?i)\b(password|pwd)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s;&]+)`)
+
+// userinfoRE finds scheme://user:password@ in strings net/url cannot parse
+// (a password holding '/', '#' or '?').
+var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://[^:@/\s]*):\S*@`)
+
+// RedactConfig returns a deep copy of m in which the value of every key
+// naming a secret is "[REDACTED]", and passwords inside connection strings
+// (URL userinfo, or password= in key=value strings) read "REDACTED".
+// A nil map gives an empty map.
+func RedactConfig(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if isSecretKey(k) {
+			out[k] = Redacted
+			continue
+		}
+		out[k] = redactValue(v)
+	}
+	return out
+}
+
+func isSecretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		return RedactConfig(t)
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = redactValue(e)
+		}
+		return out
+	case string:
+		return redactString(t)
+	}
+	return v
+}
+
+func redactString(s string) string {
+	if strings.Contains(s, "://") {
+		if u, err := url.Parse(s); err == nil && hasPassword(u) {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+			s = u.String()
+		} else {
+			s = userinfoRE.ReplaceAllString(s, "${1}:REDACTED@")
+		}
+	}
+	return dsnPasswordRE.ReplaceAllString(s, "${1}=REDACTED")
+}
+
+func hasPassword(u *url.URL) bool {
+	_, has := u.User.Password()
+	return has
+}

@@ -1,0 +1,189 @@
+package nsfile
+
+import (
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+// The keys of the namespace file, per section.
+var (
+	topKeys       = []string{"namespace", "abstraction", "backend", "capacity", "policies", "access", "backend_config", "placement"}
+	capacityKeys  = []string{"estimated_read_rps", "estimated_write_rps", "estimated_data_size_gb"}
+	policiesKeys  = []string{"retention_days", "consistency", "cache_enabled", "cache_ttl_seconds"}
+	accessKeys    = []string{"owners", "consumers"}
+	consumerKeys  = []string{"service"}
+	placementKeys = []string{"isolation", "labels"}
+)
+
+// consumerRE splits "user-api (read-write)" into service and access.
+var consumerRE = regexp.MustCompile(`^(.*?)\s*\(([^()]*)\)$`)
+
+// parse reads one document, then runs fsm.ValidateSpec and gives its
+// errors the lines of their paths. It returns nil when root is no mapping.
+func (p *docParser) parse(root *yaml.Node) *fsmpb.NamespaceSpec {
+	p.mark("", root)
+	s := &fsmpb.NamespaceSpec{}
+	ok := p.mapping("", root, topKeys, func(key, path string, v *yaml.Node) {
+		switch key {
+		case "namespace":
+			s.Name = p.str(path, v)
+		case "abstraction":
+			s.Abstraction = p.str(path, v)
+		case "backend":
+			s.Backend = p.str(path, v)
+		case "capacity":
+			s.Capacity = p.capacity(path, v)
+		case "policies":
+			s.Policies = p.policies(path, v)
+		case "access":
+			s.Access = p.access(path, v)
+		case "backend_config":
+			s.BackendConfig = p.backendConfig(path, v)
+		case "placement":
+			s.Placement = p.placement(path, v)
+		}
+	})
+	if !ok {
+		return nil
+	}
+	for _, fe := range fsm.ValidateSpec(s) {
+		if p.suppressed(fe.Path) {
+			continue
+		}
+		fe.Line = p.lineOf(fe.Path)
+		p.errs = append(p.errs, fe)
+	}
+	return s
+}
+
+func (p *docParser) capacity(path string, n *yaml.Node) *fsmpb.Capacity {
+	if isNull(resolve(n)) {
+		return nil
+	}
+	c := &fsmpb.Capacity{}
+	p.mapping(path, n, capacityKeys, func(key, path string, v *yaml.Node) {
+		switch key {
+		case "estimated_read_rps":
+			c.EstimatedReadRps, _ = p.integer(path, v)
+		case "estimated_write_rps":
+			c.EstimatedWriteRps, _ = p.integer(path, v)
+		case "estimated_data_size_gb":
+			c.EstimatedDataSizeGb, _ = p.number(path, v)
+		}
+	})
+	return c
+}
+
+func (p *docParser) policies(path string, n *yaml.Node) *fsmpb.Policies {
+	if isNull(resolve(n)) {
+		return nil
+	}
+	pol := &fsmpb.Policies{}
+	p.mapping(path, n, policiesKeys, func(key, path string, v *yaml.Node) {
+		switch key {
+		case "retention_days":
+			if d, set := p.integer(path, v); set {
+				pol.RetentionDays = &d
+			}
+		case "consistency":
+			pol.Consistency = p.str(path, v)
+		case "cache_enabled":
+			if b, set := p.boolean(path, v); set {
+				pol.CacheEnabled = &b
+			}
+		case "cache_ttl_seconds":
+			if t, set := p.integer(path, v); set {
+				pol.CacheTtlSeconds = &t
+			}
+		}
+	})
+	return pol
+}
+
+func (p *docParser) access(path string, n *yaml.Node) *fsmpb.Access {
+	if isNull(resolve(n)) {
+		return nil
+	}
+	a := &fsmpb.Access{}
+	p.mapping(path, n, accessKeys, func(key, path string, v *yaml.Node) {
+		switch key {
+		case "owners":
+			p.sequence(path, v, func(_ int, path string, item *yaml.Node) {
+				a.Owners = append(a.Owners, p.owner(path, item))
+			})
+		case "consumers":
+			p.sequence(path, v, func(_ int, path string, item *yaml.Node) {
+				a.Consumers = append(a.Consumers, p.consumer(path, item))
+			})
+		}
+	})
+	return a
+}
+
+// owner reads {team|user|service: NAME}. It always returns an Owner so
+// list indexes stay aligned with the file.
+func (p *docParser) owner(path string, n *yaml.Node) *fsmpb.Owner {
+	o := &fsmpb.Owner{}
+	kinds := 0
+	ok := p.mapping(path, n, fsm.OwnerKinds, func(key, path string, v *yaml.Node) {
+		kinds++
+		o.Kind, o.Name = key, p.str(path, v)
+	})
+	if ok && kinds != 1 {
+		p.fail(path, resolve(n), "must have exactly one of %s", strings.Join(fsm.OwnerKinds, ", "))
+	}
+	return o
+}
+
+// consumer reads {service: "NAME (read-only|read-write)"}.
+func (p *docParser) consumer(path string, n *yaml.Node) *fsmpb.Consumer {
+	c := &fsmpb.Consumer{}
+	seen := false
+	ok := p.mapping(path, n, consumerKeys, func(_, spath string, v *yaml.Node) {
+		seen = true
+		s := p.str(spath, v)
+		if p.suppressed(spath) {
+			p.bad = append(p.bad, path)
+			return
+		}
+		p.mark(path+".access", resolve(v))
+		m := consumerRE.FindStringSubmatch(s)
+		if m == nil {
+			p.fail(spath, resolve(v), `must be "SERVICE (%s)" (got %q)`, strings.Join(fsm.AccessModes, "|"), s)
+			p.bad = append(p.bad, path)
+			return
+		}
+		c.Service, c.Access = strings.TrimSpace(m[1]), strings.TrimSpace(m[2])
+	})
+	if ok && !seen {
+		p.fail(path, resolve(n), `must have service: "SERVICE (%s)"`, strings.Join(fsm.AccessModes, "|"))
+	}
+	return c
+}
+
+func (p *docParser) placement(path string, n *yaml.Node) *fsmpb.Placement {
+	if isNull(resolve(n)) {
+		return nil
+	}
+	pl := &fsmpb.Placement{}
+	p.mapping(path, n, placementKeys, func(key, path string, v *yaml.Node) {
+		switch key {
+		case "isolation":
+			pl.Isolation = p.str(path, v)
+		case "labels":
+			if isNull(resolve(v)) {
+				return
+			}
+			pl.Labels = map[string]string{}
+			p.mapping(path, v, nil, func(label, path string, v *yaml.Node) {
+				pl.Labels[label] = p.str(path, v)
+			})
+		}
+	})
+	return pl
+}
