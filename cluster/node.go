@@ -213,7 +213,7 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 func (n *Node) ID() string { return n.cfg.NodeID }
 
 // RaftAddr and GossipAddr are the addresses actually bound.
-func (n *Node) RaftAddr() string { return n.cfg.RaftAddr }
+func (n *Node) RaftAddr() string   { return n.cfg.RaftAddr }
 func (n *Node) GossipAddr() string { return n.cfg.GossipAddr }
 
 // IsLeader reports whether this node is the raft leader.

@@ -21,7 +21,7 @@ for i in 0 1 2; do
   "$BIN/prismd" --node-id "$id" --data-dir "$DATA/$id" \
     --grpc-addr "127.0.0.1:$((7400 + i))" --http-addr "127.0.0.1:$((7700 + i))" \
     --raft-addr "127.0.0.1:$((7500 + i))" --gossip-addr "127.0.0.1:$((7600 + i))" \
-    --bootstrap-expect 3 --join "127.0.0.1:7600,127.0.0.1:7601,127.0.0.1:7602" \
+    --bootstrap-expect 3 ${PRISMD_EXTRA:-} --join "127.0.0.1:7600,127.0.0.1:7601,127.0.0.1:7602" \
     >>"$DATA/$id.log" 2>&1 &
   pids+=($!)
 done

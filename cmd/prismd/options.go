@@ -35,6 +35,7 @@ type options struct {
 	logFormat       string
 	tombstoneTTL    time.Duration
 	version         bool
+	pprof           bool
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -55,6 +56,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "text|json")
 	fs.DurationVar(&o.tombstoneTTL, "tombstone-retention", time.Hour, "how long deleted namespaces stay visible before they are purged")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -132,7 +134,7 @@ func (o *options) serverConfig() (server.Config, error) {
 			}
 		}
 	}
-	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr}
+	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, Pprof: o.pprof}
 	// The advertised API addresses are only known after listening; check the rest now.
 	probe := c
 	probe.GRPCAdvertise, probe.HTTPAdvertise = o.grpcAddr, o.httpAddr

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,8 @@ type Config struct {
 	// GRPCAddr and HTTPAddr are listen addresses; port 0 picks a free port.
 	GRPCAddr string
 	HTTPAddr string
+	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP listener.
+	Pprof bool
 }
 
 // Server is a running process.
@@ -74,7 +77,7 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
 		log:  log.With("component", "server", "node", cc.NodeID),
 		grpc: rpc.NewGRPCServer(node, metrics, log),
-		http: &http.Server{Handler: rpc.NewHTTPHandler(node, reg), ReadHeaderTimeout: 5 * time.Second},
+		http: &http.Server{Handler: httpHandler(node, reg, cfg.Pprof), ReadHeaderTimeout: 5 * time.Second},
 	}
 	go func() { _ = s.grpc.Serve(gl) }()
 	go func() {
@@ -84,6 +87,19 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 	}()
 	s.log.Info("serving", "grpc", s.GRPCAddr, "http", s.HTTPAddr, "raft", node.RaftAddr(), "gossip", node.GossipAddr())
 	return s, nil
+}
+
+func httpHandler(node *cluster.Node, reg *prometheus.Registry, withPprof bool) http.Handler {
+	h := rpc.NewHTTPHandler(node, reg)
+	if !withPprof {
+		return h
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // Stop stops the process. Graceful hands over leadership and leaves gossip

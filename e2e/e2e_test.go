@@ -1,0 +1,288 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "prism-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/prismd", "../cmd/prismctl")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type node struct {
+	id                       string
+	grpc, http, raft, gossip string
+	dataDir                  string
+	cmd                      *exec.Cmd
+	log                      *bytes.Buffer
+}
+
+type procCluster struct {
+	t     *testing.T
+	nodes []*node
+	join  string
+}
+
+func startCluster(t *testing.T, n int) *procCluster {
+	c := &procCluster{t: t}
+	var gossips []string
+	for i := 0; i < n; i++ {
+		nd := &node{
+			id:      fmt.Sprintf("node%d", i+1),
+			grpc:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			http:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			raft:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			gossip:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+			dataDir: t.TempDir(),
+		}
+		gossips = append(gossips, nd.gossip)
+		c.nodes = append(c.nodes, nd)
+	}
+	c.join = strings.Join(gossips, ",")
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	t.Cleanup(func() {
+		for _, nd := range c.nodes {
+			if nd.cmd != nil && nd.cmd.ProcessState == nil {
+				_ = nd.cmd.Process.Kill()
+				_ = nd.cmd.Wait()
+			}
+			if t.Failed() {
+				t.Logf("--- log of %s ---\n%s", nd.id, nd.log.String())
+			}
+		}
+	})
+	c.waitReady(20 * time.Second)
+	return c
+}
+
+func (c *procCluster) start(nd *node) {
+	c.t.Helper()
+	nd.log = &bytes.Buffer{}
+	nd.cmd = exec.Command(filepath.Join(binDir, "prismd"),
+		"--node-id", nd.id, "--data-dir", nd.dataDir,
+		"--grpc-addr", nd.grpc, "--http-addr", nd.http, "--raft-addr", nd.raft, "--gossip-addr", nd.gossip,
+		"--bootstrap-expect", fmt.Sprint(len(c.nodes)), "--join", c.join)
+	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
+	if err := nd.cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *procCluster) endpoints() string {
+	var eps []string
+	for _, nd := range c.nodes {
+		eps = append(eps, nd.grpc)
+	}
+	return strings.Join(eps, ",")
+}
+
+func (c *procCluster) waitReady(d time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for _, nd := range c.nodes {
+		if nd.cmd.ProcessState != nil {
+			continue
+		}
+		for {
+			resp, err := http.Get("http://" + nd.http + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s not ready within %v", nd.id, d)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// ctl runs prismctl and returns stdout, stderr and the exit code.
+func ctl(t *testing.T, endpoints string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "prismctl"), append([]string{"--endpoints", endpoints}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func mustCtl(t *testing.T, endpoints string, args ...string) string {
+	t.Helper()
+	out, errs, code := ctl(t, endpoints, args...)
+	if code != 0 {
+		t.Fatalf("prismctl %v: exit %d: %s", args, code, errs)
+	}
+	return out
+}
+
+func TestUserJourney(t *testing.T) {
+	c := startCluster(t, 3)
+	all := c.endpoints()
+
+	// Apply through one node, read the same from every node.
+	mustCtl(t, c.nodes[0].grpc, "namespace", "apply", "-f", "../examples/user-profiles.yaml")
+	mustCtl(t, all, "namespace", "apply", "-f", "../examples/colocated.yaml")
+	mustCtl(t, all, "namespace", "apply", "-f", "../examples/video-events.yaml")
+	var first map[string]any
+	for _, nd := range c.nodes {
+		out := mustCtl(t, nd.grpc, "namespace", "get", "user-profiles", "-o", "json")
+		var v map[string]any
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("get -o json: %v\n%s", err, out)
+		}
+		if v["name"] != "user-profiles" || v["backend"] != "postgres" {
+			t.Fatalf("unexpected namespace JSON: %s", out)
+		}
+		delete(v, "status") // may move from provisioning to active between reads
+		delete(v, "revision")
+		delete(v, "status_reason")
+		delete(v, "updated_at")
+		if first == nil {
+			first = v
+		} else if fmt.Sprint(first) != fmt.Sprint(v) {
+			t.Fatalf("nodes disagree:\n%v\n%v", first, v)
+		}
+	}
+	// Secrets never leave the cluster in the clear; the discovery endpoint serves the same JSON.
+	resp, err := http.Get("http://" + c.nodes[2].http + "/v1/namespaces/user-profiles")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("discovery: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	resp, _ = http.Get("http://" + c.nodes[1].http + "/v1/namespaces/absent")
+	if resp.StatusCode != 404 {
+		t.Fatalf("discovery of an absent namespace: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+
+	// A file wrong in every way is rejected as a whole; nothing is written.
+	before := mustCtl(t, all, "namespace", "list", "-o", "json")
+	_, errs, code := ctl(t, all, "namespace", "apply", "-f", "../examples/bad-namespace.yaml")
+	if code == 0 {
+		t.Fatal("bad-namespace.yaml was accepted")
+	}
+	for _, want := range []string{"namespace (line 2)", "abstraction (line 3)", "backend (line 4)", "capacity.estimated_read_rps", "capacity.estimated_write_rps", "access.consumers[0]", "unknown_key"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("error output lacks %q:\n%s", want, errs)
+		}
+	}
+	if strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("error is not one line:\n%s", errs)
+	}
+	after := mustCtl(t, all, "namespace", "list", "-o", "json")
+	if revisionOf(t, before) != revisionOf(t, after) {
+		t.Fatalf("a rejected file changed the cluster: revision %d → %d", revisionOf(t, before), revisionOf(t, after))
+	}
+
+	// --expect-revision: a mismatch fails and names the current revision.
+	_, errs, code = ctl(t, all, "namespace", "apply", "-f", "../examples/user-profiles.yaml", "--expect-revision", "999")
+	if code == 0 || !strings.Contains(errs, "current revision") {
+		t.Fatalf("expect-revision mismatch: exit %d: %s", code, errs)
+	}
+
+	// kill -9 the leader: reads and writes carry on through the others.
+	st := mustCtl(t, all, "cluster", "status", "-o", "json")
+	var status struct {
+		LeaderID string `json:"leader_id"`
+		Nodes    []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(st), &status); err != nil || len(status.Nodes) != 3 {
+		t.Fatalf("cluster status: %v\n%s", err, st)
+	}
+	var leader *node
+	for _, nd := range c.nodes {
+		if nd.id == status.LeaderID {
+			leader = nd
+		}
+	}
+	if leader == nil {
+		t.Fatalf("no leader in %s", st)
+	}
+	if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = leader.cmd.Wait()
+	start := time.Now()
+	mustCtl(t, all, "namespace", "delete", "user-settings", "--wait")
+	t.Logf("delete --wait right after kill -9 of the leader took %v", time.Since(start))
+	out := mustCtl(t, all, "namespace", "get", "user-profiles", "-o", "json")
+	if !strings.Contains(out, `"user-profiles"`) {
+		t.Fatalf("lost user-profiles: %s", out)
+	}
+	out = mustCtl(t, all, "namespace", "list", "-o", "json")
+	if strings.Contains(out, "user-settings") || !strings.Contains(out, "video-events") {
+		t.Fatalf("list after failover: %s", out)
+	}
+	// The killed node comes back from its data dir with everything.
+	c.start(leader)
+	c.waitReady(20 * time.Second)
+	out = mustCtl(t, leader.grpc, "namespace", "get", "user-settings", "-o", "json", "--consistency", "linearizable")
+	if !strings.Contains(out, `"deleted"`) {
+		t.Fatalf("restarted node: %s", out)
+	}
+}
+
+func revisionOf(t *testing.T, listJSON string) int64 {
+	t.Helper()
+	var v struct {
+		Revision int64 `json:"revision"`
+	}
+	if err := json.Unmarshal([]byte(listJSON), &v); err != nil {
+		t.Fatalf("list JSON: %v", err)
+	}
+	return v.Revision
+}
