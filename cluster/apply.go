@@ -100,14 +100,11 @@ func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, 
 		return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, context.DeadlineExceeded)
 	}
 	start := time.Now()
+	// raft bounds this wait itself: the future resolves on commit, on
+	// leadership loss (within LeaderLeaseTimeout of losing the quorum) or
+	// on shutdown. Not spawning a goroutine per write keeps the hot path lean.
 	f := n.raft.Apply(data, timeout)
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		return fsm.Result{}, fmt.Errorf("%w: %v", ErrUncertain, ctx.Err())
-	}
+	err = f.Error()
 	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -85,6 +87,9 @@ func benchSpec(i, size int, rng *rand.Rand) *fsmpb.NamespaceSpec {
 func runBench(g *globals, o *benchOpts, op string) error {
 	if o.clients < 1 || o.keys < 1 || o.duration <= 0 {
 		return fmt.Errorf("bench: --clients, --keys and --duration must be positive")
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // the load generator should not be the bottleneck
 	}
 	eps := strings.Split(g.endpoints, ",")
 	clients := make([]*client.Client, o.clients)

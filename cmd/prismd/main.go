@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/prism/controlplane/internal/server"
@@ -34,6 +35,7 @@ func run(args []string) error {
 		return nil
 	}
 	log := newLogger(opts.logLevel, opts.logFormat)
+	tuneGC()
 	cfg, err := opts.serverConfig()
 	if err != nil {
 		return err
@@ -52,6 +54,15 @@ func run(args []string) error {
 		os.Exit(1)
 	}()
 	return srv.Stop(true)
+}
+
+// tuneGC trades memory for CPU: a control plane holds little live data, and
+// on a 2-core machine GC at the default GOGC=100 costs about a tenth of the
+// write throughput (measured with prismctl bench put). GOGC, when set, wins.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 func newLogger(level, format string) *slog.Logger {
