@@ -6,7 +6,7 @@ PROTOS := fsm/fsmpb/types.proto rpc/rpcpb/api.proto
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test test-race test-short lint generate generate-check run bench clean
+.PHONY: help build test test-race test-short lint generate generate-check run bench bench-failover clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -41,9 +41,12 @@ generate-check: generate ## fail if generated code is out of date
 run: build ## start a local 3-node cluster on loopback (Ctrl-C stops it)
 	./scripts/run-cluster.sh
 
-bench: build ## print benchmark numbers (go test -bench and prismctl bench)
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/ ./cluster/
+bench: build ## print benchmark numbers: go test -bench, then prismctl bench on a fresh 3-node cluster
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/
 	./scripts/bench.sh
+
+bench-failover: build ## kill -9 the leader 10 times; time until a write is acknowledged
+	./scripts/failover.sh 10
 
 clean: ## remove binaries and local cluster data
 	rm -rf $(BIN) ./data
