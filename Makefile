@@ -6,7 +6,7 @@ PROTOS := fsm/fsmpb/types.proto rpc/rpcpb/api.proto
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test test-race test-short lint generate generate-check run bench bench-failover clean
+.PHONY: help build test test-race test-short lint generate generate-check run bench bench-failover fuzz clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -47,6 +47,11 @@ bench: build ## print benchmark numbers: go test -bench, then prismctl bench on 
 
 bench-failover: build ## kill -9 the leader 10 times; time until a write is acknowledged
 	./scripts/failover.sh 10
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),30s) ./nsfile/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeCommand -fuzztime $(or $(FUZZTIME),30s) ./fsm/
+	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime $(or $(FUZZTIME),30s) ./fsm/
 
 clean: ## remove binaries and local cluster data
 	rm -rf $(BIN) ./data

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -79,6 +81,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	}
 	n.setReady(term)
 	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
+	n.ensureClusterID(ctx)
 
 	tick := time.NewTicker(n.cfg.ReconcileInterval)
 	defer tick.Stop()
@@ -182,4 +185,22 @@ func statusCmd(ns *fsmpb.Namespace, st fsmpb.NamespaceStatus, reason string) *fs
 	return &fsmpb.Command{Body: &fsmpb.Command_SetNamespaceStatus{SetNamespaceStatus: &fsmpb.SetNamespaceStatus{
 		Name: ns.Spec.GetName(), Status: st, Reason: reason, IfRevision: ns.Revision,
 	}}}
+}
+
+// ensureClusterID has the cluster's first leader choose its id.
+func (n *Node) ensureClusterID(ctx context.Context) {
+	if n.fsm.ClusterID() != "" {
+		return
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cmd := &fsmpb.Command{Body: &fsmpb.Command_SetClusterId{SetClusterId: &fsmpb.SetClusterID{ClusterId: id}}}
+	if _, err := n.applyLocal(actx, cmd); err != nil {
+		n.log.Warn("recording the cluster id failed; the next leader retries", "err", err)
+		return
+	}
+	n.log.Info("cluster id recorded", "cluster_id", n.fsm.ClusterID())
 }

@@ -17,16 +17,17 @@ type ServerStatus struct {
 
 // Status is this node's view of the cluster.
 type Status struct {
-	NodeID, LeaderID, LeaderGRPCAddr string
-	Term, CommitIndex, AppliedIndex  uint64
-	Revision                         int64
-	Servers                          []ServerStatus
+	ClusterID, NodeID, LeaderID, LeaderGRPCAddr string
+	Term, CommitIndex, AppliedIndex             uint64
+	Revision                                    int64
+	Servers                                     []ServerStatus
 }
 
 // Status reports the raft configuration joined with gossip's view.
 func (n *Node) Status() Status {
 	_, leaderID := n.raft.LeaderWithID()
 	st := Status{
+		ClusterID:    n.fsm.ClusterID(),
 		NodeID:       n.cfg.NodeID,
 		LeaderID:     string(leaderID),
 		Term:         n.Term(),

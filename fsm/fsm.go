@@ -42,6 +42,7 @@ type state struct {
 	namespaces map[string]*fsmpb.Namespace
 	revision   int64
 	index      uint64
+	clusterID  string
 }
 
 func newState() *state {
@@ -126,6 +127,13 @@ func (f *FSM) Index() uint64 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.s.index
+}
+
+// ClusterID is the id the cluster's first leader chose ("" until then).
+func (f *FSM) ClusterID() string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.s.clusterID
 }
 
 // Revision is the current cluster revision.

@@ -293,3 +293,25 @@ func TestReplicasAgree(t *testing.T) {
 		t.Fatal("two replicas of the same log differ")
 	}
 }
+
+func TestClusterIDFirstWins(t *testing.T) {
+	h := newHarness(t)
+	set := func(id string) Result {
+		return h.apply(&fsmpb.Command{Body: &fsmpb.Command_SetClusterId{SetClusterId: &fsmpb.SetClusterID{ClusterId: id}}})
+	}
+	if r := set("one"); r.Err != nil || r.Unchanged {
+		t.Fatalf("first id: %+v", r)
+	}
+	if r := set("two"); !r.Unchanged || h.f.ClusterID() != "one" {
+		t.Fatalf("second id replaced the first: %q", h.f.ClusterID())
+	}
+	if h.f.Revision() != 0 {
+		t.Fatal("cluster id is not a revisioned change")
+	}
+	var buf bytes.Buffer
+	h.f.Snapshot().WriteTo(&buf)
+	g := New()
+	if err := g.Restore(&buf); err != nil || g.ClusterID() != "one" {
+		t.Fatalf("cluster id after restore: %q %v", g.ClusterID(), err)
+	}
+}

@@ -44,8 +44,19 @@ func init() {
 	register("delete_namespace", deleteNamespace)
 	register("set_namespace_status", setNamespaceStatus)
 	register("purge_namespace", purgeNamespace)
+	register("set_cluster_id", setClusterID)
 }
 
 func applyNoop(s *state, _ *fsmpb.Command) Result {
+	return Result{Revision: s.revision, Unchanged: true}
+}
+
+// setClusterID keeps the first id committed. It is cluster metadata, not a
+// change watchers see, so it does not bump the revision.
+func setClusterID(s *state, cmd *fsmpb.Command) Result {
+	if s.clusterID == "" {
+		s.clusterID = cmd.GetSetClusterId().GetClusterId()
+		return Result{Revision: s.revision}
+	}
 	return Result{Revision: s.revision, Unchanged: true}
 }

@@ -69,7 +69,7 @@ type Snapshot struct{ fz frozen }
 func (f *FSM) Snapshot() *Snapshot {
 	f.mu.RLock()
 	fz := frozen{
-		header:     &fsmpb.SnapshotHeader{Version: snapshotVersion, Index: f.s.index, Revision: f.s.revision},
+		header:     &fsmpb.SnapshotHeader{Version: snapshotVersion, Index: f.s.index, Revision: f.s.revision, ClusterId: f.s.clusterID},
 		namespaces: make([]*fsmpb.Namespace, 0, len(f.s.namespaces)),
 	}
 	for _, ns := range f.s.namespaces {
@@ -182,7 +182,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			if h.Version != snapshotVersion {
 				return nil, fmt.Errorf("fsm: snapshot version %d, this binary reads %d", h.Version, snapshotVersion)
 			}
-			s.index, s.revision, sawHeader = h.Index, h.Revision, true
+			s.index, s.revision, s.clusterID, sawHeader = h.Index, h.Revision, h.ClusterId, true
 			continue
 		}
 		if !sawHeader {

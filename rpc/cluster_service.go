@@ -18,7 +18,7 @@ type clusterService struct {
 func (s *clusterService) Status(ctx context.Context, _ *rpcpb.StatusRequest) (*rpcpb.StatusResponse, error) {
 	st := s.node.Status()
 	resp := &rpcpb.StatusResponse{
-		LeaderId: st.LeaderID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		ClusterId: st.ClusterID, LeaderId: st.LeaderID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		Revision: st.Revision, NodeId: st.NodeID, LeaderGrpcAddr: st.LeaderGRPCAddr, Version: version.Version,
 	}
 	for _, n := range st.Servers {

@@ -139,7 +139,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14, 0}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15, 0}
 }
 
 // NamespaceSpec is the user's declaration (ADR-006's namespace file).
@@ -703,6 +703,7 @@ type Command struct {
 	//	*Command_DeleteNamespace
 	//	*Command_SetNamespaceStatus
 	//	*Command_PurgeNamespace
+	//	*Command_SetClusterId
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -804,6 +805,15 @@ func (x *Command) GetPurgeNamespace() *PurgeNamespace {
 	return nil
 }
 
+func (x *Command) GetSetClusterId() *SetClusterID {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetClusterId); ok {
+			return x.SetClusterId
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -828,6 +838,10 @@ type Command_PurgeNamespace struct {
 	PurgeNamespace *PurgeNamespace `protobuf:"bytes,14,opt,name=purge_namespace,json=purgeNamespace,proto3,oneof"`
 }
 
+type Command_SetClusterId struct {
+	SetClusterId *SetClusterID `protobuf:"bytes,15,opt,name=set_cluster_id,json=setClusterId,proto3,oneof"`
+}
+
 func (*Command_Noop) isCommand_Body() {}
 
 func (*Command_ApplyNamespace) isCommand_Body() {}
@@ -837,6 +851,8 @@ func (*Command_DeleteNamespace) isCommand_Body() {}
 func (*Command_SetNamespaceStatus) isCommand_Body() {}
 
 func (*Command_PurgeNamespace) isCommand_Body() {}
+
+func (*Command_SetClusterId) isCommand_Body() {}
 
 // Noop commits nothing; a new leader applies one before serving reads.
 type Noop struct {
@@ -1050,6 +1066,52 @@ func (x *SetNamespaceStatus) GetIfRevision() int64 {
 	return 0
 }
 
+// SetClusterID records the cluster's identity, chosen by its first leader.
+// The first one committed wins; later ones change nothing.
+type SetClusterID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetClusterID) Reset() {
+	*x = SetClusterID{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetClusterID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetClusterID) ProtoMessage() {}
+
+func (x *SetClusterID) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetClusterID.ProtoReflect.Descriptor instead.
+func (*SetClusterID) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SetClusterID) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
 type PurgeNamespace struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1060,7 +1122,7 @@ type PurgeNamespace struct {
 
 func (x *PurgeNamespace) Reset() {
 	*x = PurgeNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1134,7 @@ func (x *PurgeNamespace) String() string {
 func (*PurgeNamespace) ProtoMessage() {}
 
 func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1147,7 @@ func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeNamespace.ProtoReflect.Descriptor instead.
 func (*PurgeNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PurgeNamespace) GetName() string {
@@ -1117,7 +1179,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1191,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1204,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1198,7 +1260,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1272,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1285,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FieldError) GetPath() string {
@@ -1260,7 +1322,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1334,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1347,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ApplyResult) GetRevision() int64 {
@@ -1322,13 +1384,14 @@ type SnapshotHeader struct {
 	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`       // last raft index applied
 	Revision      int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"` // cluster revision
+	ClusterId     string                 `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1403,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1416,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -1375,6 +1438,13 @@ func (x *SnapshotHeader) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *SnapshotHeader) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
 }
 
 var File_fsm_fsmpb_types_proto protoreflect.FileDescriptor
@@ -1427,7 +1497,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0fcreate_revision\x18\x06 \x01(\x03R\x0ecreateRevision\x12*\n" +
 	"\x11created_unix_nano\x18\a \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
 	"\x11updated_unix_nano\x18\b \x01(\x03R\x0fupdatedUnixNano\x12*\n" +
-	"\x11deleted_unix_nano\x18\t \x01(\x03R\x0fdeletedUnixNano\"\xaa\x03\n" +
+	"\x11deleted_unix_nano\x18\t \x01(\x03R\x0fdeletedUnixNano\"\xee\x03\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x1c\n" +
 	"\tignorable\x18\x02 \x01(\bR\tignorable\x12(\n" +
@@ -1436,7 +1506,8 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0fapply_namespace\x18\v \x01(\v2\x1c.prism.fsm.v1.ApplyNamespaceH\x00R\x0eapplyNamespace\x12J\n" +
 	"\x10delete_namespace\x18\f \x01(\v2\x1d.prism.fsm.v1.DeleteNamespaceH\x00R\x0fdeleteNamespace\x12T\n" +
 	"\x14set_namespace_status\x18\r \x01(\v2 .prism.fsm.v1.SetNamespaceStatusH\x00R\x12setNamespaceStatus\x12G\n" +
-	"\x0fpurge_namespace\x18\x0e \x01(\v2\x1c.prism.fsm.v1.PurgeNamespaceH\x00R\x0epurgeNamespaceB\x06\n" +
+	"\x0fpurge_namespace\x18\x0e \x01(\v2\x1c.prism.fsm.v1.PurgeNamespaceH\x00R\x0epurgeNamespace\x12B\n" +
+	"\x0eset_cluster_id\x18\x0f \x01(\v2\x1a.prism.fsm.v1.SetClusterIDH\x00R\fsetClusterIdB\x06\n" +
 	"\x04body\"\x06\n" +
 	"\x04Noop\"\x89\x01\n" +
 	"\x0eApplyNamespace\x12/\n" +
@@ -1452,7 +1523,10 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vif_revision\x18\x04 \x01(\x03R\n" +
-	"ifRevision\"E\n" +
+	"ifRevision\"-\n" +
+	"\fSetClusterID\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\"E\n" +
 	"\x0ePurgeNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vif_revision\x18\x02 \x01(\x03R\n" +
@@ -1480,11 +1554,13 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x125\n" +
 	"\tnamespace\x18\x02 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12)\n" +
 	"\x05error\x18\x03 \x01(\v2\x13.prism.fsm.v1.ErrorR\x05error\x12\x1c\n" +
-	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"\\\n" +
+	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"{\n" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x03R\brevision*\xcf\x01\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x04 \x01(\tR\tclusterId*\xcf\x01\n" +
 	"\x0fNamespaceStatus\x12 \n" +
 	"\x1cNAMESPACE_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dNAMESPACE_STATUS_PROVISIONING\x10\x01\x12\x1b\n" +
@@ -1506,7 +1582,7 @@ func file_fsm_fsmpb_types_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(NamespaceStatus)(0),       // 0: prism.fsm.v1.NamespaceStatus
 	(Error_Kind)(0),            // 1: prism.fsm.v1.Error.Kind
@@ -1523,41 +1599,43 @@ var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(*ApplyNamespace)(nil),     // 12: prism.fsm.v1.ApplyNamespace
 	(*DeleteNamespace)(nil),    // 13: prism.fsm.v1.DeleteNamespace
 	(*SetNamespaceStatus)(nil), // 14: prism.fsm.v1.SetNamespaceStatus
-	(*PurgeNamespace)(nil),     // 15: prism.fsm.v1.PurgeNamespace
-	(*Error)(nil),              // 16: prism.fsm.v1.Error
-	(*FieldError)(nil),         // 17: prism.fsm.v1.FieldError
-	(*ApplyResult)(nil),        // 18: prism.fsm.v1.ApplyResult
-	(*SnapshotHeader)(nil),     // 19: prism.fsm.v1.SnapshotHeader
-	nil,                        // 20: prism.fsm.v1.Placement.LabelsEntry
-	(*structpb.Struct)(nil),    // 21: google.protobuf.Struct
+	(*SetClusterID)(nil),       // 15: prism.fsm.v1.SetClusterID
+	(*PurgeNamespace)(nil),     // 16: prism.fsm.v1.PurgeNamespace
+	(*Error)(nil),              // 17: prism.fsm.v1.Error
+	(*FieldError)(nil),         // 18: prism.fsm.v1.FieldError
+	(*ApplyResult)(nil),        // 19: prism.fsm.v1.ApplyResult
+	(*SnapshotHeader)(nil),     // 20: prism.fsm.v1.SnapshotHeader
+	nil,                        // 21: prism.fsm.v1.Placement.LabelsEntry
+	(*structpb.Struct)(nil),    // 22: google.protobuf.Struct
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	3,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
 	4,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
 	7,  // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
-	21, // 3: prism.fsm.v1.NamespaceSpec.backend_config:type_name -> google.protobuf.Struct
+	22, // 3: prism.fsm.v1.NamespaceSpec.backend_config:type_name -> google.protobuf.Struct
 	8,  // 4: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
 	5,  // 5: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
 	6,  // 6: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	20, // 7: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	21, // 7: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
 	2,  // 8: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
 	0,  // 9: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
 	11, // 10: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
 	12, // 11: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
 	13, // 12: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
 	14, // 13: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
-	15, // 14: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
-	2,  // 15: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 16: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
-	1,  // 17: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	17, // 18: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	9,  // 19: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	16, // 20: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	16, // 14: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
+	15, // 15: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
+	2,  // 16: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 17: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
+	1,  // 18: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	18, // 19: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	9,  // 20: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	17, // 21: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
@@ -1572,6 +1650,7 @@ func file_fsm_fsmpb_types_proto_init() {
 		(*Command_DeleteNamespace)(nil),
 		(*Command_SetNamespaceStatus)(nil),
 		(*Command_PurgeNamespace)(nil),
+		(*Command_SetClusterId)(nil),
 	}
 	file_fsm_fsmpb_types_proto_msgTypes[10].OneofWrappers = []any{}
 	file_fsm_fsmpb_types_proto_msgTypes[11].OneofWrappers = []any{}
@@ -1581,7 +1660,7 @@ func file_fsm_fsmpb_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_types_proto_rawDesc), len(file_fsm_fsmpb_types_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
