@@ -27,6 +27,16 @@ type Config struct {
 	// BootstrapExpect forms a new cluster once this many servers have met by
 	// gossip; 0 never bootstraps (the node waits to be added by a leader).
 	BootstrapExpect int
+	// ClusterName is carried by every gossip packet (memberlist Label) and in
+	// node meta: nodes of clusters with other names never see each other.
+	ClusterName string
+	// GossipKey, when set, encrypts and authenticates gossip (AES, 16, 24
+	// or 32 bytes); a node without the key cannot join.
+	GossipKey []byte
+	// RejoinInterval: how often a node contacts its Join seeds again, so a
+	// node cut off from every peer finds its way back after the network
+	// heals (memberlist #222).
+	RejoinInterval time.Duration
 	// Dev: a single node that bootstraps itself with fast, non-durable
 	// settings (no fsync). Never for production.
 	Dev bool
@@ -81,6 +91,8 @@ func DefaultConfig() Config {
 		ReconcileInterval:  time.Second,
 		TombstoneRetention: time.Hour,
 		JoinRetryInterval:  time.Second,
+		ClusterName:        "prism",
+		RejoinInterval:     30 * time.Second,
 	}
 }
 
@@ -100,6 +112,15 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			bad("%s %q: %v", name, a, err)
 		}
+	}
+	if c.ClusterName == "" || len(c.ClusterName) > 64 {
+		bad("cluster name must be 1..64 characters")
+	}
+	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		bad("gossip key is %d bytes; want 16, 24 or 32", n)
+	}
+	if c.RejoinInterval <= 0 {
+		bad("rejoin interval must be positive")
 	}
 	if c.BootstrapExpect < 0 {
 		bad("bootstrap expect %d < 0", c.BootstrapExpect)

@@ -15,6 +15,8 @@ import (
 // nodeMeta is what gossip carries about each node (memberlist node meta,
 // at most 512 bytes).
 type nodeMeta struct {
+	Cluster      string `json:"cluster"`
+	ClusterID    string `json:"cluster_id,omitempty"`
 	ID           string `json:"id"`
 	RaftAddr     string `json:"raft"`
 	GRPCAddr     string `json:"grpc"`
@@ -98,6 +100,10 @@ func (d gossipDelegate) observe(m *memberlist.Node) {
 		d.n.log.Warn("ignoring gossip member without prism metadata", "name", m.Name, "addr", m.Address())
 		return
 	}
+	if meta.Cluster != d.n.cfg.ClusterName {
+		d.n.log.Warn("ignoring gossip member of another cluster", "name", m.Name, "addr", m.Address(), "cluster", meta.Cluster)
+		return
+	}
 	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: m.State})
 	select {
 	case d.n.memberCh <- struct{}{}:
@@ -108,6 +114,8 @@ func (d gossipDelegate) observe(m *memberlist.Node) {
 
 func (n *Node) localMeta() nodeMeta {
 	return nodeMeta{
+		Cluster:      n.cfg.ClusterName,
+		ClusterID:    n.fsm.ClusterID(),
 		ID:           n.cfg.NodeID,
 		RaftAddr:     n.cfg.RaftAddr,
 		GRPCAddr:     n.cfg.GRPCAdvertise,
@@ -131,6 +139,11 @@ func (n *Node) startGossip(base *slog.Logger) error {
 	mc.Delegate = gossipDelegate{n}
 	mc.Events = gossipDelegate{n}
 	mc.Logger = newStdLogger(base.With("component", "memberlist", "node", n.cfg.NodeID))
+	mc.Label = "prism/" + n.cfg.ClusterName
+	if len(n.cfg.GossipKey) > 0 {
+		mc.SecretKey = n.cfg.GossipKey
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	if n.cfg.Dev {
 		mc = tuneDev(mc)
 	}
@@ -157,9 +170,39 @@ func (n *Node) updateMeta() {
 	}
 }
 
-// joinLoop contacts the join seeds until one answers.
+// joinLoop contacts the join seeds until one answers, then keeps gossip
+// healthy: it re-gossips this node's meta when the cluster id becomes known
+// and rejoins the seeds every RejoinInterval, so a node cut off from all its
+// peers finds them again once the network heals (memberlist #222).
 func (n *Node) joinLoop() {
 	defer n.wg.Done()
+	n.join(n.cfg.JoinRetryInterval)
+	advertised := n.fsm.ClusterID()
+	rejoin := time.NewTicker(n.cfg.RejoinInterval)
+	defer rejoin.Stop()
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
+	for {
+		select {
+		case <-n.shutdownCh:
+			return
+		case <-check.C:
+			if id := n.fsm.ClusterID(); id != advertised {
+				advertised = id
+				n.updateMeta()
+			}
+		case <-rejoin.C:
+			if len(n.cfg.Join) > 0 {
+				if _, err := n.ml.Join(n.cfg.Join); err != nil {
+					n.log.Debug("rejoining seeds", "err", err)
+				}
+			}
+		}
+	}
+}
+
+// join retries the seeds until one answers or the node shuts down.
+func (n *Node) join(every time.Duration) {
 	if len(n.cfg.Join) == 0 {
 		return
 	}
@@ -173,7 +216,7 @@ func (n *Node) joinLoop() {
 		select {
 		case <-n.shutdownCh:
 			return
-		case <-time.After(n.cfg.JoinRetryInterval):
+		case <-time.After(every):
 		}
 	}
 }

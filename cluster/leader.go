@@ -81,11 +81,11 @@ func (n *Node) runLeader(ctx context.Context) {
 	}
 	n.setReady(term)
 	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
-	n.ensureClusterID(ctx)
 
 	tick := time.NewTicker(n.cfg.ReconcileInterval)
 	defer tick.Stop()
 	for {
+		n.ensureClusterID(ctx)
 		n.reconcileMembers()
 		n.reconcileNamespaces(ctx)
 		select {
@@ -109,8 +109,18 @@ func (n *Node) reconcileMembers() {
 	for _, s := range f.Configuration().Servers {
 		inRaft[s.ID] = s.Address
 	}
+	ours := n.fsm.ClusterID()
 	for _, p := range n.peers.all() {
 		if !p.alive() || p.meta.RaftAddr == "" {
+			continue
+		}
+		// Only a server of this cluster, or a fresh one with no raft state,
+		// may join: never one that belongs (or may belong) to another cluster.
+		fresh := p.meta.ClusterID == "" && !p.meta.Bootstrapped
+		if ours == "" || (p.meta.ClusterID != ours && !fresh) {
+			if ours != "" && p.meta.ClusterID != "" {
+				n.log.Warn("not adding a server of another cluster", "id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours)
+			}
 			continue
 		}
 		id, addr := raft.ServerID(p.meta.ID), raft.ServerAddress(p.meta.RaftAddr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,8 @@ type options struct {
 	tombstoneTTL    time.Duration
 	version         bool
 	pprof           bool
+	clusterName     string
+	gossipKey       string
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -56,6 +59,8 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "text|json")
 	fs.DurationVar(&o.tombstoneTTL, "tombstone-retention", time.Hour, "how long deleted namespaces stay visible before they are purged")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.clusterName, "cluster-name", "prism", "cluster name; nodes of other clusters are never seen or added")
+	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip; all nodes need the same")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -118,12 +123,20 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.BootstrapExpect = o.bootstrapExpect
 	c.Dev = o.dev
 	c.TombstoneRetention = o.tombstoneTTL
+	c.ClusterName = o.clusterName
 	for _, j := range strings.Split(o.join, ",") {
 		if j = strings.TrimSpace(j); j != "" {
 			c.Join = append(c.Join, j)
 		}
 	}
 	var errs []error
+	if o.gossipKey != "" {
+		key, err := base64.StdEncoding.DecodeString(o.gossipKey)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--gossip-key is not base64: %w", err))
+		}
+		c.GossipKey = key
+	}
 	if o.dev {
 		if o.bootstrapExpect > 1 || len(c.Join) > 0 {
 			errs = append(errs, errors.New("--dev runs one node: it takes no --join and no --bootstrap-expect above 1"))

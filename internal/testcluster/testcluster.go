@@ -38,7 +38,10 @@ func Logger(t testing.TB) *slog.Logger {
 }
 
 // Start starts n nodes that bootstrap together, and waits for a leader.
-func Start(t testing.TB, n int) *Cluster {
+func Start(t testing.TB, n int) *Cluster { return StartWith(t, n, nil) }
+
+// StartWith is Start with a hook that adjusts each node's config.
+func StartWith(t testing.TB, n int, tweak func(*cluster.Config)) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t}
 	var seed string
@@ -53,6 +56,9 @@ func Start(t testing.TB, n int) *Cluster {
 		cc.JoinRetryInterval = 200 * time.Millisecond
 		if seed != "" {
 			cc.Join = []string{seed}
+		}
+		if tweak != nil {
+			tweak(&cc)
 		}
 		cfg := server.Config{Cluster: cc, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
 		s, err := server.Start(cfg, Logger(t).With("node", cc.NodeID), nil)
