@@ -113,6 +113,10 @@ func (d gossipDelegate) observe(m *memberlist.Node) {
 }
 
 func (n *Node) localMeta() nodeMeta {
+	expect := n.cfg.BootstrapExpect
+	if n.cfg.Dev {
+		expect = 1
+	}
 	return nodeMeta{
 		Cluster:      n.cfg.ClusterName,
 		ClusterID:    n.fsm.ClusterID(),
@@ -121,7 +125,7 @@ func (n *Node) localMeta() nodeMeta {
 		GRPCAddr:     n.cfg.GRPCAdvertise,
 		HTTPAddr:     n.cfg.HTTPAdvertise,
 		Bootstrapped: n.bootstrapped.Load(),
-		Expect:       n.cfg.BootstrapExpect,
+		Expect:       expect,
 	}
 }
 

@@ -114,9 +114,10 @@ func (n *Node) reconcileMembers() {
 		if !p.alive() || p.meta.RaftAddr == "" {
 			continue
 		}
-		// Only a server of this cluster, or a fresh one with no raft state,
-		// may join: never one that belongs (or may belong) to another cluster.
-		fresh := p.meta.ClusterID == "" && !p.meta.Bootstrapped
+		// Only a server of this cluster, or a fresh one (no raft state and
+		// not about to bootstrap alone), may join: never one that belongs, or
+		// may soon belong, to another cluster.
+		fresh := p.meta.ClusterID == "" && !p.meta.Bootstrapped && p.meta.Expect != 1
 		if ours == "" || (p.meta.ClusterID != ours && !fresh) {
 			if ours != "" && p.meta.ClusterID != "" {
 				n.log.Warn("not adding a server of another cluster", "id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours)
