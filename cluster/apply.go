@@ -25,63 +25,97 @@ const retryPause = 20 * time.Millisecond
 // While there is no leader it retries until ctx ends, so an election looks
 // like a pause. The command is stamped with the leader's clock.
 func (n *Node) Apply(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	var res fsm.Result
+	err := n.onLeader(ctx,
+		func() (err error) {
+			res, err = n.applyLocal(ctx, cmd)
+			return err
+		},
+		func(c rpcpb.InternalClient) error {
+			resp, err := c.ForwardApply(ctx, &rpcpb.ForwardApplyRequest{Command: cmd, FromNode: n.cfg.NodeID})
+			if err != nil {
+				return err
+			}
+			if err := refused(resp.Refusal, resp.Message); err != nil {
+				return err
+			}
+			res = fsm.ResultFromProto(resp.Result)
+			return nil
+		})
+	return res, err
+}
+
+// retryable: the operation was certainly not applied.
+func retryable(err error) bool {
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)
+}
+
+// onLeader is the one forwarding component: it runs local when this node
+// leads, otherwise remote against the leader's Internal service, at the
+// gRPC address the leader advertises by gossip. It retries while the
+// operation certainly did not happen (no leader, not the leader, connection
+// refused) until ctx ends.
+func (n *Node) onLeader(ctx context.Context, local func() error, remote func(rpcpb.InternalClient) error) error {
 	for {
-		res, err := n.applyOnce(ctx, cmd)
+		err := n.onLeaderOnce(ctx, local, remote)
 		if err == nil || !retryable(err) {
-			return res, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fsm.Result{}, fmt.Errorf("%w: %v (last: %v)", ErrNoLeader, ctx.Err(), err)
+			return fmt.Errorf("%w: %v (last: %v)", ErrNoLeader, ctx.Err(), err)
 		case <-n.shutdownCh:
-			return fsm.Result{}, ErrShutdown
+			return ErrShutdown
 		case <-time.After(retryPause):
 		}
 	}
 }
 
-// retryable: the command was certainly not applied.
-func retryable(err error) bool {
-	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)
-}
-
-func (n *Node) applyOnce(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+func (n *Node) onLeaderOnce(ctx context.Context, local func() error, remote func(rpcpb.InternalClient) error) error {
 	if n.raft.State() == raft.Leader {
-		return n.applyLocal(ctx, cmd)
+		return local()
 	}
 	_, leader := n.raft.LeaderWithID()
 	if leader == "" {
-		return fsm.Result{}, ErrNoLeader
+		return ErrNoLeader
 	}
 	p, ok := n.peers.get(string(leader))
 	if !ok || p.meta.GRPCAddr == "" {
-		return fsm.Result{}, fmt.Errorf("%w: leader %s not yet known by gossip", ErrNoLeader, leader)
+		return fmt.Errorf("%w: leader %s not yet known by gossip", ErrNoLeader, leader)
 	}
 	client, err := n.conns.internal(p.meta.GRPCAddr)
 	if err != nil {
-		return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		return fmt.Errorf("%w: %v", ErrNoLeader, err)
 	}
-	resp, err := client.ForwardApply(ctx, &rpcpb.ForwardApplyRequest{Command: cmd, FromNode: n.cfg.NodeID})
-	if err != nil {
-		if ctx.Err() != nil {
-			return fsm.Result{}, fmt.Errorf("%w: %v", ErrUncertain, ctx.Err())
-		}
-		// Unavailable before the request was sent (connection refused) is
-		// safe to retry; anything else may have reached the leader.
-		if status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "connection refused") {
-			return fsm.Result{}, fmt.Errorf("%w: forward to %s: %v", ErrNoLeader, leader, err)
-		}
-		return fsm.Result{}, fmt.Errorf("%w: forward to %s: %v", ErrUncertain, leader, err)
+	err = remote(client)
+	if err == nil || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrUncertain) {
+		return err
 	}
-	switch resp.Refusal {
+	if _, isStatus := status.FromError(err); !isStatus {
+		return err // a business error from the leader
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %v", ErrUncertain, ctx.Err())
+	}
+	// Unavailable before the request was sent (connection refused) is
+	// safe to retry; anything else may have reached the leader.
+	if status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "connection refused") {
+		return fmt.Errorf("%w: forward to %s: %v", ErrNoLeader, leader, err)
+	}
+	return fmt.Errorf("%w: forward to %s: %v", ErrUncertain, leader, err)
+}
+
+// refused turns a forwarded call's refusal into an error (nil when none).
+func refused(r rpcpb.Refusal, msg string) error {
+	switch r {
 	case rpcpb.Refusal_REFUSAL_NOT_LEADER:
-		return fsm.Result{}, fmt.Errorf("%w: %s", ErrNotLeader, resp.Message)
+		return fmt.Errorf("%w: %s", ErrNotLeader, msg)
 	case rpcpb.Refusal_REFUSAL_UNCERTAIN:
-		return fsm.Result{}, fmt.Errorf("%w: %s", ErrUncertain, resp.Message)
+		return fmt.Errorf("%w: %s", ErrUncertain, msg)
 	case rpcpb.Refusal_REFUSAL_SHUTDOWN:
-		return fsm.Result{}, fmt.Errorf("%w: leader %s: %s", ErrNoLeader, leader, resp.Message)
+		return fmt.Errorf("%w: leader shutting down: %s", ErrNoLeader, msg)
 	}
-	return fsm.ResultFromProto(resp.Result), nil
+	return nil
 }
 
 // applyLocal stamps the command with this leader's clock and commits it.

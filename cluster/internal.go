@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
@@ -52,4 +53,21 @@ func (s *InternalServer) ReadIndex(ctx context.Context, _ *rpcpb.ReadIndexReques
 		return &rpcpb.ReadIndexResponse{Refusal: refusal(err), Message: err.Error()}, nil
 	}
 	return &rpcpb.ReadIndexResponse{Index: idx}, nil
+}
+
+// ForwardAdmin runs a membership operation if this node is the leader.
+func (s *InternalServer) ForwardAdmin(ctx context.Context, req *rpcpb.ForwardAdminRequest) (*rpcpb.ForwardAdminResponse, error) {
+	if !s.n.IsLeader() {
+		return &rpcpb.ForwardAdminResponse{Refusal: rpcpb.Refusal_REFUSAL_NOT_LEADER, Message: "not the leader: " + s.n.cfg.NodeID}, nil
+	}
+	switch op := req.Op.(type) {
+	case *rpcpb.ForwardAdminRequest_TransferLeader:
+		id, err := s.n.transferLocal(ctx, op.TransferLeader.ToId)
+		resp := adminResponse(err)
+		resp.LeaderId = id
+		return resp, nil
+	case *rpcpb.ForwardAdminRequest_RemovePeer:
+		return adminResponse(s.n.removeLocal(op.RemovePeer.Id, op.RemovePeer.Force)), nil
+	}
+	return adminResponse(fmt.Errorf("%w: unknown admin operation", ErrAdminFailed)), nil
 }

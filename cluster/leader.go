@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -34,6 +33,7 @@ func (n *Node) watchLeadership() {
 			return
 		case leader := <-n.leaderCh:
 			stop()
+			n.health.reset()
 			if !leader {
 				n.log.Info("lost leadership")
 				continue
@@ -55,10 +55,7 @@ type leaderStint struct {
 }
 
 // Term is the current raft term.
-func (n *Node) Term() uint64 {
-	t, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
-	return t
-}
+func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 
 // runLeader is the body of one leadership stint.
 func (n *Node) runLeader(ctx context.Context) {

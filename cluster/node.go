@@ -41,7 +41,8 @@ type Node struct {
 	ml    *memberlist.Memberlist
 	peers *peerTable
 
-	conns *connPool
+	conns  *connPool
+	health *peerHealth
 
 	bootstrapped atomic.Bool
 	// ready is the leadership stint (term) whose barrier has been applied;
@@ -82,6 +83,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		shutdownCh: make(chan struct{}),
 	}
 	n.conns = newConnPool()
+	n.health = newPeerHealth()
 	if err := n.startRaft(deps.Logger); err != nil {
 		n.closeStores()
 		return nil, err
@@ -91,7 +93,8 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
+	go n.observeRaft()
 	go n.watchLeadership()
 	go n.bootstrapLoop()
 	go n.joinLoop()

@@ -62,7 +62,7 @@ func (n *Node) Status() Status {
 		default:
 			ss.State = "unreachable"
 		}
-		ss.Healthy = alive && leaderID != ""
+		ss.Healthy = leaderID != "" && n.healthy(ss.ID)
 		st.Servers = append(st.Servers, ss)
 	}
 	sort.Slice(st.Servers, func(i, j int) bool { return st.Servers[i].ID < st.Servers[j].ID })

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/internal/version"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
@@ -38,4 +39,22 @@ func (s *clusterService) Members(ctx context.Context, _ *rpcpb.MembersRequest) (
 		})
 	}
 	return resp, nil
+}
+
+func (s *clusterService) TransferLeader(ctx context.Context, req *rpcpb.TransferLeaderRequest) (*rpcpb.TransferLeaderResponse, error) {
+	id, err := s.node.TransferLeader(ctx, req.ToId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.TransferLeaderResponse{LeaderId: id}, nil
+}
+
+func (s *clusterService) RemovePeer(ctx context.Context, req *rpcpb.RemovePeerRequest) (*rpcpb.RemovePeerResponse, error) {
+	if req.Id == "" {
+		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "id", Message: "is required"}}})
+	}
+	if err := s.node.RemovePeer(ctx, req.Id, req.Force); err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.RemovePeerResponse{}, nil
 }

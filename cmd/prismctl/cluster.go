@@ -72,7 +72,62 @@ func clusterCmd(g *globals) *cobra.Command {
 				}
 			})
 		},
-	})
+	}, transferLeaderCmd(g), removePeerCmd(g))
+	return c
+}
+
+func transferLeaderCmd(g *globals) *cobra.Command {
+	var to string
+	c := &cobra.Command{
+		Use:   "transfer-leader [--to ID]",
+		Short: "Hand leadership to another voter (writes pause for about a round trip)",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := g.ctx()
+			defer cancel()
+			r, err := cl.TransferLeader(ctx, to)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				LeaderID string `json:"leader_id" yaml:"leader_id"`
+			}{r.LeaderId}
+			return g.emit(out, func(w io.Writer) { fmt.Fprintf(w, "leader is now %s\n", orDash(r.LeaderId)) })
+		},
+	}
+	c.Flags().StringVar(&to, "to", "", "id of the voter to lead (default: any caught-up voter)")
+	return c
+}
+
+func removePeerCmd(g *globals) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "remove-peer ID",
+		Short: "Remove a server from raft (refused when it would break quorum, unless --force)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cl, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := g.ctx()
+			defer cancel()
+			if err := cl.RemovePeer(ctx, args[0], force); err != nil {
+				return err
+			}
+			out := struct {
+				Removed string `json:"removed" yaml:"removed"`
+			}{args[0]}
+			return g.emit(out, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
+		},
+	}
+	c.Flags().BoolVar(&force, "force", false, "remove even if the healthy voters left cannot form a quorum")
 	return c
 }
 

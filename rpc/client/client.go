@@ -336,3 +336,23 @@ func (c *Client) Members(ctx context.Context) (resp *rpcpb.MembersResponse, err 
 	})
 	return resp, err
 }
+
+// TransferLeader asks the cluster to hand leadership to toID (any voter when empty).
+func (c *Client) TransferLeader(ctx context.Context, toID string) (resp *rpcpb.TransferLeaderResponse, err error) {
+	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewClusterServiceClient(cc).TransferLeader(ctx, &rpcpb.TransferLeaderRequest{ToId: toID})
+		return e
+	})
+	c.mu.Lock()
+	c.leader = "" // learn it again
+	c.mu.Unlock()
+	return resp, err
+}
+
+// RemovePeer removes a server from raft.
+func (c *Client) RemovePeer(ctx context.Context, id string, force bool) error {
+	return c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) error {
+		_, e := rpcpb.NewClusterServiceClient(cc).RemovePeer(ctx, &rpcpb.RemovePeerRequest{Id: id, Force: force})
+		return e
+	})
+}

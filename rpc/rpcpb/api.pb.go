@@ -123,6 +123,59 @@ func (Refusal) EnumDescriptor() ([]byte, []int) {
 	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{1}
 }
 
+// Business outcome: empty on success.
+type ForwardAdminResponse_Outcome int32
+
+const (
+	ForwardAdminResponse_OUTCOME_OK                  ForwardAdminResponse_Outcome = 0
+	ForwardAdminResponse_OUTCOME_NOT_FOUND           ForwardAdminResponse_Outcome = 1
+	ForwardAdminResponse_OUTCOME_FAILED_PRECONDITION ForwardAdminResponse_Outcome = 2
+	ForwardAdminResponse_OUTCOME_FAILED              ForwardAdminResponse_Outcome = 3
+)
+
+// Enum value maps for ForwardAdminResponse_Outcome.
+var (
+	ForwardAdminResponse_Outcome_name = map[int32]string{
+		0: "OUTCOME_OK",
+		1: "OUTCOME_NOT_FOUND",
+		2: "OUTCOME_FAILED_PRECONDITION",
+		3: "OUTCOME_FAILED",
+	}
+	ForwardAdminResponse_Outcome_value = map[string]int32{
+		"OUTCOME_OK":                  0,
+		"OUTCOME_NOT_FOUND":           1,
+		"OUTCOME_FAILED_PRECONDITION": 2,
+		"OUTCOME_FAILED":              3,
+	}
+)
+
+func (x ForwardAdminResponse_Outcome) Enum() *ForwardAdminResponse_Outcome {
+	p := new(ForwardAdminResponse_Outcome)
+	*p = x
+	return p
+}
+
+func (x ForwardAdminResponse_Outcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ForwardAdminResponse_Outcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_rpc_rpcpb_api_proto_enumTypes[2].Descriptor()
+}
+
+func (ForwardAdminResponse_Outcome) Type() protoreflect.EnumType {
+	return &file_rpc_rpcpb_api_proto_enumTypes[2]
+}
+
+func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
+func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22, 0}
+}
+
 type ApplyRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Spec             *fsmpb.NamespaceSpec   `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
@@ -641,6 +694,182 @@ func (x *ReadHeader) GetStalenessMs() int64 {
 	return 0
 }
 
+type TransferLeaderRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ToId          string                 `protobuf:"bytes,1,opt,name=to_id,json=toId,proto3" json:"to_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeaderRequest) Reset() {
+	*x = TransferLeaderRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeaderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeaderRequest) ProtoMessage() {}
+
+func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TransferLeaderRequest) GetToId() string {
+	if x != nil {
+		return x.ToId
+	}
+	return ""
+}
+
+type TransferLeaderResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeaderResponse) Reset() {
+	*x = TransferLeaderResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeaderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeaderResponse) ProtoMessage() {}
+
+func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TransferLeaderResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+type RemovePeerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePeerRequest) Reset() {
+	*x = RemovePeerRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePeerRequest) ProtoMessage() {}
+
+func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
+func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RemovePeerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RemovePeerRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type RemovePeerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePeerResponse) Reset() {
+	*x = RemovePeerResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePeerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePeerResponse) ProtoMessage() {}
+
+func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePeerResponse.ProtoReflect.Descriptor instead.
+func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{12}
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -649,7 +878,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +890,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +903,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{9}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{13}
 }
 
 type NodeStatus struct {
@@ -692,7 +921,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -704,7 +933,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -717,7 +946,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{10}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -787,7 +1016,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +1028,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +1041,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{11}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusResponse) GetClusterId() string {
@@ -893,7 +1122,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -905,7 +1134,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -918,7 +1147,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{12}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{16}
 }
 
 type Member struct {
@@ -935,7 +1164,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1176,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1189,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{13}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Member) GetId() string {
@@ -1014,7 +1243,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1255,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1268,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{14}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1060,7 +1289,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1301,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1314,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{15}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -1113,7 +1342,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1354,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1367,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{16}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -1162,6 +1391,156 @@ func (x *ForwardApplyResponse) GetMessage() string {
 	return ""
 }
 
+type ForwardAdminRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*ForwardAdminRequest_TransferLeader
+	//	*ForwardAdminRequest_RemovePeer
+	Op            isForwardAdminRequest_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardAdminRequest) Reset() {
+	*x = ForwardAdminRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardAdminRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardAdminRequest) ProtoMessage() {}
+
+func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
+func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *ForwardAdminRequest) GetTransferLeader() *TransferLeaderRequest {
+	if x != nil {
+		if x, ok := x.Op.(*ForwardAdminRequest_TransferLeader); ok {
+			return x.TransferLeader
+		}
+	}
+	return nil
+}
+
+func (x *ForwardAdminRequest) GetRemovePeer() *RemovePeerRequest {
+	if x != nil {
+		if x, ok := x.Op.(*ForwardAdminRequest_RemovePeer); ok {
+			return x.RemovePeer
+		}
+	}
+	return nil
+}
+
+type isForwardAdminRequest_Op interface {
+	isForwardAdminRequest_Op()
+}
+
+type ForwardAdminRequest_TransferLeader struct {
+	TransferLeader *TransferLeaderRequest `protobuf:"bytes,1,opt,name=transfer_leader,json=transferLeader,proto3,oneof"`
+}
+
+type ForwardAdminRequest_RemovePeer struct {
+	RemovePeer *RemovePeerRequest `protobuf:"bytes,2,opt,name=remove_peer,json=removePeer,proto3,oneof"`
+}
+
+func (*ForwardAdminRequest_TransferLeader) isForwardAdminRequest_Op() {}
+
+func (*ForwardAdminRequest_RemovePeer) isForwardAdminRequest_Op() {}
+
+type ForwardAdminResponse struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Refusal       Refusal                      `protobuf:"varint,1,opt,name=refusal,proto3,enum=prism.v1.Refusal" json:"refusal,omitempty"`
+	Outcome       ForwardAdminResponse_Outcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=prism.v1.ForwardAdminResponse_Outcome" json:"outcome,omitempty"`
+	Message       string                       `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	LeaderId      string                       `protobuf:"bytes,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardAdminResponse) Reset() {
+	*x = ForwardAdminResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardAdminResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardAdminResponse) ProtoMessage() {}
+
+func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
+func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ForwardAdminResponse) GetRefusal() Refusal {
+	if x != nil {
+		return x.Refusal
+	}
+	return Refusal_REFUSAL_NONE
+}
+
+func (x *ForwardAdminResponse) GetOutcome() ForwardAdminResponse_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ForwardAdminResponse_OUTCOME_OK
+}
+
+func (x *ForwardAdminResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ForwardAdminResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
 type ReadIndexRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1170,7 +1549,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1561,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1574,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{17}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
 }
 
 type ReadIndexResponse struct {
@@ -1209,7 +1588,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1600,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1613,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{18}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1301,7 +1680,15 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
 	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12!\n" +
-	"\fstaleness_ms\x18\x04 \x01(\x03R\vstalenessMs\"\x0f\n" +
+	"\fstaleness_ms\x18\x04 \x01(\x03R\vstalenessMs\",\n" +
+	"\x15TransferLeaderRequest\x12\x13\n" +
+	"\x05to_id\x18\x01 \x01(\tR\x04toId\"5\n" +
+	"\x16TransferLeaderResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\"9\n" +
+	"\x11RemovePeerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"\x14\n" +
+	"\x12RemovePeerResponse\"\x0f\n" +
 	"\rStatusRequest\"\xbf\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
@@ -1342,7 +1729,23 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x14ForwardApplyResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\v2\x19.prism.fsm.v1.ApplyResultR\x06result\x12+\n" +
 	"\arefusal\x18\x02 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\x12\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xa7\x01\n" +
+	"\x13ForwardAdminRequest\x12J\n" +
+	"\x0ftransfer_leader\x18\x01 \x01(\v2\x1f.prism.v1.TransferLeaderRequestH\x00R\x0etransferLeader\x12>\n" +
+	"\vremove_peer\x18\x02 \x01(\v2\x1b.prism.v1.RemovePeerRequestH\x00R\n" +
+	"removePeerB\x04\n" +
+	"\x02op\"\xa3\x02\n" +
+	"\x14ForwardAdminResponse\x12+\n" +
+	"\arefusal\x18\x01 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12@\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2&.prism.v1.ForwardAdminResponse.OutcomeR\aoutcome\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1b\n" +
+	"\tleader_id\x18\x04 \x01(\tR\bleaderId\"e\n" +
+	"\aOutcome\x12\x0e\n" +
+	"\n" +
+	"OUTCOME_OK\x10\x00\x12\x15\n" +
+	"\x11OUTCOME_NOT_FOUND\x10\x01\x12\x1f\n" +
+	"\x1bOUTCOME_FAILED_PRECONDITION\x10\x02\x12\x12\n" +
+	"\x0eOUTCOME_FAILED\x10\x03\"\x12\n" +
 	"\x10ReadIndexRequest\"p\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12+\n" +
@@ -1360,12 +1763,16 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x05Apply\x12\x16.prism.v1.ApplyRequest\x1a\x17.prism.v1.ApplyResponse\x122\n" +
 	"\x03Get\x12\x14.prism.v1.GetRequest\x1a\x15.prism.v1.GetResponse\x125\n" +
 	"\x04List\x12\x15.prism.v1.ListRequest\x1a\x16.prism.v1.ListResponse\x12;\n" +
-	"\x06Delete\x12\x17.prism.v1.DeleteRequest\x1a\x18.prism.v1.DeleteResponse2\x8d\x01\n" +
+	"\x06Delete\x12\x17.prism.v1.DeleteRequest\x1a\x18.prism.v1.DeleteResponse2\xab\x02\n" +
 	"\x0eClusterService\x12;\n" +
 	"\x06Status\x12\x17.prism.v1.StatusRequest\x1a\x18.prism.v1.StatusResponse\x12>\n" +
-	"\aMembers\x12\x18.prism.v1.MembersRequest\x1a\x19.prism.v1.MembersResponse2\x9f\x01\n" +
+	"\aMembers\x12\x18.prism.v1.MembersRequest\x1a\x19.prism.v1.MembersResponse\x12S\n" +
+	"\x0eTransferLeader\x12\x1f.prism.v1.TransferLeaderRequest\x1a .prism.v1.TransferLeaderResponse\x12G\n" +
+	"\n" +
+	"RemovePeer\x12\x1b.prism.v1.RemovePeerRequest\x1a\x1c.prism.v1.RemovePeerResponse2\xee\x01\n" +
 	"\bInternal\x12M\n" +
-	"\fForwardApply\x12\x1d.prism.v1.ForwardApplyRequest\x1a\x1e.prism.v1.ForwardApplyResponse\x12D\n" +
+	"\fForwardApply\x12\x1d.prism.v1.ForwardApplyRequest\x1a\x1e.prism.v1.ForwardApplyResponse\x12M\n" +
+	"\fForwardAdmin\x12\x1d.prism.v1.ForwardAdminRequest\x1a\x1e.prism.v1.ForwardAdminResponse\x12D\n" +
 	"\tReadIndex\x12\x1a.prism.v1.ReadIndexRequest\x1a\x1b.prism.v1.ReadIndexResponseB)Z'github.com/prism/controlplane/rpc/rpcpbb\x06proto3"
 
 var (
@@ -1380,72 +1787,89 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 	return file_rpc_rpcpb_api_proto_rawDescData
 }
 
-var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
-	(Consistency)(0),             // 0: prism.v1.Consistency
-	(Refusal)(0),                 // 1: prism.v1.Refusal
-	(*ApplyRequest)(nil),         // 2: prism.v1.ApplyRequest
-	(*ApplyResponse)(nil),        // 3: prism.v1.ApplyResponse
-	(*GetRequest)(nil),           // 4: prism.v1.GetRequest
-	(*GetResponse)(nil),          // 5: prism.v1.GetResponse
-	(*ListRequest)(nil),          // 6: prism.v1.ListRequest
-	(*ListResponse)(nil),         // 7: prism.v1.ListResponse
-	(*DeleteRequest)(nil),        // 8: prism.v1.DeleteRequest
-	(*DeleteResponse)(nil),       // 9: prism.v1.DeleteResponse
-	(*ReadHeader)(nil),           // 10: prism.v1.ReadHeader
-	(*StatusRequest)(nil),        // 11: prism.v1.StatusRequest
-	(*NodeStatus)(nil),           // 12: prism.v1.NodeStatus
-	(*StatusResponse)(nil),       // 13: prism.v1.StatusResponse
-	(*MembersRequest)(nil),       // 14: prism.v1.MembersRequest
-	(*Member)(nil),               // 15: prism.v1.Member
-	(*MembersResponse)(nil),      // 16: prism.v1.MembersResponse
-	(*ForwardApplyRequest)(nil),  // 17: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil), // 18: prism.v1.ForwardApplyResponse
-	(*ReadIndexRequest)(nil),     // 19: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),    // 20: prism.v1.ReadIndexResponse
-	(*fsmpb.NamespaceSpec)(nil),  // 21: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),      // 22: prism.fsm.v1.Namespace
-	(*fsmpb.Command)(nil),        // 23: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),    // 24: prism.fsm.v1.ApplyResult
+	(Consistency)(0),                  // 0: prism.v1.Consistency
+	(Refusal)(0),                      // 1: prism.v1.Refusal
+	(ForwardAdminResponse_Outcome)(0), // 2: prism.v1.ForwardAdminResponse.Outcome
+	(*ApplyRequest)(nil),              // 3: prism.v1.ApplyRequest
+	(*ApplyResponse)(nil),             // 4: prism.v1.ApplyResponse
+	(*GetRequest)(nil),                // 5: prism.v1.GetRequest
+	(*GetResponse)(nil),               // 6: prism.v1.GetResponse
+	(*ListRequest)(nil),               // 7: prism.v1.ListRequest
+	(*ListResponse)(nil),              // 8: prism.v1.ListResponse
+	(*DeleteRequest)(nil),             // 9: prism.v1.DeleteRequest
+	(*DeleteResponse)(nil),            // 10: prism.v1.DeleteResponse
+	(*ReadHeader)(nil),                // 11: prism.v1.ReadHeader
+	(*TransferLeaderRequest)(nil),     // 12: prism.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),    // 13: prism.v1.TransferLeaderResponse
+	(*RemovePeerRequest)(nil),         // 14: prism.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),        // 15: prism.v1.RemovePeerResponse
+	(*StatusRequest)(nil),             // 16: prism.v1.StatusRequest
+	(*NodeStatus)(nil),                // 17: prism.v1.NodeStatus
+	(*StatusResponse)(nil),            // 18: prism.v1.StatusResponse
+	(*MembersRequest)(nil),            // 19: prism.v1.MembersRequest
+	(*Member)(nil),                    // 20: prism.v1.Member
+	(*MembersResponse)(nil),           // 21: prism.v1.MembersResponse
+	(*ForwardApplyRequest)(nil),       // 22: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 23: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 24: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 25: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 26: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 27: prism.v1.ReadIndexResponse
+	(*fsmpb.NamespaceSpec)(nil),       // 28: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 29: prism.fsm.v1.Namespace
+	(*fsmpb.Command)(nil),             // 30: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 31: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	21, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	22, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	28, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	29, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	22, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	10, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
+	29, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	22, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
-	10, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	22, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	12, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
-	15, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	23, // 11: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	24, // 12: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	29, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
+	29, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
+	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
+	30, // 11: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	31, // 12: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
 	1,  // 13: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	1,  // 14: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 15: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	4,  // 16: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	6,  // 17: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	8,  // 18: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	11, // 19: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	14, // 20: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	17, // 21: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	19, // 22: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	3,  // 23: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	5,  // 24: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	7,  // 25: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	9,  // 26: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	13, // 27: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	16, // 28: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	18, // 29: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	20, // 30: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	23, // [23:31] is the sub-list for method output_type
-	15, // [15:23] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	12, // 14: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	14, // 15: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 16: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 17: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 18: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 19: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 20: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 21: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 22: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	16, // 23: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	19, // 24: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	12, // 25: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	14, // 26: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	22, // 27: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	24, // 28: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	26, // 29: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	4,  // 30: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 31: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 32: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 33: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 34: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 35: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 36: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 37: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	23, // 38: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	25, // 39: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	27, // 40: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	30, // [30:41] is the sub-list for method output_type
+	19, // [19:30] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -1455,13 +1879,17 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
+	file_rpc_rpcpb_api_proto_msgTypes[21].OneofWrappers = []any{
+		(*ForwardAdminRequest_TransferLeader)(nil),
+		(*ForwardAdminRequest_RemovePeer)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   19,
+			NumEnums:      3,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

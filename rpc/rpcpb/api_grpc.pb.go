@@ -237,8 +237,10 @@ var NamespaceService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ClusterService_Status_FullMethodName  = "/prism.v1.ClusterService/Status"
-	ClusterService_Members_FullMethodName = "/prism.v1.ClusterService/Members"
+	ClusterService_Status_FullMethodName         = "/prism.v1.ClusterService/Status"
+	ClusterService_Members_FullMethodName        = "/prism.v1.ClusterService/Members"
+	ClusterService_TransferLeader_FullMethodName = "/prism.v1.ClusterService/TransferLeader"
+	ClusterService_RemovePeer_FullMethodName     = "/prism.v1.ClusterService/RemovePeer"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -247,6 +249,11 @@ const (
 type ClusterServiceClient interface {
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
+	// TransferLeader hands leadership to to_id (any caught-up voter when empty).
+	TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error)
+	// RemovePeer removes a server from raft; refused when the voters left
+	// could not form a quorum, unless force.
+	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -277,12 +284,37 @@ func (c *clusterServiceClient) Members(ctx context.Context, in *MembersRequest, 
 	return out, nil
 }
 
+func (c *clusterServiceClient) TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferLeaderResponse)
+	err := c.cc.Invoke(ctx, ClusterService_TransferLeader_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*RemovePeerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemovePeerResponse)
+	err := c.cc.Invoke(ctx, ClusterService_RemovePeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
 type ClusterServiceServer interface {
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
 	Members(context.Context, *MembersRequest) (*MembersResponse, error)
+	// TransferLeader hands leadership to to_id (any caught-up voter when empty).
+	TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error)
+	// RemovePeer removes a server from raft; refused when the voters left
+	// could not form a quorum, unless force.
+	RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -298,6 +330,12 @@ func (UnimplementedClusterServiceServer) Status(context.Context, *StatusRequest)
 }
 func (UnimplementedClusterServiceServer) Members(context.Context, *MembersRequest) (*MembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Members not implemented")
+}
+func (UnimplementedClusterServiceServer) TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferLeader not implemented")
+}
+func (UnimplementedClusterServiceServer) RemovePeer(context.Context, *RemovePeerRequest) (*RemovePeerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -356,6 +394,42 @@ func _ClusterService_Members_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_TransferLeader_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferLeaderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).TransferLeader(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_TransferLeader_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).TransferLeader(ctx, req.(*TransferLeaderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).RemovePeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_RemovePeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).RemovePeer(ctx, req.(*RemovePeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -371,6 +445,14 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Members",
 			Handler:    _ClusterService_Members_Handler,
 		},
+		{
+			MethodName: "TransferLeader",
+			Handler:    _ClusterService_TransferLeader_Handler,
+		},
+		{
+			MethodName: "RemovePeer",
+			Handler:    _ClusterService_RemovePeer_Handler,
+		},
 	},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "rpc/rpcpb/api.proto",
@@ -378,6 +460,7 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Internal_ForwardApply_FullMethodName = "/prism.v1.Internal/ForwardApply"
+	Internal_ForwardAdmin_FullMethodName = "/prism.v1.Internal/ForwardAdmin"
 	Internal_ReadIndex_FullMethodName    = "/prism.v1.Internal/ReadIndex"
 )
 
@@ -388,6 +471,8 @@ const (
 // Internal is node-to-node: forwarding writes and read-index requests.
 type InternalClient interface {
 	ForwardApply(ctx context.Context, in *ForwardApplyRequest, opts ...grpc.CallOption) (*ForwardApplyResponse, error)
+	// ForwardAdmin runs a raft membership operation on the leader.
+	ForwardAdmin(ctx context.Context, in *ForwardAdminRequest, opts ...grpc.CallOption) (*ForwardAdminResponse, error)
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
 }
 
@@ -403,6 +488,16 @@ func (c *internalClient) ForwardApply(ctx context.Context, in *ForwardApplyReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ForwardApplyResponse)
 	err := c.cc.Invoke(ctx, Internal_ForwardApply_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *internalClient) ForwardAdmin(ctx context.Context, in *ForwardAdminRequest, opts ...grpc.CallOption) (*ForwardAdminResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForwardAdminResponse)
+	err := c.cc.Invoke(ctx, Internal_ForwardAdmin_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -426,6 +521,8 @@ func (c *internalClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, op
 // Internal is node-to-node: forwarding writes and read-index requests.
 type InternalServer interface {
 	ForwardApply(context.Context, *ForwardApplyRequest) (*ForwardApplyResponse, error)
+	// ForwardAdmin runs a raft membership operation on the leader.
+	ForwardAdmin(context.Context, *ForwardAdminRequest) (*ForwardAdminResponse, error)
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
 	mustEmbedUnimplementedInternalServer()
 }
@@ -439,6 +536,9 @@ type UnimplementedInternalServer struct{}
 
 func (UnimplementedInternalServer) ForwardApply(context.Context, *ForwardApplyRequest) (*ForwardApplyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForwardApply not implemented")
+}
+func (UnimplementedInternalServer) ForwardAdmin(context.Context, *ForwardAdminRequest) (*ForwardAdminResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForwardAdmin not implemented")
 }
 func (UnimplementedInternalServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
@@ -482,6 +582,24 @@ func _Internal_ForwardApply_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Internal_ForwardAdmin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForwardAdminRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InternalServer).ForwardAdmin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Internal_ForwardAdmin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InternalServer).ForwardAdmin(ctx, req.(*ForwardAdminRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Internal_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReadIndexRequest)
 	if err := dec(in); err != nil {
@@ -510,6 +628,10 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ForwardApply",
 			Handler:    _Internal_ForwardApply_Handler,
+		},
+		{
+			MethodName: "ForwardAdmin",
+			Handler:    _Internal_ForwardAdmin_Handler,
 		},
 		{
 			MethodName: "ReadIndex",
