@@ -47,7 +47,11 @@ func init() {
 	register("set_cluster_id", setClusterID)
 }
 
-func applyNoop(s *state, _ *fsmpb.Command) Result {
+func applyNoop(s *state, cmd *fsmpb.Command) Result {
+	if floor := cmd.GetNoop().GetRevisionFloor(); floor > s.revision {
+		s.revision = floor
+		return Result{Revision: s.revision}
+	}
 	return Result{Revision: s.revision, Unchanged: true}
 }
 

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -200,4 +201,21 @@ func readSnapshot(r io.Reader) (*state, error) {
 		return nil, fmt.Errorf("fsm: snapshot has no header")
 	}
 	return s, nil
+}
+
+// ReindexSnapshot rewrites a snapshot stream so that its header names the
+// raft index it will be installed at (a snapshot restored from another
+// cluster carries that cluster's index).
+func ReindexSnapshot(stream []byte, index uint64) ([]byte, error) {
+	s, err := readSnapshot(bytes.NewReader(stream))
+	if err != nil {
+		return nil, err
+	}
+	s.index = index
+	f := &FSM{s: s, advanced: make(chan struct{})}
+	var buf bytes.Buffer
+	if _, err := f.Snapshot().WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

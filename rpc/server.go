@@ -63,16 +63,26 @@ func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Serve
 		// copying per request than a fresh goroutine each time.
 		grpc.NumStreamWorkers(64),
 		grpc.ChainUnaryInterceptor(m.unary),
+		grpc.ChainStreamInterceptor(m.stream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
+	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node})
 	rpcpb.RegisterInternalServer(s, node.Internal())
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
 	return s
+}
+
+func (m *Metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	start := time.Now()
+	err := h(srv, ss)
+	m.requests.WithLabelValues(info.FullMethod, status.Code(err).String()).Inc()
+	m.latency.WithLabelValues(info.FullMethod).Observe(time.Since(start).Seconds())
+	return err
 }
 
 // answerBeforeDeadline shortens a request's deadline a little, so that a

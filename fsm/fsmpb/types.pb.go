@@ -854,9 +854,12 @@ func (*Command_PurgeNamespace) isCommand_Body() {}
 
 func (*Command_SetClusterId) isCommand_Body() {}
 
-// Noop commits nothing; a new leader applies one before serving reads.
+// Noop changes nothing; a new leader applies one before serving reads.
+// After a snapshot restore it carries a revision floor, so the cluster
+// revision keeps increasing even when the snapshot is older.
 type Noop struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	RevisionFloor int64                  `protobuf:"varint,1,opt,name=revision_floor,json=revisionFloor,proto3" json:"revision_floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -889,6 +892,13 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
 	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Noop) GetRevisionFloor() int64 {
+	if x != nil {
+		return x.RevisionFloor
+	}
+	return 0
 }
 
 type ApplyNamespace struct {
@@ -1508,8 +1518,9 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x14set_namespace_status\x18\r \x01(\v2 .prism.fsm.v1.SetNamespaceStatusH\x00R\x12setNamespaceStatus\x12G\n" +
 	"\x0fpurge_namespace\x18\x0e \x01(\v2\x1c.prism.fsm.v1.PurgeNamespaceH\x00R\x0epurgeNamespace\x12B\n" +
 	"\x0eset_cluster_id\x18\x0f \x01(\v2\x1a.prism.fsm.v1.SetClusterIDH\x00R\fsetClusterIdB\x06\n" +
-	"\x04body\"\x06\n" +
-	"\x04Noop\"\x89\x01\n" +
+	"\x04body\"-\n" +
+	"\x04Noop\x12%\n" +
+	"\x0erevision_floor\x18\x01 \x01(\x03R\rrevisionFloor\"\x89\x01\n" +
 	"\x0eApplyNamespace\x12/\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1b.prism.fsm.v1.NamespaceSpecR\x04spec\x120\n" +
 	"\x11expected_revision\x18\x02 \x01(\x03H\x00R\x10expectedRevision\x88\x01\x01B\x14\n" +

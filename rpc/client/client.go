@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -355,4 +356,45 @@ func (c *Client) RemovePeer(ctx context.Context, id string, force bool) error {
 		_, e := rpcpb.NewClusterServiceClient(cc).RemovePeer(ctx, &rpcpb.RemovePeerRequest{Id: id, Force: force})
 		return e
 	})
+}
+
+// SaveSnapshot returns a linearizable snapshot stream from any node.
+func (c *Client) SaveSnapshot(ctx context.Context) (data []byte, err error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
+		st, err := rpcpb.NewSnapshotServiceClient(cc).Save(ctx, &rpcpb.SnapshotSaveRequest{})
+		if err != nil {
+			return err
+		}
+		var buf []byte
+		for {
+			chunk, err := st.Recv()
+			if err == io.EOF {
+				data = buf
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			buf = append(buf, chunk.Data...)
+		}
+	})
+	return data, err
+}
+
+// RestoreSnapshot sends a snapshot stream to the leader, which installs it.
+func (c *Client) RestoreSnapshot(ctx context.Context, data []byte) (resp *rpcpb.SnapshotRestoreResponse, err error) {
+	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) error {
+		st, err := rpcpb.NewSnapshotServiceClient(cc).Restore(ctx)
+		if err != nil {
+			return err
+		}
+		for off := 0; off < len(data); off += 256 << 10 {
+			if err := st.Send(&rpcpb.SnapshotChunk{Data: data[off:min(off+256<<10, len(data))]}); err != nil && err != io.EOF {
+				return err
+			}
+		}
+		resp, err = st.CloseAndRecv()
+		return err
+	})
+	return resp, err
 }

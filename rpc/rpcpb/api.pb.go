@@ -173,7 +173,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type ApplyRequest struct {
@@ -1278,6 +1278,138 @@ func (x *MembersResponse) GetMembers() []*Member {
 	return nil
 }
 
+type SnapshotSaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotSaveRequest) Reset() {
+	*x = SnapshotSaveRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotSaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotSaveRequest) ProtoMessage() {}
+
+func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
+}
+
+type SnapshotChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotChunk) Reset() {
+	*x = SnapshotChunk{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotChunk) ProtoMessage() {}
+
+func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
+func (*SnapshotChunk) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SnapshotChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type SnapshotRestoreResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Revision         int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"` // cluster revision after the restore
+	SnapshotRevision int64                  `protobuf:"varint,2,opt,name=snapshot_revision,json=snapshotRevision,proto3" json:"snapshot_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SnapshotRestoreResponse) Reset() {
+	*x = SnapshotRestoreResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRestoreResponse) ProtoMessage() {}
+
+func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SnapshotRestoreResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *SnapshotRestoreResponse) GetSnapshotRevision() int64 {
+	if x != nil {
+		return x.SnapshotRevision
+	}
+	return 0
+}
+
 type ForwardApplyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The command without its time: the leader stamps it.
@@ -1289,7 +1421,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1433,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1446,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -1342,7 +1474,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1486,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1499,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -1404,7 +1536,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1548,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1561,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -1485,7 +1617,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1629,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1642,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -1549,7 +1681,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1693,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1706,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{26}
 }
 
 type ReadIndexResponse struct {
@@ -1588,7 +1720,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1732,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1745,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1722,7 +1854,13 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\traft_addr\x18\x05 \x01(\tR\braftAddr\x12\x16\n" +
 	"\x06status\x18\x06 \x01(\tR\x06status\"=\n" +
 	"\x0fMembersResponse\x12*\n" +
-	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"c\n" +
+	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"\x15\n" +
+	"\x13SnapshotSaveRequest\"#\n" +
+	"\rSnapshotChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"b\n" +
+	"\x17SnapshotRestoreResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12+\n" +
+	"\x11snapshot_revision\x18\x02 \x01(\x03R\x10snapshotRevision\"c\n" +
 	"\x13ForwardApplyRequest\x12/\n" +
 	"\acommand\x18\x01 \x01(\v2\x15.prism.fsm.v1.CommandR\acommand\x12\x1b\n" +
 	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\"\x90\x01\n" +
@@ -1769,7 +1907,10 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\aMembers\x12\x18.prism.v1.MembersRequest\x1a\x19.prism.v1.MembersResponse\x12S\n" +
 	"\x0eTransferLeader\x12\x1f.prism.v1.TransferLeaderRequest\x1a .prism.v1.TransferLeaderResponse\x12G\n" +
 	"\n" +
-	"RemovePeer\x12\x1b.prism.v1.RemovePeerRequest\x1a\x1c.prism.v1.RemovePeerResponse2\xee\x01\n" +
+	"RemovePeer\x12\x1b.prism.v1.RemovePeerRequest\x1a\x1c.prism.v1.RemovePeerResponse2\x9c\x01\n" +
+	"\x0fSnapshotService\x12@\n" +
+	"\x04Save\x12\x1d.prism.v1.SnapshotSaveRequest\x1a\x17.prism.v1.SnapshotChunk0\x01\x12G\n" +
+	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\xee\x01\n" +
 	"\bInternal\x12M\n" +
 	"\fForwardApply\x12\x1d.prism.v1.ForwardApplyRequest\x1a\x1e.prism.v1.ForwardApplyResponse\x12M\n" +
 	"\fForwardAdmin\x12\x1d.prism.v1.ForwardAdminRequest\x1a\x1e.prism.v1.ForwardAdminResponse\x12D\n" +
@@ -1788,7 +1929,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -1812,31 +1953,34 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*MembersRequest)(nil),            // 19: prism.v1.MembersRequest
 	(*Member)(nil),                    // 20: prism.v1.Member
 	(*MembersResponse)(nil),           // 21: prism.v1.MembersResponse
-	(*ForwardApplyRequest)(nil),       // 22: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 23: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 24: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 25: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 26: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 27: prism.v1.ReadIndexResponse
-	(*fsmpb.NamespaceSpec)(nil),       // 28: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 29: prism.fsm.v1.Namespace
-	(*fsmpb.Command)(nil),             // 30: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 31: prism.fsm.v1.ApplyResult
+	(*SnapshotSaveRequest)(nil),       // 22: prism.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),             // 23: prism.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),   // 24: prism.v1.SnapshotRestoreResponse
+	(*ForwardApplyRequest)(nil),       // 25: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 26: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 27: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 28: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 29: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 30: prism.v1.ReadIndexResponse
+	(*fsmpb.NamespaceSpec)(nil),       // 31: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 32: prism.fsm.v1.Namespace
+	(*fsmpb.Command)(nil),             // 33: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 34: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	28, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	29, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	31, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	32, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	29, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	32, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	29, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	32, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	29, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	32, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	30, // 11: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	31, // 12: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	33, // 11: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	34, // 12: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
 	1,  // 13: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
 	12, // 14: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
 	14, // 15: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
@@ -1851,22 +1995,26 @@ var file_rpc_rpcpb_api_proto_depIdxs = []int32{
 	19, // 24: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
 	12, // 25: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
 	14, // 26: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	22, // 27: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	24, // 28: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	26, // 29: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	4,  // 30: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 31: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 32: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 33: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 34: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 35: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 36: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 37: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	23, // 38: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	25, // 39: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	27, // 40: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	30, // [30:41] is the sub-list for method output_type
-	19, // [19:30] is the sub-list for method input_type
+	22, // 27: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	23, // 28: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	25, // 29: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	27, // 30: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	29, // 31: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	4,  // 32: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 33: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 34: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 35: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 36: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 37: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 38: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 39: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	23, // 40: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	24, // 41: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	26, // 42: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	28, // 43: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	30, // 44: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	32, // [32:45] is the sub-list for method output_type
+	19, // [19:32] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1879,7 +2027,7 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
-	file_rpc_rpcpb_api_proto_msgTypes[21].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[24].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -1889,9 +2037,9 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_rpc_rpcpb_api_proto_goTypes,
 		DependencyIndexes: file_rpc_rpcpb_api_proto_depIdxs,

@@ -1,0 +1,68 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+// SaveSnapshot writes a linearizable point-in-time snapshot of the state
+// (the fsm snapshot stream) to w.
+func (n *Node) SaveSnapshot(ctx context.Context, w io.Writer) (*fsm.Snapshot, error) {
+	if err := n.LinearizableBarrier(ctx); err != nil {
+		return nil, err
+	}
+	snap := n.fsm.Snapshot()
+	if _, err := snap.WriteTo(w); err != nil {
+		return nil, fmt.Errorf("cluster: write snapshot: %w", err)
+	}
+	return snap, nil
+}
+
+// RestoreSnapshot replaces the cluster's state with a snapshot stream,
+// through raft: the leader installs it and followers receive it by
+// InstallSnapshot. The raft configuration is kept. The cluster revision
+// keeps increasing: it becomes the snapshot's, or one more than the old
+// one when that is not lower. Only the leader restores (others return ErrNotLeader).
+func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error) {
+	if !n.IsLeader() {
+		return 0, fmt.Errorf("%w: restore must run on the leader", ErrNotLeader)
+	}
+	hdrIndex, snapRev, _, err := fsm.SnapshotInfo(bytes.NewReader(stream))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
+	}
+	floor := max(n.fsm.Revision()+1, snapRev)
+	// raft installs a user snapshot at max(last index, meta.Index)+1. Pick
+	// meta.Index well past the last index, so that raft's choice is known
+	// in advance, and write that index into the snapshot's header: every
+	// node's FSM then counts indexes of this log, not of the one the
+	// snapshot came from (read-index waits depend on it).
+	at := max(n.raft.LastIndex()+1024, hdrIndex)
+	if stream, err = fsm.ReindexSnapshot(stream, at+1); err != nil {
+		return 0, err
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: at, Size: int64(len(stream))}
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := n.raft.Restore(meta, bytes.NewReader(stream), timeout); err != nil {
+		return 0, fmt.Errorf("%w: raft restore: %v", ErrAdminFailed, err)
+	}
+	// Lift the revision above everything clients have seen.
+	res, err := n.applyLocal(ctx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{RevisionFloor: floor}}})
+	if err != nil {
+		return 0, err
+	}
+	n.log.Info("restored snapshot", "snapshot_revision", snapRev, "revision", res.Revision)
+	n.nudge()
+	return res.Revision, nil
+}
