@@ -26,6 +26,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "recover" {
+		return runRecover(args[1:])
+	}
 	opts, err := parseOptions(args, os.Getenv)
 	if err != nil {
 		return err

@@ -191,6 +191,9 @@ func (c *Cluster) Client(nodes ...int) *client.Client {
 	return cl
 }
 
+// Config is node i's configuration (addresses pinned to what it got).
+func (c *Cluster) Config(i int) server.Config { return c.cfgs[i] }
+
 // Endpoint is node i's gRPC address (also after it stopped).
 func (c *Cluster) Endpoint(i int) string { return c.cfgs[i].GRPCAddr }
 
