@@ -174,3 +174,15 @@ func (n *Node) removeLocal(id string, force bool) error {
 	n.log.Info("removed server from raft", "id", id, "forced", force)
 	return nil
 }
+
+// Leave removes this node from raft before it stops for good
+// (--leave-on-terminate): it hands over leadership first, then asks the
+// leader to remove it, under the same quorum guard as RemovePeer.
+func (n *Node) Leave(ctx context.Context) error {
+	if n.IsLeader() && n.hasOtherVoters() {
+		if _, err := n.transferLocal(ctx, ""); err != nil {
+			return err
+		}
+	}
+	return n.RemovePeer(ctx, n.cfg.NodeID, false)
+}

@@ -64,3 +64,20 @@ func TestRemovePeerGuardsQuorum(t *testing.T) {
 		t.Fatalf("removing an absent server: %v", err)
 	}
 }
+
+func TestLeaveRemovesTheNode(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	l := c.Leader()
+	if err := c.Servers[l].Node.Leave(testcluster.Ctx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	gone := c.Servers[l].Node.ID()
+	c.Stop(l, true)
+	nl := c.WaitLeader(10 * time.Second)
+	for _, s := range c.Servers[nl].Node.Status().Servers {
+		if s.ID == gone {
+			t.Fatalf("%s still in raft after leaving", gone)
+		}
+	}
+	mustApply(t, c.Client(), spec("after-leave", 1))
+}

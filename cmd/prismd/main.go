@@ -2,6 +2,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/prism/controlplane/internal/server"
 	"github.com/prism/controlplane/internal/version"
@@ -56,6 +58,15 @@ func run(args []string) error {
 		log.Warn("second signal: stopping now")
 		os.Exit(1)
 	}()
+	if opts.leaveOnTerm && s == syscall.SIGTERM {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := srv.Node.Leave(ctx); err != nil {
+			log.Error("leaving the cluster failed; stopping anyway", "err", err)
+		} else {
+			log.Info("left the cluster")
+		}
+		cancel()
+	}
 	return srv.Stop(true)
 }
 

@@ -38,6 +38,7 @@ type options struct {
 	version         bool
 	pprof           bool
 	clusterName     string
+	leaveOnTerm     bool
 	gossipKey       string
 }
 
@@ -61,6 +62,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.clusterName, "cluster-name", "prism", "cluster name; nodes of other clusters are never seen or added")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip; all nodes need the same")
+	fs.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM also remove this node from raft (for nodes that will not come back)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

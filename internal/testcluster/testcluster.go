@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,18 +25,33 @@ type Cluster struct {
 	cfgs    []server.Config
 }
 
-// tlogWriter sends slog output to t.Log.
-type tlogWriter struct{ t testing.TB }
+// tlogWriter sends slog output to t.Log until the test ends. Some
+// goroutines (memberlist's) may log after Shutdown returns; those lines are
+// dropped instead of failing the test.
+type tlogWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
 
-func (w tlogWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *tlogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
 // Logger logs to t.Log at warn level and above (info with PRISM_TEST_LOG=info).
 func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: testLogLevel()}))
+	w := &tlogWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: testLogLevel()}))
 }
 
 // Start starts n nodes that bootstrap together, and waits for a leader.
