@@ -64,6 +64,20 @@ type Config struct {
 	// SnapshotRetain is how many snapshot files to keep.
 	SnapshotRetain int
 
+	// Autopilot (on the leader). Voters is how many voters the cluster
+	// keeps (3 or 5); servers beyond it stay nonvoters, hot standbys
+	// promoted when a voter goes. A server that joins enters as a nonvoter
+	// and is promoted once it trails the leader by at most MaxTrailingLogs
+	// entries and has been healthy for ServerStabilization. A server gossip
+	// reports failed for longer than DeadServerCleanup, and whose heartbeats
+	// raft itself sees failing, is removed, but only while the voters left
+	// stay at or above MinQuorum.
+	Voters              int
+	MaxTrailingLogs     uint64
+	ServerStabilization time.Duration
+	DeadServerCleanup   time.Duration
+	MinQuorum           int
+
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip and namespace lifecycles with provisioners.
 	ReconcileInterval time.Duration
@@ -77,22 +91,27 @@ type Config struct {
 // DefaultConfig returns the defaults documented on each Config field.
 func DefaultConfig() Config {
 	return Config{
-		RaftAddr:           "127.0.0.1:7500",
-		GossipAddr:         "127.0.0.1:7600",
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 250 * time.Millisecond,
-		CommitTimeout:      10 * time.Millisecond,
-		MaxAppendEntries:   256,
-		SnapshotThreshold:  8192,
-		SnapshotInterval:   30 * time.Second,
-		TrailingLogs:       10240,
-		SnapshotRetain:     2,
-		ReconcileInterval:  time.Second,
-		TombstoneRetention: time.Hour,
-		JoinRetryInterval:  time.Second,
-		ClusterName:        "prism",
-		RejoinInterval:     30 * time.Second,
+		RaftAddr:            "127.0.0.1:7500",
+		GossipAddr:          "127.0.0.1:7600",
+		HeartbeatTimeout:    500 * time.Millisecond,
+		ElectionTimeout:     500 * time.Millisecond,
+		LeaderLeaseTimeout:  250 * time.Millisecond,
+		CommitTimeout:       10 * time.Millisecond,
+		MaxAppendEntries:    256,
+		SnapshotThreshold:   8192,
+		SnapshotInterval:    30 * time.Second,
+		TrailingLogs:        10240,
+		SnapshotRetain:      2,
+		ReconcileInterval:   time.Second,
+		TombstoneRetention:  time.Hour,
+		JoinRetryInterval:   time.Second,
+		ClusterName:         "prism",
+		Voters:              3,
+		MaxTrailingLogs:     250,
+		ServerStabilization: 10 * time.Second,
+		DeadServerCleanup:   30 * time.Second,
+		MinQuorum:           3,
+		RejoinInterval:      30 * time.Second,
 	}
 }
 
@@ -130,6 +149,15 @@ func (c Config) Validate() error {
 	}
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		bad("leader lease timeout %v exceeds heartbeat timeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.Voters != 1 && c.Voters != 3 && c.Voters != 5 {
+		bad("voters %d: want 1, 3 or 5", c.Voters)
+	}
+	if c.MinQuorum < 1 || c.MinQuorum > c.Voters {
+		bad("min quorum %d not in 1..voters (%d)", c.MinQuorum, c.Voters)
+	}
+	if c.ServerStabilization < 0 || c.DeadServerCleanup <= 0 {
+		bad("server stabilization must not be negative and dead server cleanup must be positive")
 	}
 	if c.MaxAppendEntries <= 0 || c.MaxAppendEntries > 1024 {
 		bad("max append entries %d not in 1..1024", c.MaxAppendEntries)

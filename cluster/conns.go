@@ -17,18 +17,34 @@ type connPool struct {
 
 func newConnPool() *connPool { return &connPool{conns: map[string]*grpc.ClientConn{}} }
 
-func (p *connPool) internal(addr string) (rpcpb.InternalClient, error) {
+func (p *connPool) conn(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.conns[addr]; ok {
-		return rpcpb.NewInternalClient(c), nil
+		return c, nil
 	}
 	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}
 	p.conns[addr] = c
+	return c, nil
+}
+
+func (p *connPool) internal(addr string) (rpcpb.InternalClient, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		return nil, err
+	}
 	return rpcpb.NewInternalClient(c), nil
+}
+
+func (p *connPool) cluster(addr string) (rpcpb.ClusterServiceClient, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return rpcpb.NewClusterServiceClient(c), nil
 }
 
 func (p *connPool) close() {

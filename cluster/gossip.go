@@ -90,11 +90,13 @@ func (gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (gossipDelegate) LocalState(join bool) []byte                { return nil }
 func (gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
 
-func (d gossipDelegate) NotifyJoin(m *memberlist.Node)   { d.observe(m) }
-func (d gossipDelegate) NotifyUpdate(m *memberlist.Node) { d.observe(m) }
-func (d gossipDelegate) NotifyLeave(m *memberlist.Node)  { d.observe(m) }
+// memberlist does not keep Node.State current in these callbacks (it
+// updates its own nodeState.State), so the callback says the state.
+func (d gossipDelegate) NotifyJoin(m *memberlist.Node)   { d.observe(m, memberlist.StateAlive) }
+func (d gossipDelegate) NotifyUpdate(m *memberlist.Node) { d.observe(m, memberlist.StateAlive) }
+func (d gossipDelegate) NotifyLeave(m *memberlist.Node)  { d.observe(m, memberlist.StateDead) }
 
-func (d gossipDelegate) observe(m *memberlist.Node) {
+func (d gossipDelegate) observe(m *memberlist.Node, state memberlist.NodeStateType) {
 	var meta nodeMeta
 	if err := json.Unmarshal(m.Meta, &meta); err != nil || meta.ID == "" {
 		d.n.log.Warn("ignoring gossip member without prism metadata", "name", m.Name, "addr", m.Address())
@@ -104,7 +106,7 @@ func (d gossipDelegate) observe(m *memberlist.Node) {
 		d.n.log.Warn("ignoring gossip member of another cluster", "name", m.Name, "addr", m.Address(), "cluster", meta.Cluster)
 		return
 	}
-	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: m.State})
+	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: state})
 	select {
 	case d.n.memberCh <- struct{}{}:
 	default:

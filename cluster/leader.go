@@ -76,6 +76,7 @@ func (n *Node) runLeader(ctx context.Context) {
 		n.log.Warn("leader barrier failed; retrying", "err", err)
 		time.Sleep(retryPause)
 	}
+	n.ap = newAutopilotState()
 	n.setReady(term)
 	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
 
@@ -83,7 +84,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		n.ensureClusterID(ctx)
-		n.reconcileMembers()
+		n.autopilot(ctx)
 		n.reconcileNamespaces(ctx)
 		select {
 		case <-ctx.Done():
@@ -91,45 +92,6 @@ func (n *Node) runLeader(ctx context.Context) {
 		case <-tick.C:
 		case <-n.nudgeCh:
 		}
-	}
-}
-
-// reconcileMembers adds to raft every live gossip member that is not in the
-// raft configuration (or is there under an old address). It never removes
-// anyone: failed servers are handled by an operator (or autopilot).
-func (n *Node) reconcileMembers() {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return
-	}
-	inRaft := map[raft.ServerID]raft.ServerAddress{}
-	for _, s := range f.Configuration().Servers {
-		inRaft[s.ID] = s.Address
-	}
-	ours := n.fsm.ClusterID()
-	for _, p := range n.peers.all() {
-		if !p.alive() || p.meta.RaftAddr == "" {
-			continue
-		}
-		// Only a server of this cluster, or a fresh one (no raft state and
-		// not about to bootstrap alone), may join: never one that belongs, or
-		// may soon belong, to another cluster.
-		fresh := p.meta.ClusterID == "" && !p.meta.Bootstrapped && p.meta.Expect != 1
-		if ours == "" || (p.meta.ClusterID != ours && !fresh) {
-			if ours != "" && p.meta.ClusterID != "" {
-				n.log.Warn("not adding a server of another cluster", "id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours)
-			}
-			continue
-		}
-		id, addr := raft.ServerID(p.meta.ID), raft.ServerAddress(p.meta.RaftAddr)
-		if cur, ok := inRaft[id]; ok && cur == addr {
-			continue
-		}
-		if err := n.raft.AddVoter(id, addr, 0, 5*time.Second).Error(); err != nil {
-			n.log.Warn("adding server to raft failed", "id", id, "addr", addr, "err", err)
-			continue
-		}
-		n.log.Info("added server to raft", "id", id, "addr", addr)
 	}
 }
 

@@ -43,6 +43,7 @@ type Node struct {
 
 	conns  *connPool
 	health *peerHealth
+	ap     *autopilotState // leader only; reset per leadership stint
 
 	bootstrapped atomic.Bool
 	// ready is the leadership stint (term) whose barrier has been applied;

@@ -39,6 +39,7 @@ type options struct {
 	pprof           bool
 	clusterName     string
 	leaveOnTerm     bool
+	voters          int
 	gossipKey       string
 }
 
@@ -62,6 +63,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.clusterName, "cluster-name", "prism", "cluster name; nodes of other clusters are never seen or added")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip; all nodes need the same")
+	fs.IntVar(&o.voters, "voters", 3, "voters the cluster keeps (3 or 5); other servers are hot standbys (nonvoters)")
 	fs.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM also remove this node from raft (for nodes that will not come back)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +128,11 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.Dev = o.dev
 	c.TombstoneRetention = o.tombstoneTTL
 	c.ClusterName = o.clusterName
+	c.Voters = o.voters
+	c.MinQuorum = min(c.MinQuorum, o.voters)
+	if o.dev {
+		c.Voters, c.MinQuorum = 1, 1
+	}
 	for _, j := range strings.Split(o.join, ",") {
 		if j = strings.TrimSpace(j); j != "" {
 			c.Join = append(c.Join, j)

@@ -96,6 +96,37 @@ func StartWith(t testing.TB, n int, tweak func(*cluster.Config)) *Cluster {
 	return c
 }
 
+// Add starts one more node that joins the cluster by gossip (no bootstrap);
+// it returns its index.
+func (c *Cluster) Add(tweak func(*cluster.Config)) int {
+	c.t.Helper()
+	i := len(c.Servers)
+	cc := cluster.DefaultConfig()
+	cc.NodeID = fmt.Sprintf("n%d", i+1)
+	cc.DataDir = c.t.TempDir()
+	cc.RaftAddr, cc.GossipAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cc.ReconcileInterval = 200 * time.Millisecond
+	cc.JoinRetryInterval = 200 * time.Millisecond
+	for _, s := range c.Servers {
+		if s != nil {
+			cc.Join = append(cc.Join, s.Node.GossipAddr())
+		}
+	}
+	if tweak != nil {
+		tweak(&cc)
+	}
+	cfg := server.Config{Cluster: cc, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
+	s, err := server.Start(cfg, Logger(c.t).With("node", cc.NodeID), nil)
+	if err != nil {
+		c.t.Fatalf("add node %d: %v", i+1, err)
+	}
+	cfg.GRPCAddr, cfg.HTTPAddr = s.GRPCAddr, s.HTTPAddr
+	cfg.Cluster.RaftAddr, cfg.Cluster.GossipAddr = s.Node.RaftAddr(), s.Node.GossipAddr()
+	c.Servers = append(c.Servers, s)
+	c.cfgs = append(c.cfgs, cfg)
+	return i
+}
+
 // StopAll stops every running node.
 func (c *Cluster) StopAll() {
 	for i := range c.Servers {
@@ -237,8 +268,11 @@ func Ctx(t testing.TB, d time.Duration) context.Context {
 }
 
 func testLogLevel() slog.Level {
-	if os.Getenv("PRISM_TEST_LOG") == "info" {
+	switch os.Getenv("PRISM_TEST_LOG") {
+	case "info":
 		return slog.LevelInfo
+	case "debug":
+		return slog.LevelDebug
 	}
 	return slog.LevelWarn
 }

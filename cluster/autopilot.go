@@ -1,0 +1,193 @@
+package cluster
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// autopilotState is the leader's memory of when each server became healthy
+// and when gossip first reported it failed. It is reset with each
+// leadership stint: a new leader gives every server a fresh period.
+type autopilotState struct {
+	healthySince map[string]time.Time
+	failedSince  map[string]time.Time
+}
+
+func newAutopilotState() *autopilotState {
+	return &autopilotState{healthySince: map[string]time.Time{}, failedSince: map[string]time.Time{}}
+}
+
+// autopilot runs one round of membership management on the leader:
+// add new servers as nonvoters, remove servers dead for long enough (never
+// below MinQuorum voters), and promote caught-up, stable nonvoters while
+// there are fewer than Voters voters. Gossip alone never changes raft
+// membership: removal also needs raft's own failing heartbeats.
+func (n *Node) autopilot(ctx context.Context) {
+	servers, err := n.servers()
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	ap := n.ap
+	inRaft := map[string]raft.Server{}
+	voters := 0
+	for _, s := range servers {
+		inRaft[string(s.ID)] = s
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	n.addNewServers(inRaft)
+
+	// Track health and failure.
+	for id := range inRaft {
+		if n.healthy(id) {
+			if _, ok := ap.healthySince[id]; !ok {
+				ap.healthySince[id] = now
+			}
+			delete(ap.failedSince, id)
+			continue
+		}
+		delete(ap.healthySince, id)
+		if p, ok := n.peers.get(id); ok && (p.state == memberlist.StateDead || p.state == memberlist.StateLeft) {
+			if _, ok := ap.failedSince[id]; !ok {
+				ap.failedSince[id] = now
+			}
+		}
+	}
+
+	dead := func(id string) bool {
+		since, ok := ap.failedSince[id]
+		return ok && id != n.cfg.NodeID && now.Sub(since) >= n.cfg.DeadServerCleanup && n.health.isFailing(id)
+	}
+	deadVoters := 0
+	for id, s := range inRaft {
+		if s.Suffrage == raft.Voter && dead(id) {
+			deadVoters++
+		}
+	}
+
+	// Promote stable, caught-up nonvoters while live voters are missing
+	// (first, so a standby replaces a dead voter before it is removed).
+	last := n.raft.LastIndex()
+	for _, id := range sortedKeys(ap.healthySince) {
+		s, ok := inRaft[id]
+		if !ok || s.Suffrage == raft.Voter || voters-deadVoters >= n.cfg.Voters {
+			continue
+		}
+		if now.Sub(ap.healthySince[id]) < n.cfg.ServerStabilization {
+			continue
+		}
+		applied, ok := n.peerApplied(ctx, id)
+		if !ok || last > applied+n.cfg.MaxTrailingLogs {
+			continue
+		}
+		if err := n.raft.AddVoter(s.ID, s.Address, 0, 5*time.Second).Error(); err != nil {
+			n.log.Warn("promoting a server failed", "id", id, "err", err)
+			continue
+		}
+		voters++
+		s.Suffrage = raft.Voter
+		inRaft[id] = s
+		n.log.Info("autopilot promoted a server to voter", "id", id, "trailing", last-applied)
+	}
+
+	// Remove servers dead for longer than the cleanup period.
+	for _, id := range sortedKeys(ap.failedSince) {
+		s, ok := inRaft[id]
+		if !ok || !dead(id) {
+			continue
+		}
+		if s.Suffrage == raft.Voter && voters-1 < n.cfg.MinQuorum {
+			n.log.Warn("not removing a dead voter: it would leave fewer voters than the minimum quorum",
+				"id", id, "voters", voters, "min_quorum", n.cfg.MinQuorum)
+			continue
+		}
+		if err := n.raft.RemoveServer(s.ID, 0, 5*time.Second).Error(); err != nil {
+			n.log.Warn("removing a dead server failed", "id", id, "err", err)
+			continue
+		}
+		n.log.Info("autopilot removed a dead server", "id", id, "dead_for", now.Sub(ap.failedSince[id]).Round(time.Second))
+		if s.Suffrage == raft.Voter {
+			voters--
+		}
+		delete(ap.failedSince, id)
+	}
+}
+
+// addNewServers adds live gossip members missing from raft (or present
+// under an old address) as nonvoters. Only a server of this cluster, or a
+// fresh one (no raft state and not about to bootstrap alone), may join:
+// never one that belongs, or may soon belong, to another cluster.
+func (n *Node) addNewServers(inRaft map[string]raft.Server) {
+	ours := n.fsm.ClusterID()
+	if ours == "" {
+		return
+	}
+	for _, p := range n.peers.all() {
+		if !p.alive() || p.meta.RaftAddr == "" {
+			continue
+		}
+		fresh := p.meta.ClusterID == "" && !p.meta.Bootstrapped && p.meta.Expect != 1
+		if p.meta.ClusterID != ours && !fresh {
+			if p.meta.ClusterID != "" {
+				n.log.Warn("not adding a server of another cluster", "id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours)
+			}
+			continue
+		}
+		cur, ok := inRaft[p.meta.ID]
+		addr := raft.ServerAddress(p.meta.RaftAddr)
+		if ok && cur.Address == addr {
+			continue
+		}
+		var f raft.IndexFuture
+		if ok && cur.Suffrage == raft.Voter {
+			// A voter that came back on a new address keeps its vote.
+			f = n.raft.AddVoter(cur.ID, addr, 0, 5*time.Second)
+		} else {
+			f = n.raft.AddNonvoter(raft.ServerID(p.meta.ID), addr, 0, 5*time.Second)
+		}
+		if err := f.Error(); err != nil {
+			n.log.Warn("adding server to raft failed", "id", p.meta.ID, "addr", addr, "err", err)
+			continue
+		}
+		n.log.Info("added server to raft", "id", p.meta.ID, "addr", addr)
+	}
+}
+
+// peerApplied asks a server how far it has applied the log.
+func (n *Node) peerApplied(ctx context.Context, id string) (uint64, bool) {
+	if id == n.cfg.NodeID {
+		return n.fsm.Index(), true
+	}
+	p, ok := n.peers.get(id)
+	if !ok || p.meta.GRPCAddr == "" {
+		return 0, false
+	}
+	c, err := n.conns.cluster(p.meta.GRPCAddr)
+	if err != nil {
+		return 0, false
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := c.Status(cctx, &rpcpb.StatusRequest{})
+	if err != nil {
+		return 0, false
+	}
+	return st.AppliedIndex, true
+}
+
+func sortedKeys(m map[string]time.Time) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
