@@ -17,6 +17,9 @@ var (
 	// ErrWouldBreakQuorum: the change would leave fewer healthy voters than
 	// a quorum of the new configuration.
 	ErrWouldBreakQuorum = errors.New("cluster: would break quorum")
+	// ErrServerRunning: removing a server that is still running (autopilot
+	// would add it straight back).
+	ErrServerRunning = errors.New("cluster: server still running")
 	// ErrAdminFailed: raft refused a membership operation.
 	ErrAdminFailed = errors.New("cluster: operation failed")
 )
@@ -42,10 +45,14 @@ func (n *Node) TransferLeader(ctx context.Context, to string) (string, error) {
 // the voters left, counting only those gossip sees alive, could not form a
 // quorum of the new configuration.
 func (n *Node) RemovePeer(ctx context.Context, id string, force bool) error {
+	return n.removePeer(ctx, id, force, false)
+}
+
+func (n *Node) removePeer(ctx context.Context, id string, force, leaving bool) error {
 	return n.onLeader(ctx,
-		func() error { return n.removeLocal(id, force) },
+		func() error { return n.removeLocal(id, force, leaving) },
 		func(c rpcpb.InternalClient) error {
-			resp, err := c.ForwardAdmin(ctx, &rpcpb.ForwardAdminRequest{Op: &rpcpb.ForwardAdminRequest_RemovePeer{RemovePeer: &rpcpb.RemovePeerRequest{Id: id, Force: force}}})
+			resp, err := c.ForwardAdmin(ctx, &rpcpb.ForwardAdminRequest{Op: &rpcpb.ForwardAdminRequest_RemovePeer{RemovePeer: &rpcpb.RemovePeerRequest{Id: id, Force: force, Leaving: leaving}}})
 			if err != nil {
 				return err
 			}
@@ -62,6 +69,8 @@ func adminError(resp *rpcpb.ForwardAdminResponse) error {
 		return fmt.Errorf("%w: %s", ErrServerNotFound, resp.Message)
 	case rpcpb.ForwardAdminResponse_OUTCOME_FAILED_PRECONDITION:
 		return fmt.Errorf("%w: %s", ErrWouldBreakQuorum, resp.Message)
+	case rpcpb.ForwardAdminResponse_OUTCOME_RUNNING:
+		return fmt.Errorf("%w: %s", ErrServerRunning, resp.Message)
 	case rpcpb.ForwardAdminResponse_OUTCOME_FAILED:
 		return fmt.Errorf("%w: %s", ErrAdminFailed, resp.Message)
 	}
@@ -77,6 +86,8 @@ func adminResponse(err error) *rpcpb.ForwardAdminResponse {
 		resp.Outcome = rpcpb.ForwardAdminResponse_OUTCOME_NOT_FOUND
 	case errors.Is(err, ErrWouldBreakQuorum):
 		resp.Outcome = rpcpb.ForwardAdminResponse_OUTCOME_FAILED_PRECONDITION
+	case errors.Is(err, ErrServerRunning):
+		resp.Outcome = rpcpb.ForwardAdminResponse_OUTCOME_RUNNING
 	case errors.Is(err, ErrAdminFailed):
 		resp.Outcome = rpcpb.ForwardAdminResponse_OUTCOME_FAILED
 	default:
@@ -136,7 +147,7 @@ func (n *Node) transferLocal(ctx context.Context, to string) (string, error) {
 	return n.LeaderID(), nil
 }
 
-func (n *Node) removeLocal(id string, force bool) error {
+func (n *Node) removeLocal(id string, force, leaving bool) error {
 	servers, err := n.servers()
 	if err != nil {
 		return err
@@ -158,6 +169,10 @@ func (n *Node) removeLocal(id string, force bool) error {
 	}
 	if !found {
 		return fmt.Errorf("%w: %q", ErrServerNotFound, id)
+	}
+	if !leaving && id != n.cfg.NodeID && n.healthy(id) && !force {
+		// Autopilot would add a running server straight back (as a nonvoter).
+		return fmt.Errorf("%w: %q: stop it first (or stop it with --leave-on-terminate), or use force", ErrServerRunning, id)
 	}
 	if voters == 0 {
 		return fmt.Errorf("%w: %q is the last voter", ErrWouldBreakQuorum, id)
@@ -184,5 +199,5 @@ func (n *Node) Leave(ctx context.Context) error {
 			return err
 		}
 	}
-	return n.RemovePeer(ctx, n.cfg.NodeID, false)
+	return n.removePeer(ctx, n.cfg.NodeID, false, true)
 }

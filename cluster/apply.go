@@ -145,9 +145,7 @@ func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, 
 			return fsm.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		case errors.Is(err, raft.ErrEnqueueTimeout):
 			return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, err)
-		case errors.Is(err, raft.ErrRaftShutdown):
-			return fsm.Result{}, ErrShutdown
-		default: // ErrLeadershipLost and the like: it may still commit.
+		default: // ErrLeadershipLost, ErrRaftShutdown: it may have committed.
 			return fsm.Result{}, fmt.Errorf("%w: %v", ErrUncertain, err)
 		}
 	}

@@ -134,18 +134,21 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server) {
 		if !p.alive() || p.meta.RaftAddr == "" {
 			continue
 		}
+		cur, member := inRaft[p.meta.ID]
+		addr := raft.ServerAddress(p.meta.RaftAddr)
+		if member && cur.Address == addr {
+			continue
+		}
+		// A member (already in the configuration) that restarted on a new
+		// address may not know the cluster id yet: it is one of ours.
 		fresh := p.meta.ClusterID == "" && !p.meta.Bootstrapped && p.meta.Expect != 1
-		if p.meta.ClusterID != ours && !fresh {
+		if !member && p.meta.ClusterID != ours && !fresh {
 			if p.meta.ClusterID != "" {
 				n.log.Warn("not adding a server of another cluster", "id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours)
 			}
 			continue
 		}
-		cur, ok := inRaft[p.meta.ID]
-		addr := raft.ServerAddress(p.meta.RaftAddr)
-		if ok && cur.Address == addr {
-			continue
-		}
+		ok := member
 		var f raft.IndexFuture
 		if ok && cur.Suffrage == raft.Voter {
 			// A voter that came back on a new address keeps its vote.

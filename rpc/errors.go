@@ -29,6 +29,7 @@ var codeTable = []struct {
 	{fsm.ErrFailedPrecondition, codes.FailedPrecondition, ""},
 	{cluster.ErrServerNotFound, codes.NotFound, ""},
 	{cluster.ErrWouldBreakQuorum, codes.FailedPrecondition, ""},
+	{cluster.ErrServerRunning, codes.FailedPrecondition, ""},
 	{cluster.ErrAdminFailed, codes.FailedPrecondition, ""},
 	{cluster.ErrNoLeader, codes.Unavailable, rpcpb.ReasonNoLeader},
 	{cluster.ErrNotLeader, codes.Unavailable, rpcpb.ReasonNoLeader},

@@ -57,7 +57,10 @@ func (s *namespaceService) read(ctx context.Context, c rpcpb.Consistency) (*rpcp
 	}
 	h := &rpcpb.ReadHeader{NodeId: s.node.ID(), AppliedIndex: s.node.FSM().Index()}
 	if c == rpcpb.Consistency_CONSISTENCY_STALE {
-		h.StalenessMs = s.node.StaleReadLag().Milliseconds()
+		h.StalenessMs = -1 // never heard from a leader: unknown
+		if lag := s.node.StaleReadLag(); lag >= 0 {
+			h.StalenessMs = lag.Milliseconds()
+		}
 	}
 	return h, nil
 }

@@ -166,10 +166,16 @@ func runBench(g *globals, o *benchOpts, op string) error {
 		r.P99Ms = ms(lat[min(len(lat)-1, len(lat)*99/100)])
 		r.MaxMs = ms(lat[len(lat)-1])
 	}
-	return g.emitLine(r, func(w io.Writer) {
+	if err := g.emitLine(r, func(w io.Writer) {
 		fmt.Fprintf(w, "%s: %d clients, %d ops, %d errors, %.0f ops/s, p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 			r.Op, r.Clients, r.Ops, r.Errors, r.OpsPerSec, r.P50Ms, r.P99Ms, r.MaxMs)
-	})
+	}); err != nil {
+		return err
+	}
+	if r.Ops == 0 {
+		return fmt.Errorf("bench %s: no operation succeeded (%d errors; first: %s)", op, r.Errors, r.FirstErr)
+	}
+	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

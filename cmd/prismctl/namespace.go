@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/nsfile"
@@ -273,6 +275,10 @@ type getter interface {
 func waitDeleted(ctx context.Context, g *globals, cl getter, name string) (*fsmpb.Namespace, error) {
 	for {
 		r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: name, Consistency: g.readConsistency()})
+		if status.Code(err) == codes.NotFound {
+			// Already purged: deleted, and its tombstone gone too.
+			return &fsmpb.Namespace{Spec: &fsmpb.NamespaceSpec{Name: name}, Status: fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED}, nil
+		}
 		if err != nil {
 			return nil, err
 		}

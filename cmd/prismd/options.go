@@ -156,6 +156,15 @@ func (o *options) serverConfig() (server.Config, error) {
 			}
 		}
 	}
+	// Addresses are also what gossip advertises to other nodes: an
+	// unspecified host (0.0.0.0, ::, empty) cannot be dialled back.
+	for name, a := range map[string]string{"grpc-addr": o.grpcAddr, "http-addr": o.httpAddr, "raft-addr": o.raftAddr, "gossip-addr": o.gossipAddr} {
+		if host, _, err := net.SplitHostPort(a); err == nil {
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				errs = append(errs, fmt.Errorf("--%s %s: give the address other nodes reach this one at, not an unspecified host", name, a))
+			}
+		}
+	}
 	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, Pprof: o.pprof}
 	// The advertised API addresses are only known after listening; check the rest now.
 	probe := c

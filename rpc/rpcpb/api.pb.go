@@ -131,6 +131,7 @@ const (
 	ForwardAdminResponse_OUTCOME_NOT_FOUND           ForwardAdminResponse_Outcome = 1
 	ForwardAdminResponse_OUTCOME_FAILED_PRECONDITION ForwardAdminResponse_Outcome = 2
 	ForwardAdminResponse_OUTCOME_FAILED              ForwardAdminResponse_Outcome = 3
+	ForwardAdminResponse_OUTCOME_RUNNING             ForwardAdminResponse_Outcome = 4
 )
 
 // Enum value maps for ForwardAdminResponse_Outcome.
@@ -140,12 +141,14 @@ var (
 		1: "OUTCOME_NOT_FOUND",
 		2: "OUTCOME_FAILED_PRECONDITION",
 		3: "OUTCOME_FAILED",
+		4: "OUTCOME_RUNNING",
 	}
 	ForwardAdminResponse_Outcome_value = map[string]int32{
 		"OUTCOME_OK":                  0,
 		"OUTCOME_NOT_FOUND":           1,
 		"OUTCOME_FAILED_PRECONDITION": 2,
 		"OUTCOME_FAILED":              3,
+		"OUTCOME_RUNNING":             4,
 	}
 )
 
@@ -630,7 +633,8 @@ type ReadHeader struct {
 	Revision     int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`          // cluster revision the read saw
 	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // node that served it
 	AppliedIndex uint64                 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	// stale reads: time since this node last heard from the leader (0 on the leader).
+	// stale reads: time since this node last heard from the leader (0 on the
+	// leader, -1 when it never has).
 	StalenessMs   int64 `protobuf:"varint,4,opt,name=staleness_ms,json=stalenessMs,proto3" json:"staleness_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -786,6 +790,7 @@ type RemovePeerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	Leaving       bool                   `protobuf:"varint,3,opt,name=leaving,proto3" json:"leaving,omitempty"` // the server removes itself before stopping (internal)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +835,13 @@ func (x *RemovePeerRequest) GetId() string {
 func (x *RemovePeerRequest) GetForce() bool {
 	if x != nil {
 		return x.Force
+	}
+	return false
+}
+
+func (x *RemovePeerRequest) GetLeaving() bool {
+	if x != nil {
+		return x.Leaving
 	}
 	return false
 }
@@ -1816,10 +1828,11 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x15TransferLeaderRequest\x12\x13\n" +
 	"\x05to_id\x18\x01 \x01(\tR\x04toId\"5\n" +
 	"\x16TransferLeaderResponse\x12\x1b\n" +
-	"\tleader_id\x18\x01 \x01(\tR\bleaderId\"9\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\"S\n" +
 	"\x11RemovePeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x18\n" +
+	"\aleaving\x18\x03 \x01(\bR\aleaving\"\x14\n" +
 	"\x12RemovePeerResponse\"\x0f\n" +
 	"\rStatusRequest\"\xbf\x01\n" +
 	"\n" +
@@ -1872,18 +1885,19 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x0ftransfer_leader\x18\x01 \x01(\v2\x1f.prism.v1.TransferLeaderRequestH\x00R\x0etransferLeader\x12>\n" +
 	"\vremove_peer\x18\x02 \x01(\v2\x1b.prism.v1.RemovePeerRequestH\x00R\n" +
 	"removePeerB\x04\n" +
-	"\x02op\"\xa3\x02\n" +
+	"\x02op\"\xb8\x02\n" +
 	"\x14ForwardAdminResponse\x12+\n" +
 	"\arefusal\x18\x01 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12@\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2&.prism.v1.ForwardAdminResponse.OutcomeR\aoutcome\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1b\n" +
-	"\tleader_id\x18\x04 \x01(\tR\bleaderId\"e\n" +
+	"\tleader_id\x18\x04 \x01(\tR\bleaderId\"z\n" +
 	"\aOutcome\x12\x0e\n" +
 	"\n" +
 	"OUTCOME_OK\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_NOT_FOUND\x10\x01\x12\x1f\n" +
 	"\x1bOUTCOME_FAILED_PRECONDITION\x10\x02\x12\x12\n" +
-	"\x0eOUTCOME_FAILED\x10\x03\"\x12\n" +
+	"\x0eOUTCOME_FAILED\x10\x03\x12\x13\n" +
+	"\x0fOUTCOME_RUNNING\x10\x04\"\x12\n" +
 	"\x10ReadIndexRequest\"p\n" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12+\n" +
