@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,10 +108,6 @@ func (d gossipDelegate) observe(m *memberlist.Node, state memberlist.NodeStateTy
 		return
 	}
 	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: state})
-	select {
-	case d.n.memberCh <- struct{}{}:
-	default:
-	}
 	d.n.nudge() // the leader may have a server to add
 }
 
@@ -227,9 +224,18 @@ func (n *Node) join(every time.Duration) {
 	}
 }
 
-// bootstrapLoop forms a new cluster once BootstrapExpect servers have met,
-// all with no raft state and none reporting an existing cluster. Every such
-// node bootstraps with the same (sorted) configuration, so they agree.
+// bootstrapSettle is how long the set of servers seen must stay the same
+// before a node bootstraps with it, so that every node of a new cluster
+// bootstraps with the same configuration.
+const bootstrapSettle = time.Second
+
+// bootstrapLoop forms a new cluster once exactly BootstrapExpect servers
+// with the same expectation have met, none of them already part of a
+// cluster, and that set has not changed for bootstrapSettle. Every such node
+// bootstraps with the same (sorted) configuration. More servers than
+// expected is an operator error: the node logs it and waits (an existing
+// leader may still add it). The loop also marks the node bootstrapped once
+// it has raft state, whatever the path (bootstrap, join, restart).
 func (n *Node) bootstrapLoop() {
 	defer n.wg.Done()
 	if n.bootstrapped.Load() {
@@ -239,36 +245,56 @@ func (n *Node) bootstrapLoop() {
 		n.bootstrap([]raft.Server{{ID: raft.ServerID(n.cfg.NodeID), Address: raft.ServerAddress(n.cfg.RaftAddr), Suffrage: raft.Voter}})
 		return
 	}
-	if n.cfg.BootstrapExpect == 0 {
-		return
-	}
+	var seen string
+	var since time.Time
+	warned := false
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
 		case <-n.shutdownCh:
 			return
-		case <-n.memberCh:
-		case <-time.After(time.Second):
+		case <-tick.C:
 		}
-		if n.bootstrapped.Load() || n.raft.LastIndex() > 0 {
-			n.markBootstrapped()
+		if n.raft.LastIndex() > 0 {
+			n.markBootstrapped() // added by a leader, or bootstrapped
 			return
 		}
+		if n.cfg.BootstrapExpect == 0 {
+			continue
+		}
 		var servers []raft.Server
+		var ids []string
 		existing := false
 		for _, p := range n.peers.all() {
 			if !p.alive() {
 				continue
 			}
-			if p.meta.Bootstrapped && p.meta.ID != n.cfg.NodeID {
+			if p.meta.ID != n.cfg.NodeID && (p.meta.Bootstrapped || p.meta.ClusterID != "") {
 				existing = true
 			}
+			if p.meta.Expect != n.cfg.BootstrapExpect {
+				continue
+			}
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.meta.ID), Address: raft.ServerAddress(p.meta.RaftAddr), Suffrage: raft.Voter})
+			ids = append(ids, p.meta.ID)
 		}
 		if existing {
-			n.log.Info("a member already belongs to a cluster; waiting for its leader to add this node")
-			return
+			continue // an existing cluster's leader adds this node
 		}
-		if len(servers) < n.cfg.BootstrapExpect {
+		if len(servers) > n.cfg.BootstrapExpect {
+			if !warned {
+				n.log.Error("more servers than --bootstrap-expect are waiting to bootstrap; not bootstrapping", "expect", n.cfg.BootstrapExpect, "seen", ids)
+				warned = true
+			}
+			continue
+		}
+		key := strings.Join(ids, ",")
+		if len(servers) < n.cfg.BootstrapExpect || key != seen {
+			seen, since = key, time.Now()
+			continue
+		}
+		if time.Since(since) < bootstrapSettle {
 			continue
 		}
 		n.bootstrap(servers)

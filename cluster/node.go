@@ -52,7 +52,6 @@ type Node struct {
 	readyCh    chan struct{} // closed and replaced when ready changes
 	readyMu    sync.Mutex
 	nudgeCh    chan struct{} // wakes the leader's reconcilers
-	memberCh   chan struct{} // gossip membership changed
 	leaderCh   chan bool     // raft leadership notifications
 	shutdownCh chan struct{}
 	wg         sync.WaitGroup
@@ -79,7 +78,6 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		peers:      newPeerTable(),
 		readyCh:    make(chan struct{}),
 		nudgeCh:    make(chan struct{}, 1),
-		memberCh:   make(chan struct{}, 1),
 		leaderCh:   make(chan bool, 16),
 		shutdownCh: make(chan struct{}),
 	}

@@ -66,14 +66,21 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	return resp.Index, nil
 }
 
-// leaderReadIndex is the leader's half of the read-index protocol.
+// leaderReadIndex is the leader's half of the read-index protocol. The
+// term is checked before and after: the commit index must come from a
+// stint whose first entry is applied, and that stint must still be the
+// current one once leadership is confirmed.
 func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
-	if err := n.waitReady(ctx); err != nil {
+	term, err := n.waitReady(ctx)
+	if err != nil {
 		return 0, err
 	}
 	idx := n.raft.CommitIndex()
 	if err := n.verifyLeader(ctx); err != nil {
 		return 0, err
+	}
+	if n.raft.CurrentTerm() != term {
+		return 0, fmt.Errorf("%w: term changed during the read", ErrNotLeader)
 	}
 	return idx, nil
 }
@@ -97,22 +104,23 @@ func (n *Node) verifyLeader(ctx context.Context) error {
 }
 
 // waitReady blocks until this leader has applied its first entry of the
-// term, or fails when it stops being the leader.
-func (n *Node) waitReady(ctx context.Context) error {
+// current term, and returns that term; it fails when this node stops being
+// the leader.
+func (n *Node) waitReady(ctx context.Context) (uint64, error) {
 	for {
 		n.readyMu.Lock()
 		ch := n.readyCh
 		n.readyMu.Unlock()
-		if n.ready.Load() != 0 {
-			return nil
+		if t := n.raft.CurrentTerm(); n.ready.Load() == t {
+			return t, nil
 		}
 		if n.raft.State() != raft.Leader {
-			return ErrNotLeader
+			return 0, ErrNotLeader
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("%w: leader not ready: %v", ErrNoLeader, ctx.Err())
+			return 0, fmt.Errorf("%w: leader not ready: %v", ErrNoLeader, ctx.Err())
 		case <-time.After(retryPause):
 		}
 	}
