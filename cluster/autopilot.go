@@ -7,8 +7,6 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
-
-	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
 // autopilotState is the leader's memory of when each server became healthy
@@ -173,13 +171,9 @@ func (n *Node) peerApplied(ctx context.Context, id string) (uint64, bool) {
 	if !ok || p.meta.GRPCAddr == "" {
 		return 0, false
 	}
-	c, err := n.conns.cluster(p.meta.GRPCAddr)
-	if err != nil {
-		return 0, false
-	}
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	st, err := c.Status(cctx, &rpcpb.StatusRequest{})
+	st, err := n.PeerStatus(cctx, p.meta.GRPCAddr)
 	if err != nil {
 		return 0, false
 	}

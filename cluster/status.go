@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"sort"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+
+	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
 // ServerStatus is one raft server as this node sees it.
@@ -18,7 +21,7 @@ type ServerStatus struct {
 // Status is this node's view of the cluster.
 type Status struct {
 	ClusterID, NodeID, LeaderID, LeaderGRPCAddr string
-	Term, CommitIndex, AppliedIndex             uint64
+	Term, CommitIndex, AppliedIndex, LastIndex  uint64
 	Revision                                    int64
 	Servers                                     []ServerStatus
 }
@@ -32,6 +35,7 @@ func (n *Node) Status() Status {
 		LeaderID:     string(leaderID),
 		Term:         n.Term(),
 		CommitIndex:  n.raft.CommitIndex(),
+		LastIndex:    n.raft.LastIndex(),
 		AppliedIndex: n.fsm.Index(),
 		Revision:     n.fsm.Revision(),
 	}
@@ -98,4 +102,13 @@ func memberState(s memberlist.NodeStateType) string {
 	default:
 		return "left"
 	}
+}
+
+// PeerStatus asks the server at a gRPC address for its own status.
+func (n *Node) PeerStatus(ctx context.Context, grpcAddr string) (*rpcpb.StatusResponse, error) {
+	c, err := n.conns.cluster(grpcAddr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Status(ctx, &rpcpb.StatusRequest{})
 }

@@ -25,7 +25,7 @@ func clusterCmd(g *globals) *cobra.Command {
 			defer cl.Close()
 			ctx, cancel := g.ctx()
 			defer cancel()
-			st, err := cl.Status(ctx)
+			st, err := cl.Status(ctx, true)
 			if err != nil {
 				return err
 			}
@@ -33,13 +33,19 @@ func clusterCmd(g *globals) *cobra.Command {
 				AppliedIndex: st.AppliedIndex, Revision: st.Revision, Nodes: []nodeView{}}
 			for _, n := range st.Nodes {
 				v.Nodes = append(v.Nodes, nodeView{ID: n.Id, GRPCAddr: n.GrpcAddr, HTTPAddr: n.HttpAddr, RaftAddr: n.RaftAddr,
-					Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy})
+					Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy, LastContactMs: n.LastContactMs,
+					AppliedIndex: n.AppliedIndex, TrailingEntries: n.TrailingEntries})
 			}
 			return g.emit(v, func(w io.Writer) {
 				fmt.Fprintf(w, "leader %s\tterm %d\tcommit %d\tapplied %d\trevision %d\t(answered by %s)\n\n", orDash(v.LeaderID), v.Term, v.CommitIndex, v.AppliedIndex, v.Revision, st.NodeId)
-				fmt.Fprintln(w, "ID\tSTATE\tSUFFRAGE\tHEALTHY\tGRPC\tHTTP\tRAFT")
+				fmt.Fprintln(w, "ID\tSTATE\tSUFFRAGE\tHEALTHY\tLAST CONTACT\tAPPLIED\tTRAILING\tGRPC\tHTTP\tRAFT")
 				for _, n := range v.Nodes {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\t%s\n", n.ID, n.State, n.Suffrage, n.Healthy, orDash(n.GRPCAddr), orDash(n.HTTPAddr), n.RaftAddr)
+					contact := "-"
+					if n.LastContactMs >= 0 {
+						contact = fmt.Sprintf("%dms", n.LastContactMs)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%d\t%d\t%s\t%s\t%s\n", n.ID, n.State, n.Suffrage, n.Healthy, contact,
+						n.AppliedIndex, n.TrailingEntries, orDash(n.GRPCAddr), orDash(n.HTTPAddr), n.RaftAddr)
 				}
 			})
 		},
@@ -149,6 +155,11 @@ type nodeView struct {
 	Suffrage string `json:"suffrage" yaml:"suffrage"`
 	State    string `json:"state" yaml:"state"`
 	Healthy  bool   `json:"healthy" yaml:"healthy"`
+	// last_contact_ms: since the server last heard from the leader (0 on
+	// the leader, -1 unknown); trailing_entries: behind the answering node.
+	LastContactMs   int64  `json:"last_contact_ms" yaml:"last_contact_ms"`
+	AppliedIndex    uint64 `json:"applied_index" yaml:"applied_index"`
+	TrailingEntries uint64 `json:"trailing_entries" yaml:"trailing_entries"`
 }
 
 type memberView struct {

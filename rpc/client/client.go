@@ -311,10 +311,11 @@ func (c *Client) List(ctx context.Context, req *rpcpb.ListRequest) (resp *rpcpb.
 	return resp, err
 }
 
-// Status asks one reachable node for its view of the cluster.
-func (c *Client) Status(ctx context.Context) (resp *rpcpb.StatusResponse, err error) {
+// Status asks one reachable node for its view of the cluster; with detail,
+// that node also asks every server how far it has applied.
+func (c *Client) Status(ctx context.Context, detail bool) (resp *rpcpb.StatusResponse, err error) {
 	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
-		resp, e = rpcpb.NewClusterServiceClient(cc).Status(ctx, &rpcpb.StatusRequest{})
+		resp, e = rpcpb.NewClusterServiceClient(cc).Status(ctx, &rpcpb.StatusRequest{Detail: detail})
 		return e
 	})
 	return resp, err

@@ -883,7 +883,10 @@ func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
 }
 
 type StatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// detail: also ask every server for its applied index and last contact
+	// (one short call to each); without it the node answers from its own view.
+	Detail        bool `protobuf:"varint,1,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -918,17 +921,30 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{13}
 }
 
+func (x *StatusRequest) GetDetail() bool {
+	if x != nil {
+		return x.Detail
+	}
+	return false
+}
+
 type NodeStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	GrpcAddr      string                 `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
-	HttpAddr      string                 `protobuf:"bytes,3,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,4,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	Suffrage      string                 `protobuf:"bytes,5,opt,name=suffrage,proto3" json:"suffrage,omitempty"` // voter|nonvoter
-	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`       // leader|follower|candidate|unreachable
-	Healthy       bool                   `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GrpcAddr string                 `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
+	HttpAddr string                 `protobuf:"bytes,3,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	RaftAddr string                 `protobuf:"bytes,4,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	Suffrage string                 `protobuf:"bytes,5,opt,name=suffrage,proto3" json:"suffrage,omitempty"` // voter|nonvoter
+	State    string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`       // leader|follower|candidate|unreachable
+	Healthy  bool                   `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	// With detail: how long ago the server last heard from the leader
+	// (0 for the leader, -1 unknown), how far it has applied the log, and
+	// how many entries it trails the answering node's last index.
+	LastContactMs   int64  `protobuf:"varint,8,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
+	AppliedIndex    uint64 `protobuf:"varint,9,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	TrailingEntries uint64 `protobuf:"varint,10,opt,name=trailing_entries,json=trailingEntries,proto3" json:"trailing_entries,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -1010,6 +1026,27 @@ func (x *NodeStatus) GetHealthy() bool {
 	return false
 }
 
+func (x *NodeStatus) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetTrailingEntries() uint64 {
+	if x != nil {
+		return x.TrailingEntries
+	}
+	return 0
+}
+
 type StatusResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ClusterId      string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
@@ -1022,6 +1059,8 @@ type StatusResponse struct {
 	NodeId         string                 `protobuf:"bytes,8,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node that answered
 	LeaderGrpcAddr string                 `protobuf:"bytes,9,opt,name=leader_grpc_addr,json=leaderGrpcAddr,proto3" json:"leader_grpc_addr,omitempty"`
 	Version        string                 `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
+	LastContactMs  int64                  `protobuf:"varint,11,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // this node's time since it heard from the leader
+	LastIndex      uint64                 `protobuf:"varint,12,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1124,6 +1163,20 @@ func (x *StatusResponse) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
 }
 
 type MembersRequest struct {
@@ -1833,8 +1886,9 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\x12\x18\n" +
 	"\aleaving\x18\x03 \x01(\bR\aleaving\"\x14\n" +
-	"\x12RemovePeerResponse\"\x0f\n" +
-	"\rStatusRequest\"\xbf\x01\n" +
+	"\x12RemovePeerResponse\"'\n" +
+	"\rStatusRequest\x12\x16\n" +
+	"\x06detail\x18\x01 \x01(\bR\x06detail\"\xb7\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -1843,7 +1897,11 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\traft_addr\x18\x04 \x01(\tR\braftAddr\x12\x1a\n" +
 	"\bsuffrage\x18\x05 \x01(\tR\bsuffrage\x12\x14\n" +
 	"\x05state\x18\x06 \x01(\tR\x05state\x12\x18\n" +
-	"\ahealthy\x18\a \x01(\bR\ahealthy\"\xcd\x02\n" +
+	"\ahealthy\x18\a \x01(\bR\ahealthy\x12&\n" +
+	"\x0flast_contact_ms\x18\b \x01(\x03R\rlastContactMs\x12#\n" +
+	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex\x12)\n" +
+	"\x10trailing_entries\x18\n" +
+	" \x01(\x04R\x0ftrailingEntries\"\x94\x03\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1b\n" +
@@ -1856,7 +1914,10 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\anode_id\x18\b \x01(\tR\x06nodeId\x12(\n" +
 	"\x10leader_grpc_addr\x18\t \x01(\tR\x0eleaderGrpcAddr\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\tR\aversion\"\x10\n" +
+	" \x01(\tR\aversion\x12&\n" +
+	"\x0flast_contact_ms\x18\v \x01(\x03R\rlastContactMs\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\f \x01(\x04R\tlastIndex\"\x10\n" +
 	"\x0eMembersRequest\"\xa8\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
