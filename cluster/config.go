@@ -78,6 +78,11 @@ type Config struct {
 	DeadServerCleanup   time.Duration
 	MinQuorum           int
 
+	// DiskStallThreshold: a raft log write running longer than this makes
+	// the node unready and fences its raft RPCs, so a leader whose disk
+	// hangs loses leadership instead of holding it while nothing commits.
+	DiskStallThreshold time.Duration
+
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip and namespace lifecycles with provisioners.
 	ReconcileInterval time.Duration
@@ -111,6 +116,7 @@ func DefaultConfig() Config {
 		ServerStabilization: 10 * time.Second,
 		DeadServerCleanup:   30 * time.Second,
 		MinQuorum:           3,
+		DiskStallThreshold:  5 * time.Second,
 		RejoinInterval:      30 * time.Second,
 	}
 }
@@ -161,6 +167,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAppendEntries <= 0 || c.MaxAppendEntries > 1024 {
 		bad("max append entries %d not in 1..1024", c.MaxAppendEntries)
+	}
+	if c.DiskStallThreshold < 100*time.Millisecond {
+		bad("disk stall threshold %v is below 100ms", c.DiskStallThreshold)
 	}
 	if c.ReconcileInterval <= 0 || c.JoinRetryInterval <= 0 {
 		bad("reconcile and join retry intervals must be positive")

@@ -35,8 +35,11 @@ type Node struct {
 
 	fsm       *fsm.FSM
 	raft      *raft.Raft
-	transport *raft.NetworkTransport
+	transport *fencedTransport
 	store     *raftboltdb.BoltStore
+	logs      *timedLogStore
+
+	diskStalled atomic.Bool
 
 	ml    *memberlist.Memberlist
 	peers *peerTable
@@ -92,7 +95,8 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.watchDisk()
 	go n.observeRaft()
 	go n.watchLeadership()
 	go n.bootstrapLoop()
@@ -122,7 +126,7 @@ func (n *Node) startRaft(base *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cluster: raft transport on %s: %w", n.cfg.RaftAddr, err)
 	}
-	n.transport = trans
+	n.transport = &fencedTransport{NetworkTransport: trans}
 	n.cfg.RaftAddr = string(trans.LocalAddr())
 
 	rc := raft.DefaultConfig()
@@ -141,7 +145,8 @@ func (n *Node) startRaft(base *slog.Logger) error {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
-	logs, err := raft.NewLogCache(1024, store)
+	n.logs = newTimedLogStore(store)
+	logs, err := raft.NewLogCache(1024, n.logs)
 	if err != nil {
 		return err
 	}
@@ -150,7 +155,7 @@ func (n *Node) startRaft(base *slog.Logger) error {
 		return fmt.Errorf("cluster: read raft state: %w", err)
 	}
 	n.bootstrapped.Store(has)
-	r, err := raft.NewRaft(rc, raftFSM{n.fsm}, logs, store, snaps, trans)
+	r, err := raft.NewRaft(rc, raftFSM{n.fsm}, logs, store, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
@@ -227,10 +232,10 @@ func (n *Node) LeaderID() string {
 	return string(id)
 }
 
-// Ready reports whether a leader is known and this node has applied
-// everything it knows to be committed.
+// Ready reports whether a leader is known, this node's disk is not stalled
+// and it has applied everything it knows to be committed.
 func (n *Node) Ready() bool {
-	return n.LeaderID() != "" && n.raft.AppliedIndex() >= n.raft.CommitIndex()
+	return n.LeaderID() != "" && !n.diskStalled.Load() && n.raft.AppliedIndex() >= n.raft.CommitIndex()
 }
 
 func (n *Node) nudge() {
