@@ -44,9 +44,11 @@ func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error
 	// meta.Index well past the last index, so that raft's choice is known
 	// in advance, and write that index into the snapshot's header: every
 	// node's FSM then counts indexes of this log, not of the one the
-	// snapshot came from (read-index waits depend on it).
+	// snapshot came from (read-index waits depend on it). The cluster keeps
+	// its own id: a restored backup of another cluster must not make the
+	// two look like one.
 	at := max(n.raft.LastIndex()+1024, hdrIndex)
-	if stream, err = fsm.ReindexSnapshot(stream, at+1); err != nil {
+	if stream, err = fsm.RebaseSnapshot(stream, at+1, n.fsm.ClusterID()); err != nil {
 		return 0, err
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: at, Size: int64(len(stream))}

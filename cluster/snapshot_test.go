@@ -48,6 +48,13 @@ func TestSnapshotSaveRestoreIntoFreshCluster(t *testing.T) {
 
 	b := testcluster.Start(t, 3)
 	cb := b.Client()
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		if b.Servers[b.Leader()].Node.Status().ClusterID == "" {
+			return errNotYet
+		}
+		return nil
+	})
+	bID := b.Servers[b.Leader()].Node.Status().ClusterID
 	r, err := cb.RestoreSnapshot(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +75,11 @@ func TestSnapshotSaveRestoreIntoFreshCluster(t *testing.T) {
 			}
 			return nil
 		})
+	}
+	for i, s := range b.Servers {
+		if id := s.Node.Status().ClusterID; id != bID {
+			t.Fatalf("node %d: cluster id %q after restore, want B's own %q", i+1, id, bID)
+		}
 	}
 	// Every node counts raft indexes of this cluster's log after the restore.
 	// (A follower learns the commit index with the next append, so poll.)

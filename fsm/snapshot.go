@@ -203,15 +203,16 @@ func readSnapshot(r io.Reader) (*state, error) {
 	return s, nil
 }
 
-// ReindexSnapshot rewrites a snapshot stream so that its header names the
-// raft index it will be installed at (a snapshot restored from another
-// cluster carries that cluster's index).
-func ReindexSnapshot(stream []byte, index uint64) ([]byte, error) {
+// RebaseSnapshot rewrites a snapshot stream for installing it into another
+// cluster (or another point of this cluster's log): its header gets the
+// raft index it will be installed at and the cluster id of the cluster
+// that installs it. The data is unchanged.
+func RebaseSnapshot(stream []byte, index uint64, clusterID string) ([]byte, error) {
 	s, err := readSnapshot(bytes.NewReader(stream))
 	if err != nil {
 		return nil, err
 	}
-	s.index = index
+	s.index, s.clusterID = index, clusterID
 	f := &FSM{s: s, advanced: make(chan struct{})}
 	var buf bytes.Buffer
 	if _, err := f.Snapshot().WriteTo(&buf); err != nil {

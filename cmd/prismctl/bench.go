@@ -35,10 +35,11 @@ type benchResult struct {
 }
 
 type benchOpts struct {
-	clients   int
-	duration  time.Duration
-	valueSize int
-	keys      int
+	clients    int
+	duration   time.Duration
+	valueSize  int
+	keys       int
+	sequential bool
 }
 
 func benchCmd(g *globals) *cobra.Command {
@@ -49,6 +50,7 @@ func benchCmd(g *globals) *cobra.Command {
 	pf.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	pf.IntVar(&o.valueSize, "value-size", 512, "approximate encoded size of each namespace spec, bytes")
 	pf.IntVar(&o.keys, "keys", 1000, "how many namespace names the load is spread over")
+	pf.BoolVar(&o.sequential, "sequential", false, "visit every name exactly once, in order, then stop (to load data)")
 	c.AddCommand(&cobra.Command{
 		Use:   "put",
 		Short: "Update namespaces (about --value-size bytes each) as fast as --clients allow",
@@ -126,8 +128,15 @@ func runBench(g *globals, o *benchOpts, op string) error {
 			var mine []time.Duration
 			var myErrs int
 			var myFirst string
+			next := w
 			for time.Now().Before(deadline) {
 				k := rng.IntN(o.keys)
+				if o.sequential {
+					if next >= o.keys {
+						break
+					}
+					k, next = next, next+o.clients
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 				t0 := time.Now()
 				var err error
