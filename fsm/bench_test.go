@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
@@ -15,8 +13,7 @@ func benchEntries(b *testing.B, n, keys int) [][]byte {
 	out := make([][]byte, n)
 	for i := range out {
 		s := spec(fmt.Sprintf("bench-%05d", i%keys))
-		cfg, _ := structpb.NewStruct(map[string]any{"postgres": map[string]any{"table_name": "t", "comment": strings.Repeat("x", 400) + fmt.Sprint(i)}})
-		s.BackendConfig = cfg
+		s.BackendConfigJson, _ = ConfigJSON(map[string]any{"postgres": map[string]any{"table_name": "t", "comment": strings.Repeat("x", 400) + fmt.Sprint(i)}})
 		data, err := EncodeCommand(&fsmpb.Command{UnixNano: int64(i), Body: &fsmpb.Command_ApplyNamespace{ApplyNamespace: &fsmpb.ApplyNamespace{Spec: s}}})
 		if err != nil {
 			b.Fatal(err)

@@ -315,3 +315,18 @@ func TestClusterIDFirstWins(t *testing.T) {
 		t.Fatalf("cluster id after restore: %q %v", g.ClusterID(), err)
 	}
 }
+
+func TestCloneCopiesEveryField(t *testing.T) {
+	ns := &fsmpb.Namespace{Spec: spec("a"), Status: statusActive, StatusReason: "r", ShardId: "s",
+		Revision: 2, CreateRevision: 1, CreatedUnixNano: 3, UpdatedUnixNano: 4, DeletedUnixNano: 5}
+	// Every field is set above: a new field must be added there and to clone.
+	fields := ns.ProtoReflect().Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		if !ns.ProtoReflect().Has(fields.Get(i)) {
+			t.Fatalf("test does not set field %s", fields.Get(i).Name())
+		}
+	}
+	if c := clone(ns); !proto.Equal(c, ns) {
+		t.Fatalf("clone lost a field:\n%v\n%v", c, ns)
+	}
+}

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
@@ -72,7 +70,7 @@ func ValidateSpec(s *fsmpb.NamespaceSpec) []FieldError {
 	v.capacity(s.GetCapacity())
 	v.policies(s.GetPolicies())
 	v.access(s.GetAccess())
-	v.backendConfig(s.GetBackendConfig(), s.GetBackend())
+	v.backendConfig(s.GetBackendConfigJson(), s.GetBackend())
 	v.placement(s.GetPlacement())
 	return v.errs
 }
@@ -162,8 +160,12 @@ func (v *validator) access(a *fsmpb.Access) {
 	}
 }
 
-func (v *validator) backendConfig(cfg *structpb.Struct, backend string) {
-	fields := cfg.GetFields()
+func (v *validator) backendConfig(raw []byte, backend string) {
+	fields, err := ConfigMap(raw)
+	if err != nil {
+		v.add("backend_config", "must be a mapping: %v", err)
+		return
+	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		keys = append(keys, k)
@@ -177,7 +179,7 @@ func (v *validator) backendConfig(cfg *structpb.Struct, backend string) {
 		if backend != "" && k != backend {
 			v.add(path, "backend_config has %q but backend is %q", k, backend)
 		}
-		if _, ok := fields[k].GetKind().(*structpb.Value_StructValue); !ok {
+		if _, ok := fields[k].(map[string]any); !ok {
 			v.add(path, "must be a mapping of settings")
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
@@ -17,7 +16,7 @@ import (
 // validFullSpec uses every field of the spec, all valid.
 func validFullSpec(t *testing.T) *fsmpb.NamespaceSpec {
 	t.Helper()
-	cfg, err := structpb.NewStruct(map[string]any{"postgres": map[string]any{"pool_size": 20, "table_name": "t"}})
+	cfg, err := ConfigJSON(map[string]any{"postgres": map[string]any{"pool_size": 20, "table_name": "t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,8 +29,8 @@ func validFullSpec(t *testing.T) *fsmpb.NamespaceSpec {
 			Owners:    []*fsmpb.Owner{{Kind: "team", Name: "user-service-team"}},
 			Consumers: []*fsmpb.Consumer{{Service: "user-api", Access: "read-write"}},
 		},
-		BackendConfig: cfg,
-		Placement:     &fsmpb.Placement{Isolation: "dedicated", Labels: map[string]string{"zone": "z1"}},
+		BackendConfigJson: cfg,
+		Placement:         &fsmpb.Placement{Isolation: "dedicated", Labels: map[string]string{"zone": "z1"}},
 	}
 }
 
@@ -45,12 +44,12 @@ func fieldPaths(fs []FieldError) []string {
 }
 
 func TestValidateSpecRules(t *testing.T) {
-	num := func(v any) *structpb.Value {
-		val, err := structpb.NewValue(v)
+	cfg := func(m map[string]any) []byte {
+		b, err := ConfigJSON(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return val
+		return b
 	}
 	i64p := func(v int64) *int64 { return &v }
 	cases := []struct {
@@ -71,10 +70,10 @@ func TestValidateSpecRules(t *testing.T) {
 		{"name 64", func(s *fsmpb.NamespaceSpec) { s.Name = "a" + strings.Repeat("b", 63) }, []string{"namespace"}, "at most 63"},
 		{"abstraction missing", func(s *fsmpb.NamespaceSpec) { s.Abstraction = "" }, []string{"abstraction"}, "required"},
 		{"abstraction unknown", func(s *fsmpb.NamespaceSpec) { s.Abstraction = "spreadsheet" }, []string{"abstraction"}, "one of document, graph"},
-		{"backend missing", func(s *fsmpb.NamespaceSpec) { s.Backend = ""; s.BackendConfig = nil }, []string{"backend"}, "required"},
-		{"backend uppercase", func(s *fsmpb.NamespaceSpec) { s.Backend = "Postgres"; s.BackendConfig = nil }, []string{"backend"}, ""},
-		{"backend too long", func(s *fsmpb.NamespaceSpec) { s.Backend = "p" + strings.Repeat("g", 32); s.BackendConfig = nil }, []string{"backend"}, ""},
-		{"backend 32 ok", func(s *fsmpb.NamespaceSpec) { s.Backend = "p" + strings.Repeat("_", 31); s.BackendConfig = nil }, nil, ""},
+		{"backend missing", func(s *fsmpb.NamespaceSpec) { s.Backend = ""; s.BackendConfigJson = nil }, []string{"backend"}, "required"},
+		{"backend uppercase", func(s *fsmpb.NamespaceSpec) { s.Backend = "Postgres"; s.BackendConfigJson = nil }, []string{"backend"}, ""},
+		{"backend too long", func(s *fsmpb.NamespaceSpec) { s.Backend = "p" + strings.Repeat("g", 32); s.BackendConfigJson = nil }, []string{"backend"}, ""},
+		{"backend 32 ok", func(s *fsmpb.NamespaceSpec) { s.Backend = "p" + strings.Repeat("_", 31); s.BackendConfigJson = nil }, nil, ""},
 		{"capacity negative", func(s *fsmpb.NamespaceSpec) {
 			s.Capacity = &fsmpb.Capacity{EstimatedReadRps: -5, EstimatedWriteRps: -1, EstimatedDataSizeGb: -0.5}
 		}, []string{"capacity.estimated_data_size_gb", "capacity.estimated_read_rps", "capacity.estimated_write_rps"}, ""},
@@ -96,13 +95,13 @@ func TestValidateSpecRules(t *testing.T) {
 		}, []string{"access.consumers[1].access", "access.consumers[1].service"}, ""},
 		{"consumer access missing", func(s *fsmpb.NamespaceSpec) { s.Access.Consumers[0].Access = "" }, []string{"access.consumers[0].access"}, "required"},
 		{"backend_config mismatch", func(s *fsmpb.NamespaceSpec) {
-			s.BackendConfig.Fields = map[string]*structpb.Value{"kafka": structpb.NewStructValue(&structpb.Struct{})}
+			s.BackendConfigJson = cfg(map[string]any{"kafka": map[string]any{}})
 		}, []string{"backend_config.kafka"}, `backend_config has "kafka" but backend is "postgres"`},
 		{"backend_config two keys", func(s *fsmpb.NamespaceSpec) {
-			s.BackendConfig.Fields["kafka"] = structpb.NewStructValue(&structpb.Struct{})
+			s.BackendConfigJson = cfg(map[string]any{"kafka": map[string]any{}, "postgres": map[string]any{}})
 		}, []string{"backend_config", "backend_config.kafka"}, ""},
 		{"backend_config not object", func(s *fsmpb.NamespaceSpec) {
-			s.BackendConfig.Fields["postgres"] = num(3)
+			s.BackendConfigJson = cfg(map[string]any{"postgres": 3})
 		}, []string{"backend_config.postgres"}, "mapping"},
 		{"isolation", func(s *fsmpb.NamespaceSpec) { s.Placement.Isolation = "private" }, []string{"placement.isolation"}, "dedicated, shared"},
 		{"label value empty", func(s *fsmpb.NamespaceSpec) { s.Placement.Labels["zone"] = "" }, []string{"placement.labels.zone"}, ""},

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"math"
 
-	"google.golang.org/protobuf/types/known/structpb"
 	"gopkg.in/yaml.v3"
+
+	"github.com/prism/controlplane/fsm"
 )
 
 const (
@@ -18,7 +19,7 @@ const (
 
 // backendConfig reads backend_config: a mapping of free-form values. Which
 // keys are allowed is fsm.ValidateSpec's business (the backend name).
-func (p *docParser) backendConfig(path string, n *yaml.Node) *structpb.Struct {
+func (p *docParser) backendConfig(path string, n *yaml.Node) []byte {
 	if isNull(resolve(n)) {
 		return nil
 	}
@@ -26,12 +27,12 @@ func (p *docParser) backendConfig(path string, n *yaml.Node) *structpb.Struct {
 	if !ok {
 		return nil
 	}
-	st, err := structpb.NewStruct(m)
+	b, err := fsm.ConfigJSON(m)
 	if err != nil {
 		p.fail(path, n, "cannot be stored: %v", err)
 		return nil
 	}
-	return st
+	return b
 }
 
 func (p *docParser) object(path string, n *yaml.Node, depth int) (map[string]any, bool) {
@@ -44,7 +45,7 @@ func (p *docParser) object(path string, n *yaml.Node, depth int) (map[string]any
 	return m, ok
 }
 
-// value converts a free-form node to what structpb.NewValue accepts.
+// value converts a free-form node to a JSON-encodable value.
 // Integers stay integers (stored as numbers), timestamps and other tagged
 // scalars stay the strings they were written as.
 func (p *docParser) value(path string, n *yaml.Node, depth int) (any, bool) {

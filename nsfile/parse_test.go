@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
@@ -93,7 +92,7 @@ func TestTestdataMatchesSharedExamples(t *testing.T) {
 
 func TestParseUserProfilesExactly(t *testing.T) {
 	specs := mustParse(t, string(readExample(t, "testdata", "user-profiles.yaml")))
-	cfg, err := structpb.NewStruct(map[string]any{"postgres": map[string]any{
+	cfg, err := fsm.ConfigJSON(map[string]any{"postgres": map[string]any{
 		"connection_string": "postgres://prod-postgres-1/prism", "pool_size": 20, "table_name": "user_profiles"}})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +109,7 @@ func TestParseUserProfilesExactly(t *testing.T) {
 				{Service: "analytics-pipeline", Access: "read-only"},
 			},
 		},
-		BackendConfig: cfg,
+		BackendConfigJson: cfg,
 	}
 	if !proto.Equal(specs[0], want) {
 		t.Fatalf("got  %v\nwant %v", specs[0], want)
@@ -255,8 +254,12 @@ placement:
 	if c := s.Access.Consumers[0]; c.Service != "spaced name" || c.Access != "read-only" {
 		t.Errorf("consumer %v", c)
 	}
-	pg := s.BackendConfig.AsMap()["postgres"].(map[string]any)
-	want := map[string]any{"pool_size": 20.0, "nested": []any{1.0, 2.5, true, nil, "x", "2024-01-02"}}
+	m, err := fsm.ConfigMap(s.BackendConfigJson)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := m["postgres"].(map[string]any)
+	want := map[string]any{"pool_size": 20, "nested": []any{1, 2.5, true, nil, "x", "2024-01-02"}}
 	if fmt.Sprint(pg["base"]) != fmt.Sprint(want) || fmt.Sprint(pg["copy"]) != fmt.Sprint(want) {
 		t.Errorf("backend_config %v", pg)
 	}

@@ -43,7 +43,7 @@ func (p *docParser) parse(root *yaml.Node) *fsmpb.NamespaceSpec {
 		case "access":
 			s.Access = p.access(path, v)
 		case "backend_config":
-			s.BackendConfig = p.backendConfig(path, v)
+			s.BackendConfigJson = p.backendConfig(path, v)
 		case "placement":
 			s.Placement = p.placement(path, v)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
@@ -90,7 +91,7 @@ func ToView(ns *fsmpb.Namespace) View {
 			EstimatedDataSizeGB: s.GetCapacity().GetEstimatedDataSizeGb(),
 		},
 		Access:        AccessView{Owners: []OwnerView{}, Consumers: []ConsumerView{}},
-		BackendConfig: RedactConfig(s.GetBackendConfig().AsMap()),
+		BackendConfig: RedactConfig(configMap(s.GetBackendConfigJson())),
 		StatusReason:  ns.GetStatusReason(),
 		CreatedAt:     timestamp(ns.GetCreatedUnixNano()),
 		UpdatedAt:     timestamp(ns.GetUpdatedUnixNano()),
@@ -175,4 +176,14 @@ func StatusNames() []string {
 		}
 		out = append(out, StatusString(fsmpb.NamespaceStatus(i)))
 	}
+}
+
+// configMap decodes stored backend_config; stored bytes were validated, so
+// a decoding error can only mean corruption, shown as an empty mapping.
+func configMap(b []byte) map[string]any {
+	m, err := fsm.ConfigMap(b)
+	if err != nil {
+		return nil
+	}
+	return m
 }

@@ -9,15 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/types/known/structpb"
 	"gopkg.in/yaml.v3"
 
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
 func sampleNamespace(t *testing.T) *fsmpb.Namespace {
 	t.Helper()
-	cfg, err := structpb.NewStruct(map[string]any{"postgres": map[string]any{
+	cfg, err := fsm.ConfigJSON(map[string]any{"postgres": map[string]any{
 		"connection_string": "postgres://app:hunter2@db-1:5432/prism?sslmode=require",
 		"password":          "hunter2",
 		"pool_size":         20,
@@ -35,7 +35,7 @@ func sampleNamespace(t *testing.T) *fsmpb.Namespace {
 				Owners:    []*fsmpb.Owner{{Kind: "team", Name: "user-service-team"}},
 				Consumers: []*fsmpb.Consumer{{Service: "user-api", Access: "read-write"}},
 			},
-			BackendConfig: cfg,
+			BackendConfigJson: cfg,
 		},
 		Status:          fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE,
 		ShardId:         "shard-1",
@@ -102,7 +102,7 @@ func TestViewEmptyAndOptional(t *testing.T) {
 	ns := sampleNamespace(t)
 	ns.Spec.Policies = nil
 	ns.Spec.Access = nil
-	ns.Spec.BackendConfig = nil
+	ns.Spec.BackendConfigJson = nil
 	ns.Status = fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED
 	ns.DeletedUnixNano = 1_700_000_002_000_000_000
 	ns.Spec.Placement = &fsmpb.Placement{Isolation: "dedicated", Labels: map[string]string{"zone": "z1"}}

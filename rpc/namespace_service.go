@@ -21,6 +21,13 @@ func (s *namespaceService) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (
 	if err := fsm.CheckSpec(req.Spec); err != nil {
 		return nil, toStatus(err)
 	}
+	// Equal configurations must be equal bytes (an identical re-apply is
+	// then Unchanged), whatever key order the client sent.
+	canon, err := fsm.CanonicalConfig(req.Spec.BackendConfigJson)
+	if err != nil {
+		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "backend_config", Message: err.Error()}}})
+	}
+	req.Spec.BackendConfigJson = canon
 	if req.DryRun {
 		return s.dryRun(ctx, req)
 	}

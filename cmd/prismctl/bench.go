@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -81,8 +81,7 @@ func benchSpec(i, size int, rng *rand.Rand) *fsmpb.NamespaceSpec {
 	for k := range b {
 		b[k] = letters[rng.IntN(len(letters))]
 	}
-	cfg, _ := structpb.NewStruct(map[string]any{"postgres": map[string]any{"table_name": "bench", "comment": string(b)}})
-	s.BackendConfig = cfg
+	s.BackendConfigJson, _ = fsm.ConfigJSON(map[string]any{"postgres": map[string]any{"table_name": "bench", "comment": string(b)}})
 	return s
 }
 

@@ -13,7 +13,6 @@ package fsmpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -151,11 +150,12 @@ type NamespaceSpec struct {
 	Capacity    *Capacity              `protobuf:"bytes,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	Policies    *Policies              `protobuf:"bytes,5,opt,name=policies,proto3" json:"policies,omitempty"`
 	Access      *Access                `protobuf:"bytes,6,opt,name=access,proto3" json:"access,omitempty"`
-	// backend_config.<backend>: free-form settings for the backend provisioner.
-	BackendConfig *structpb.Struct `protobuf:"bytes,7,opt,name=backend_config,json=backendConfig,proto3" json:"backend_config,omitempty"`
-	Placement     *Placement       `protobuf:"bytes,8,opt,name=placement,proto3" json:"placement,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Placement   *Placement             `protobuf:"bytes,8,opt,name=placement,proto3" json:"placement,omitempty"`
+	// backend_config as canonical JSON (an object {"<backend>": {...}}, keys
+	// sorted, numbers as written): free-form settings for the provisioner.
+	BackendConfigJson []byte `protobuf:"bytes,9,opt,name=backend_config_json,json=backendConfigJson,proto3" json:"backend_config_json,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *NamespaceSpec) Reset() {
@@ -230,16 +230,16 @@ func (x *NamespaceSpec) GetAccess() *Access {
 	return nil
 }
 
-func (x *NamespaceSpec) GetBackendConfig() *structpb.Struct {
+func (x *NamespaceSpec) GetPlacement() *Placement {
 	if x != nil {
-		return x.BackendConfig
+		return x.Placement
 	}
 	return nil
 }
 
-func (x *NamespaceSpec) GetPlacement() *Placement {
+func (x *NamespaceSpec) GetBackendConfigJson() []byte {
 	if x != nil {
-		return x.Placement
+		return x.BackendConfigJson
 	}
 	return nil
 }
@@ -1461,16 +1461,16 @@ var File_fsm_fsmpb_types_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\n" +
-	"\x15fsm/fsmpb/types.proto\x12\fprism.fsm.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xec\x02\n" +
+	"\x15fsm/fsmpb/types.proto\x12\fprism.fsm.v1\"\xe2\x02\n" +
 	"\rNamespaceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vabstraction\x18\x02 \x01(\tR\vabstraction\x12\x18\n" +
 	"\abackend\x18\x03 \x01(\tR\abackend\x122\n" +
 	"\bcapacity\x18\x04 \x01(\v2\x16.prism.fsm.v1.CapacityR\bcapacity\x122\n" +
 	"\bpolicies\x18\x05 \x01(\v2\x16.prism.fsm.v1.PoliciesR\bpolicies\x12,\n" +
-	"\x06access\x18\x06 \x01(\v2\x14.prism.fsm.v1.AccessR\x06access\x12>\n" +
-	"\x0ebackend_config\x18\a \x01(\v2\x17.google.protobuf.StructR\rbackendConfig\x125\n" +
-	"\tplacement\x18\b \x01(\v2\x17.prism.fsm.v1.PlacementR\tplacement\"\x9d\x01\n" +
+	"\x06access\x18\x06 \x01(\v2\x14.prism.fsm.v1.AccessR\x06access\x125\n" +
+	"\tplacement\x18\b \x01(\v2\x17.prism.fsm.v1.PlacementR\tplacement\x12.\n" +
+	"\x13backend_config_json\x18\t \x01(\fR\x11backendConfigJsonJ\x04\b\a\x10\b\"\x9d\x01\n" +
 	"\bCapacity\x12,\n" +
 	"\x12estimated_read_rps\x18\x01 \x01(\x03R\x10estimatedReadRps\x12.\n" +
 	"\x13estimated_write_rps\x18\x02 \x01(\x03R\x11estimatedWriteRps\x123\n" +
@@ -1617,36 +1617,34 @@ var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(*ApplyResult)(nil),        // 19: prism.fsm.v1.ApplyResult
 	(*SnapshotHeader)(nil),     // 20: prism.fsm.v1.SnapshotHeader
 	nil,                        // 21: prism.fsm.v1.Placement.LabelsEntry
-	(*structpb.Struct)(nil),    // 22: google.protobuf.Struct
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	3,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
 	4,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
 	7,  // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
-	22, // 3: prism.fsm.v1.NamespaceSpec.backend_config:type_name -> google.protobuf.Struct
-	8,  // 4: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
-	5,  // 5: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
-	6,  // 6: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	21, // 7: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
-	2,  // 8: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 9: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
-	11, // 10: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
-	12, // 11: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
-	13, // 12: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
-	14, // 13: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
-	16, // 14: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
-	15, // 15: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
-	2,  // 16: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 17: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
-	1,  // 18: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	18, // 19: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	9,  // 20: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	17, // 21: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	8,  // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
+	5,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
+	6,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
+	21, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	2,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 8: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
+	11, // 9: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
+	12, // 10: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
+	13, // 11: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
+	14, // 12: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
+	16, // 13: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
+	15, // 14: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
+	2,  // 15: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 16: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
+	1,  // 17: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	18, // 18: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	9,  // 19: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	17, // 20: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
