@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prism/controlplane/internal/version"
+	"github.com/prism/controlplane/rpc/client"
 )
 
 func clusterCmd(g *globals) *cobra.Command {
@@ -18,35 +19,30 @@ func clusterCmd(g *globals) *cobra.Command {
 		Short: "Leader, term, indexes and every server, as one node sees them",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			st, err := cl.Status(ctx, true)
-			if err != nil {
-				return err
-			}
-			v := statusView{ClusterID: st.ClusterId, LeaderID: st.LeaderId, Term: st.Term, CommitIndex: st.CommitIndex,
-				AppliedIndex: st.AppliedIndex, Revision: st.Revision, Nodes: []nodeView{}}
-			for _, n := range st.Nodes {
-				v.Nodes = append(v.Nodes, nodeView{ID: n.Id, GRPCAddr: n.GrpcAddr, HTTPAddr: n.HttpAddr, RaftAddr: n.RaftAddr,
-					Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy, LastContactMs: n.LastContactMs,
-					AppliedIndex: n.AppliedIndex, TrailingEntries: n.TrailingEntries})
-			}
-			return g.emit(v, func(w io.Writer) {
-				fmt.Fprintf(w, "leader %s\tterm %d\tcommit %d\tapplied %d\trevision %d\t(answered by %s)\n\n", orDash(v.LeaderID), v.Term, v.CommitIndex, v.AppliedIndex, v.Revision, st.NodeId)
-				fmt.Fprintln(w, "ID\tSTATE\tSUFFRAGE\tHEALTHY\tLAST CONTACT\tAPPLIED\tTRAILING\tGRPC\tHTTP\tRAFT")
-				for _, n := range v.Nodes {
-					contact := "-"
-					if n.LastContactMs >= 0 {
-						contact = fmt.Sprintf("%dms", n.LastContactMs)
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%d\t%d\t%s\t%s\t%s\n", n.ID, n.State, n.Suffrage, n.Healthy, contact,
-						n.AppliedIndex, n.TrailingEntries, orDash(n.GRPCAddr), orDash(n.HTTPAddr), n.RaftAddr)
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				st, err := cl.Status(ctx, true)
+				if err != nil {
+					return err
 				}
+				v := statusView{ClusterID: st.ClusterId, LeaderID: st.LeaderId, Term: st.Term, CommitIndex: st.CommitIndex,
+					AppliedIndex: st.AppliedIndex, Revision: st.Revision, Nodes: []nodeView{}}
+				for _, n := range st.Nodes {
+					v.Nodes = append(v.Nodes, nodeView{ID: n.Id, GRPCAddr: n.GrpcAddr, HTTPAddr: n.HttpAddr, RaftAddr: n.RaftAddr,
+						Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy, LastContactMs: n.LastContactMs,
+						AppliedIndex: n.AppliedIndex, TrailingEntries: n.TrailingEntries})
+				}
+				return g.emit(v, func(w io.Writer) {
+					fmt.Fprintf(w, "leader %s\tterm %d\tcommit %d\tapplied %d\trevision %d\t(answered by %s)\n\n", orDash(v.LeaderID), v.Term, v.CommitIndex, v.AppliedIndex, v.Revision, st.NodeId)
+					fmt.Fprintln(w, "ID\tSTATE\tSUFFRAGE\tHEALTHY\tLAST CONTACT\tAPPLIED\tTRAILING\tGRPC\tHTTP\tRAFT")
+					for _, n := range v.Nodes {
+						contact := "-"
+						if n.LastContactMs >= 0 {
+							contact = fmt.Sprintf("%dms", n.LastContactMs)
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%d\t%d\t%s\t%s\t%s\n", n.ID, n.State, n.Suffrage, n.Healthy, contact,
+							n.AppliedIndex, n.TrailingEntries, orDash(n.GRPCAddr), orDash(n.HTTPAddr), n.RaftAddr)
+					}
+				})
 			})
 		},
 	}, &cobra.Command{
@@ -54,28 +50,23 @@ func clusterCmd(g *globals) *cobra.Command {
 		Short: "Gossip members as one node sees them",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			m, err := cl.Members(ctx)
-			if err != nil {
-				return err
-			}
-			out := struct {
-				Members []memberView `json:"members" yaml:"members"`
-			}{Members: []memberView{}}
-			for _, x := range m.Members {
-				out.Members = append(out.Members, memberView{x.Id, x.Status, x.GossipAddr, x.GrpcAddr, x.HttpAddr, x.RaftAddr})
-			}
-			return g.emit(out, func(w io.Writer) {
-				fmt.Fprintln(w, "ID\tSTATUS\tGOSSIP\tGRPC\tHTTP\tRAFT")
-				for _, x := range out.Members {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Status, x.GossipAddr, x.GRPCAddr, x.HTTPAddr, x.RaftAddr)
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				m, err := cl.Members(ctx)
+				if err != nil {
+					return err
 				}
+				out := struct {
+					Members []memberView `json:"members" yaml:"members"`
+				}{Members: []memberView{}}
+				for _, x := range m.Members {
+					out.Members = append(out.Members, memberView{x.Id, x.Status, x.GossipAddr, x.GrpcAddr, x.HttpAddr, x.RaftAddr})
+				}
+				return g.emit(out, func(w io.Writer) {
+					fmt.Fprintln(w, "ID\tSTATUS\tGOSSIP\tGRPC\tHTTP\tRAFT")
+					for _, x := range out.Members {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Status, x.GossipAddr, x.GRPCAddr, x.HTTPAddr, x.RaftAddr)
+					}
+				})
 			})
 		},
 	}, transferLeaderCmd(g), removePeerCmd(g))
@@ -89,21 +80,16 @@ func transferLeaderCmd(g *globals) *cobra.Command {
 		Short: "Hand leadership to another voter (writes pause for about a round trip)",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			r, err := cl.TransferLeader(ctx, to)
-			if err != nil {
-				return err
-			}
-			out := struct {
-				LeaderID string `json:"leader_id" yaml:"leader_id"`
-			}{r.LeaderId}
-			return g.emit(out, func(w io.Writer) { fmt.Fprintf(w, "leader is now %s\n", orDash(r.LeaderId)) })
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.TransferLeader(ctx, to)
+				if err != nil {
+					return err
+				}
+				out := struct {
+					LeaderID string `json:"leader_id" yaml:"leader_id"`
+				}{r.LeaderId}
+				return g.emit(out, func(w io.Writer) { fmt.Fprintf(w, "leader is now %s\n", orDash(r.LeaderId)) })
+			})
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", "id of the voter to lead (default: any caught-up voter)")
@@ -117,20 +103,15 @@ func removePeerCmd(g *globals) *cobra.Command {
 		Short: "Remove a server from raft (refused when it would break quorum, unless --force)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			if err := cl.RemovePeer(ctx, args[0], force); err != nil {
-				return err
-			}
-			out := struct {
-				Removed string `json:"removed" yaml:"removed"`
-			}{args[0]}
-			return g.emit(out, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				if err := cl.RemovePeer(ctx, args[0], force); err != nil {
+					return err
+				}
+				out := struct {
+					Removed string `json:"removed" yaml:"removed"`
+				}{args[0]}
+				return g.emit(out, func(w io.Writer) { fmt.Fprintf(w, "removed %s\n", args[0]) })
+			})
 		},
 	}
 	c.Flags().BoolVar(&force, "force", false, "remove even if the healthy voters left cannot form a quorum")

@@ -68,6 +68,18 @@ func attemptTimeout(total time.Duration) time.Duration {
 	return max(total/3, 2*time.Second)
 }
 
+// withClient runs f with a client of --endpoints and the command's deadline.
+func (g *globals) withClient(f func(ctx context.Context, cl *client.Client) error) error {
+	cl, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := g.ctx()
+	defer cancel()
+	return f(ctx, cl)
+}
+
 func (g *globals) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), g.timeout)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/nsfile"
+	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -82,34 +83,29 @@ func nsApplyCmd(g *globals) *cobra.Command {
 				}
 				expected = &expect
 			}
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			// Check every document against the cluster first, so a file
-			// with one bad namespace writes none.
-			var results []*rpcpb.ApplyResponse
-			for _, s := range specs {
-				r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected, DryRun: true})
-				if err != nil {
-					return fmt.Errorf("namespace %s: %w", s.Name, err)
-				}
-				results = append(results, r)
-			}
-			if !dryRun {
-				results = results[:0]
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				// Check every document against the cluster first, so a file
+				// with one bad namespace writes none.
+				var results []*rpcpb.ApplyResponse
 				for _, s := range specs {
-					r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected})
+					r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected, DryRun: true})
 					if err != nil {
 						return fmt.Errorf("namespace %s: %w", s.Name, err)
 					}
 					results = append(results, r)
 				}
-			}
-			return printApply(g, results, dryRun)
+				if !dryRun {
+					results = results[:0]
+					for _, s := range specs {
+						r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected})
+						if err != nil {
+							return fmt.Errorf("namespace %s: %w", s.Name, err)
+						}
+						results = append(results, r)
+					}
+				}
+				return printApply(g, results, dryRun)
+			})
 		},
 	}
 	c.Flags().StringVarP(&file, "file", "f", "", "namespace YAML file, or - for stdin")
@@ -160,19 +156,16 @@ func nsGetCmd(g *globals) *cobra.Command {
 	}
 }
 
-func getNamespace(g *globals, name string) (*fsmpb.Namespace, *rpcpb.ReadHeader, error) {
-	cl, err := g.client()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer cl.Close()
-	ctx, cancel := g.ctx()
-	defer cancel()
-	r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: name, Consistency: g.readConsistency()})
-	if err != nil {
-		return nil, nil, err
-	}
-	return r.Namespace, r.Header, nil
+func getNamespace(g *globals, name string) (ns *fsmpb.Namespace, h *rpcpb.ReadHeader, err error) {
+	err = g.withClient(func(ctx context.Context, cl *client.Client) error {
+		r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: name, Consistency: g.readConsistency()})
+		if err != nil {
+			return err
+		}
+		ns, h = r.Namespace, r.Header
+		return nil
+	})
+	return ns, h, err
 }
 
 func nsDescribeCmd(g *globals) *cobra.Command {
@@ -209,19 +202,14 @@ func nsListCmd(g *globals) *cobra.Command {
 		Short: "List namespaces (tombstones of deleted ones only with --all or --status deleted)",
 		Args:  cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			r, err := cl.List(ctx, &rpcpb.ListRequest{Consistency: g.readConsistency(), ShardId: shard, Status: st, IncludeDeleted: all})
-			if err != nil {
-				return err
-			}
-			lv := listView{Namespaces: views(r.Namespaces), Revision: r.Header.GetRevision()}
-			return g.emit(lv, func(w io.Writer) { nsTable(w, lv.Namespaces) })
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.List(ctx, &rpcpb.ListRequest{Consistency: g.readConsistency(), ShardId: shard, Status: st, IncludeDeleted: all})
+				if err != nil {
+					return err
+				}
+				lv := listView{Namespaces: views(r.Namespaces), Revision: r.Header.GetRevision()}
+				return g.emit(lv, func(w io.Writer) { nsTable(w, lv.Namespaces) })
+			})
 		},
 	}
 	c.Flags().StringVar(&shard, "shard", "", "only namespaces on this shard")
@@ -238,29 +226,24 @@ func nsDeleteCmd(g *globals) *cobra.Command {
 		Short: "Start deleting a namespace (--wait until it is deleted)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			req := &rpcpb.DeleteRequest{Name: args[0]}
-			if cmd.Flags().Changed("expect-revision") {
-				req.ExpectedRevision = &expect
-			}
-			r, err := cl.Delete(ctx, req)
-			if err != nil {
-				return err
-			}
-			ns := r.Namespace
-			if wait {
-				if ns, err = waitDeleted(ctx, g, cl, args[0]); err != nil {
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				req := &rpcpb.DeleteRequest{Name: args[0]}
+				if cmd.Flags().Changed("expect-revision") {
+					req.ExpectedRevision = &expect
+				}
+				r, err := cl.Delete(ctx, req)
+				if err != nil {
 					return err
 				}
-			}
-			v := nsfile.ToView(ns)
-			return g.emit(v, func(w io.Writer) { fmt.Fprintf(w, "namespace/%s %s\trevision %d\n", v.Name, v.Status, v.Revision) })
+				ns := r.Namespace
+				if wait {
+					if ns, err = waitDeleted(ctx, g, cl, args[0]); err != nil {
+						return err
+					}
+				}
+				v := nsfile.ToView(ns)
+				return g.emit(v, func(w io.Writer) { fmt.Fprintf(w, "namespace/%s %s\trevision %d\n", v.Name, v.Status, v.Revision) })
+			})
 		},
 	}
 	c.Flags().BoolVar(&wait, "wait", false, "wait until the namespace is deleted")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/rpc/client"
 )
 
 func snapshotCmd(g *globals) *cobra.Command {
@@ -19,26 +21,21 @@ func snapshotCmd(g *globals) *cobra.Command {
 		Short: "Write a consistent snapshot of the cluster, with its revision and a checksum",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			stream, err := cl.SaveSnapshot(ctx)
-			if err != nil {
-				return err
-			}
-			file := fsm.SealSnapshot(stream)
-			tmp := args[0] + ".part"
-			if err := os.WriteFile(tmp, file, 0o600); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp, args[0]); err != nil {
-				return err
-			}
-			return printSnapshotInfo(g, args[0], file)
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				stream, err := cl.SaveSnapshot(ctx)
+				if err != nil {
+					return err
+				}
+				file := fsm.SealSnapshot(stream)
+				tmp := args[0] + ".part"
+				if err := os.WriteFile(tmp, file, 0o600); err != nil {
+					return err
+				}
+				if err := os.Rename(tmp, args[0]); err != nil {
+					return err
+				}
+				return printSnapshotInfo(g, args[0], file)
+			})
 		},
 	}, &cobra.Command{
 		Use:   "inspect FILE",
@@ -64,23 +61,18 @@ func snapshotCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			cl, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			ctx, cancel := g.ctx()
-			defer cancel()
-			r, err := cl.RestoreSnapshot(ctx, stream)
-			if err != nil {
-				return err
-			}
-			out := struct {
-				SnapshotRevision int64 `json:"snapshot_revision" yaml:"snapshot_revision"`
-				Revision         int64 `json:"revision" yaml:"revision"`
-			}{r.SnapshotRevision, r.Revision}
-			return g.emit(out, func(w io.Writer) {
-				fmt.Fprintf(w, "restored snapshot of revision %d; cluster revision is now %d\n", r.SnapshotRevision, r.Revision)
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.RestoreSnapshot(ctx, stream)
+				if err != nil {
+					return err
+				}
+				out := struct {
+					SnapshotRevision int64 `json:"snapshot_revision" yaml:"snapshot_revision"`
+					Revision         int64 `json:"revision" yaml:"revision"`
+				}{r.SnapshotRevision, r.Revision}
+				return g.emit(out, func(w io.Writer) {
+					fmt.Fprintf(w, "restored snapshot of revision %d; cluster revision is now %d\n", r.SnapshotRevision, r.Revision)
+				})
 			})
 		},
 	})
