@@ -108,7 +108,10 @@ func (d gossipDelegate) observe(m *memberlist.Node, state memberlist.NodeStateTy
 		return
 	}
 	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: state})
-	d.n.nudge() // the leader may have a server to add
+	select { // the leader may have a server to add
+	case d.n.memberNudgeCh <- struct{}{}:
+	default:
+	}
 }
 
 func (n *Node) localMeta() nodeMeta {

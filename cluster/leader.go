@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -80,17 +81,33 @@ func (n *Node) runLeader(ctx context.Context) {
 	n.setReady(term)
 	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
 
+	// Membership and namespace lifecycles run in separate loops, so a long
+	// lifecycle pass (say 100,000 new namespaces) never starves membership.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.loop(ctx, n.memberNudgeCh, func() {
+			n.ensureClusterID(ctx)
+			n.autopilot(ctx)
+		})
+	}()
+	n.loop(ctx, n.nudgeCh, func() { n.reconcileNamespaces(ctx) })
+	wg.Wait()
+}
+
+// loop runs step now, then every ReconcileInterval or when nudged, until
+// ctx ends.
+func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, step func()) {
 	tick := time.NewTicker(n.cfg.ReconcileInterval)
 	defer tick.Stop()
 	for {
-		n.ensureClusterID(ctx)
-		n.autopilot(ctx)
-		n.reconcileNamespaces(ctx)
+		step()
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-n.nudgeCh:
+		case <-nudge:
 		}
 	}
 }
@@ -102,52 +119,80 @@ func (n *Node) runLeader(ctx context.Context) {
 // change.
 func (n *Node) reconcileNamespaces(ctx context.Context) {
 	all, _ := n.fsm.List(fsm.Filter{IncludeDeleted: true})
+	work := make(chan *fsmpb.Namespace)
+	var wg sync.WaitGroup
+	for i := 0; i < lifecycleWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ns := range work {
+				n.lifecycleStep(ctx, ns)
+			}
+		}()
+	}
 	for _, ns := range all {
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		var cmd *fsmpb.Command
-		name := ns.Spec.GetName()
 		switch ns.Status {
-		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := n.prov.Provision(pctx, ns)
-			cancel()
-			if err != nil {
-				n.log.Warn("provisioning failed; will retry", "namespace", name, "err", err)
-				if ns.StatusReason == "provisioning failed: "+err.Error() {
-					continue
-				}
-				cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, "provisioning failed: "+err.Error())
-			} else {
-				cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "provisioned")
-			}
-		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := n.prov.Deprovision(pctx, ns)
-			cancel()
-			if err != nil {
-				n.log.Warn("deprovisioning failed; will retry", "namespace", name, "err", err)
-				continue
-			}
-			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED, "deleted")
+		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
 		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
 			if time.Since(time.Unix(0, ns.DeletedUnixNano)) < n.cfg.TombstoneRetention {
 				continue
 			}
-			cmd = &fsmpb.Command{Body: &fsmpb.Command_PurgeNamespace{PurgeNamespace: &fsmpb.PurgeNamespace{Name: name, IfRevision: ns.Revision}}}
 		default:
 			continue
 		}
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		res, err := n.applyLocal(actx, cmd)
+		work <- ns
+	}
+	close(work)
+	wg.Wait()
+}
+
+// lifecycleWorkers bounds the namespaces moved along at once: provisioners
+// wait on backends, and raft batches the resulting commits together.
+const lifecycleWorkers = 32
+
+// lifecycleStep moves one namespace one step along its lifecycle.
+func (n *Node) lifecycleStep(ctx context.Context, ns *fsmpb.Namespace) {
+	var cmd *fsmpb.Command
+	name := ns.Spec.GetName()
+	switch ns.Status {
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := n.prov.Provision(pctx, ns)
 		cancel()
-		if err == nil {
-			err = res.Err
+		if err != nil {
+			n.log.Warn("provisioning failed; will retry", "namespace", name, "err", err)
+			if ns.StatusReason == "provisioning failed: "+err.Error() {
+				return
+			}
+			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, "provisioning failed: "+err.Error())
+		} else {
+			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "provisioned")
 		}
-		if err != nil && !errors.Is(err, fsm.ErrRevisionMismatch) {
-			n.log.Warn("lifecycle step failed", "namespace", name, "err", err)
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := n.prov.Deprovision(pctx, ns)
+		cancel()
+		if err != nil {
+			n.log.Warn("deprovisioning failed; will retry", "namespace", name, "err", err)
+			return
 		}
+		cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED, "deleted")
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
+		cmd = &fsmpb.Command{Body: &fsmpb.Command_PurgeNamespace{PurgeNamespace: &fsmpb.PurgeNamespace{Name: name, IfRevision: ns.Revision}}}
+	default:
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	res, err := n.applyLocal(actx, cmd)
+	cancel()
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil && !errors.Is(err, fsm.ErrRevisionMismatch) {
+		n.log.Warn("lifecycle step failed", "namespace", name, "err", err)
 	}
 }
 

@@ -51,14 +51,15 @@ type Node struct {
 	bootstrapped atomic.Bool
 	// ready is the leadership stint (term) whose barrier has been applied;
 	// 0 when this node is not a ready leader.
-	ready      atomic.Uint64
-	readyCh    chan struct{} // closed and replaced when ready changes
-	readyMu    sync.Mutex
-	nudgeCh    chan struct{} // wakes the leader's reconcilers
-	leaderCh   chan bool     // raft leadership notifications
-	shutdownCh chan struct{}
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
+	ready         atomic.Uint64
+	readyCh       chan struct{} // closed and replaced when ready changes
+	readyMu       sync.Mutex
+	nudgeCh       chan struct{} // wakes the leader's lifecycle reconciler
+	memberNudgeCh chan struct{} // wakes the leader's membership reconciler
+	leaderCh      chan bool     // raft leadership notifications
+	shutdownCh    chan struct{}
+	wg            sync.WaitGroup
+	closeOnce     sync.Once
 }
 
 // New starts a node: opens its data dir, starts raft and gossip, joins its
@@ -74,15 +75,16 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		deps.Provisioner = NoopProvisioner{}
 	}
 	n := &Node{
-		cfg:        cfg,
-		log:        deps.Logger.With("component", "cluster", "node", cfg.NodeID),
-		prov:       deps.Provisioner,
-		fsm:        fsm.New(),
-		peers:      newPeerTable(),
-		readyCh:    make(chan struct{}),
-		nudgeCh:    make(chan struct{}, 1),
-		leaderCh:   make(chan bool, 16),
-		shutdownCh: make(chan struct{}),
+		cfg:           cfg,
+		log:           deps.Logger.With("component", "cluster", "node", cfg.NodeID),
+		prov:          deps.Provisioner,
+		fsm:           fsm.New(),
+		peers:         newPeerTable(),
+		readyCh:       make(chan struct{}),
+		nudgeCh:       make(chan struct{}, 1),
+		memberNudgeCh: make(chan struct{}, 1),
+		leaderCh:      make(chan bool, 16),
+		shutdownCh:    make(chan struct{}),
 	}
 	n.conns = newConnPool()
 	n.health = newPeerHealth()

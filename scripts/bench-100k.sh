@@ -16,6 +16,11 @@ ctl() { "$BIN/prismctl" --endpoints "$EPS" "$@"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 echo "loading $KEYS namespaces..."
 ctl bench put --clients 32 --keys "$KEYS" --sequential --duration 30m --value-size 512 -o json
+# Wait for the lifecycle reconciler to activate every namespace (one more
+# revision each), so the measurements below do not race it.
+rev() { ctl cluster status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])'; }
+t=$(date +%s%N); until [ "$(rev)" -ge $((2 * KEYS)) ]; do sleep 0.5; done
+echo "{\"all_active_after_load_ms\": $(ms $t)}"
 t=$(date +%s%N); ctl --timeout 60s snapshot save "$DIR/s.snap" -o json >/dev/null; echo "{\"snapshot_save_ms\": $(ms $t), \"bytes\": $(stat -c %s "$DIR/s.snap")}"
 for id in node1 node2 node3; do echo "{\"node\": \"$id\", \"rss_mib\": $(( $(awk '/VmRSS/{print $2}' /proc/${pid[$id]}/status) / 1024 ))}"; done
 # Restart a follower on its data dir.
