@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -121,7 +123,7 @@ func (n *Node) localMeta() nodeMeta {
 	}
 	return nodeMeta{
 		Cluster:      n.cfg.ClusterName,
-		ClusterID:    n.fsm.ClusterID(),
+		ClusterID:    n.clusterID(),
 		ID:           n.cfg.NodeID,
 		RaftAddr:     n.cfg.RaftAddr,
 		GRPCAddr:     n.cfg.GRPCAdvertise,
@@ -183,7 +185,7 @@ func (n *Node) updateMeta() {
 func (n *Node) joinLoop() {
 	defer n.wg.Done()
 	n.join(n.cfg.JoinRetryInterval)
-	advertised := n.fsm.ClusterID()
+	advertised := n.clusterID()
 	rejoin := time.NewTicker(n.cfg.RejoinInterval)
 	defer rejoin.Stop()
 	check := time.NewTicker(time.Second)
@@ -193,8 +195,9 @@ func (n *Node) joinLoop() {
 		case <-n.shutdownCh:
 			return
 		case <-check.C:
-			if id := n.fsm.ClusterID(); id != advertised {
+			if id := n.fsm.ClusterID(); id != "" && id != advertised {
 				advertised = id
+				n.rememberClusterID(id)
 				n.updateMeta()
 			}
 		case <-rejoin.C:
@@ -318,5 +321,32 @@ func (n *Node) bootstrap(servers []raft.Server) {
 func (n *Node) markBootstrapped() {
 	if !n.bootstrapped.Swap(true) {
 		n.updateMeta()
+	}
+}
+
+// clusterIDFile keeps the cluster id beside the raft data: a restarted node
+// advertises it before its state machine has caught up (raft restores only
+// the last snapshot at startup), so a leader recognises it as one of its own.
+const clusterIDFile = "cluster-id"
+
+// clusterID is the id from the state machine, else the one remembered.
+func (n *Node) clusterID() string {
+	if id := n.fsm.ClusterID(); id != "" {
+		return id
+	}
+	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, clusterIDFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (n *Node) rememberClusterID(id string) {
+	path := filepath.Join(n.cfg.DataDir, clusterIDFile)
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == id {
+		return
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		n.log.Warn("cannot remember the cluster id", "err", err)
 	}
 }

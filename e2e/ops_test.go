@@ -720,3 +720,93 @@ func TestRecoverSurvivor(t *testing.T) {
 		t.Errorf("list after recovery: %+v", l)
 	}
 }
+
+// TestDeadServerRemovedAndBack: with standbys, a voter killed for longer
+// than --dead-server-cleanup is replaced by a standby and removed, the
+// voters never dropping below --min-quorum; restarted, it comes back as a
+// standby.
+func TestDeadServerRemovedAndBack(t *testing.T) {
+	nodes := []*node{opsNewNode(t, "node1"), opsNewNode(t, "node2"), opsNewNode(t, "node3"), opsNewNode(t, "node4"), opsNewNode(t, "node5")}
+	fast := []string{"--server-stabilization", "500ms", "--dead-server-cleanup", "3s", "--min-quorum", "3"}
+	var seeds []string
+	for _, nd := range nodes[:3] {
+		seeds = append(seeds, nd.gossip)
+	}
+	flags := func(nd *node, boot bool) []string {
+		f := append([]string{"--join", strings.Join(seeds, ",")}, fast...)
+		if boot {
+			f = append(f, "--bootstrap-expect", "3")
+		}
+		return f
+	}
+	for i, nd := range nodes {
+		opsStart(t, nd, flags(nd, i < 3)...)
+		if i == 2 {
+			for _, n := range nodes[:3] {
+				opsWaitReady(t, n, 20*time.Second)
+			}
+		}
+	}
+	eps := strings.Join([]string{nodes[0].grpc, nodes[1].grpc, nodes[2].grpc, nodes[3].grpc, nodes[4].grpc}, ",")
+	suffrage := func() (map[string]string, error) {
+		var st opsStatus
+		if err := opsCtlJSON(t, eps, &st, "cluster", "status"); err != nil {
+			return nil, err
+		}
+		out := map[string]string{}
+		for _, n := range st.Nodes {
+			out[n.ID] = n.Suffrage
+		}
+		return out, nil
+	}
+	opsEventually(t, 20*time.Second, "two standbys", func() error {
+		s, err := suffrage()
+		if err != nil {
+			return err
+		}
+		if len(s) != 5 || s["node4"] != "nonvoter" || s["node5"] != "nonvoter" {
+			return fmt.Errorf("%v", s)
+		}
+		return nil
+	})
+	victim := nodes[1]
+	var st opsStatus
+	opsMustCtlJSON(t, eps, &st, "cluster", "status")
+	if st.LeaderID == victim.id {
+		victim = nodes[2]
+	}
+	opsStop(t, victim, syscall.SIGKILL, 5*time.Second)
+	start := time.Now()
+	opsEventually(t, 30*time.Second, "dead voter replaced and removed", func() error {
+		s, err := suffrage()
+		if err != nil {
+			return err
+		}
+		voters := 0
+		for _, v := range s {
+			if v == "voter" {
+				voters++
+			}
+		}
+		if voters < 3 {
+			t.Fatalf("voters dropped to %d: %v", voters, s)
+		}
+		if _, still := s[victim.id]; still || voters != 3 {
+			return fmt.Errorf("%v", s)
+		}
+		return nil
+	})
+	t.Logf("%s removed %v after kill -9, a standby promoted", victim.id, time.Since(start).Round(time.Millisecond))
+	opsStart(t, victim, flags(victim, true)...)
+	opsEventually(t, 20*time.Second, victim.id+" back as a standby", func() error {
+		s, err := suffrage()
+		if err != nil {
+			return err
+		}
+		if s[victim.id] != "nonvoter" {
+			return fmt.Errorf("%v", s)
+		}
+		return nil
+	})
+	mustCtl(t, eps, "namespace", "apply", "-f", "../examples/user-profiles.yaml")
+}

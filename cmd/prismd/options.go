@@ -40,6 +40,10 @@ type options struct {
 	clusterName     string
 	leaveOnTerm     bool
 	voters          int
+	minQuorum       int
+	stabilization   time.Duration
+	deadCleanup     time.Duration
+	diskStall       time.Duration
 	gossipKey       string
 }
 
@@ -64,6 +68,10 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&o.clusterName, "cluster-name", "prism", "cluster name; nodes of other clusters are never seen or added")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip; all nodes need the same")
 	fs.IntVar(&o.voters, "voters", 3, "voters the cluster keeps (3 or 5); other servers are hot standbys (nonvoters)")
+	fs.IntVar(&o.minQuorum, "min-quorum", 3, "autopilot never removes a dead voter if fewer voters than this would remain (capped at --voters)")
+	fs.DurationVar(&o.stabilization, "server-stabilization", 10*time.Second, "a new server must be healthy this long before it is promoted to voter")
+	fs.DurationVar(&o.deadCleanup, "dead-server-cleanup", 30*time.Second, "a server failed this long (gossip and raft agree) is removed from raft")
+	fs.DurationVar(&o.diskStall, "disk-stall-threshold", 5*time.Second, "a raft log write slower than this makes the node unready and gives up leadership")
 	fs.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM also remove this node from raft (for nodes that will not come back)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
 	if err := fs.Parse(args); err != nil {
@@ -129,7 +137,10 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.TombstoneRetention = o.tombstoneTTL
 	c.ClusterName = o.clusterName
 	c.Voters = o.voters
-	c.MinQuorum = min(c.MinQuorum, o.voters)
+	c.MinQuorum = min(o.minQuorum, o.voters)
+	c.ServerStabilization = o.stabilization
+	c.DeadServerCleanup = o.deadCleanup
+	c.DiskStallThreshold = o.diskStall
 	if o.dev {
 		c.Voters, c.MinQuorum = 1, 1
 	}
