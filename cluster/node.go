@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -255,14 +254,3 @@ func splitHostPort(addr string) (string, int, error) {
 	port, err := net.LookupPort("tcp", p)
 	return host, port, err
 }
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-var errStopped = errors.New("stopped")

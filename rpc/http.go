@@ -3,16 +3,17 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/prism/controlplane/cluster"
-	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/nsfile"
 )
 
@@ -51,23 +52,36 @@ func NewHTTPHandler(node *cluster.Node, gatherer prometheus.Gatherer) http.Handl
 }
 
 // httpCodes maps gRPC codes (from the one table in errors.go) to HTTP.
-var httpCodes = map[string]int{
-	"NotFound": http.StatusNotFound, "InvalidArgument": http.StatusBadRequest,
-	"Unavailable": http.StatusServiceUnavailable, "DeadlineExceeded": http.StatusGatewayTimeout,
-	"FailedPrecondition": http.StatusPreconditionFailed, "AlreadyExists": http.StatusConflict,
+var httpCodes = map[codes.Code]int{
+	codes.NotFound: http.StatusNotFound, codes.InvalidArgument: http.StatusBadRequest,
+	codes.Unavailable: http.StatusServiceUnavailable, codes.DeadlineExceeded: http.StatusGatewayTimeout,
+	codes.FailedPrecondition: http.StatusPreconditionFailed, codes.AlreadyExists: http.StatusConflict,
 }
 
+// writeError answers {"error": message, "code": "not_found"|...}: the gRPC
+// code in snake case.
 func writeError(w http.ResponseWriter, err error) {
 	st, _ := status.FromError(toStatus(err))
-	code, ok := httpCodes[st.Code().String()]
+	code, ok := httpCodes[st.Code()]
 	if !ok {
 		code = http.StatusInternalServerError
 	}
-	body := map[string]any{"error": st.Message(), "code": st.Code().String()}
-	if errors.Is(err, fsm.ErrNotFound) {
-		body["code"] = "not_found"
+	writeJSON(w, code, map[string]any{"error": st.Message(), "code": snake(st.Code().String())})
+}
+
+// snake turns "NotFound" into "not_found".
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
 	}
-	writeJSON(w, code, body)
+	return b.String()
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -22,7 +22,8 @@ rev() { ctl cluster status -o json | python3 -c 'import json,sys; print(json.loa
 t=$(date +%s%N); until [ "$(rev)" -ge $((2 * KEYS)) ]; do sleep 0.5; done
 echo "{\"all_active_after_load_ms\": $(ms $t)}"
 t=$(date +%s%N); ctl --timeout 60s snapshot save "$DIR/s.snap" -o json >/dev/null; echo "{\"snapshot_save_ms\": $(ms $t), \"bytes\": $(stat -c %s "$DIR/s.snap")}"
-for id in node1 node2 node3; do echo "{\"node\": \"$id\", \"rss_mib\": $(( $(awk '/VmRSS/{print $2}' /proc/${pid[$id]}/status) / 1024 ))}"; done
+kib() { awk -v k="$2:" '$1==k{print int($2/1024)}' "/proc/$1/status"; }
+for id in node1 node2 node3; do p=${pid[$id]}; echo "{\"node\": \"$id\", \"rss_mib\": $(kib $p VmRSS), \"anon_mib\": $(kib $p RssAnon), \"file_mib\": $(kib $p RssFile), \"raft_db_mib\": $(( $(stat -c %s "$DIR/$id/raft.db") >> 20 ))}"; done
 # Restart a follower on its data dir.
 f=$(ctl cluster status -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); print([n["id"] for n in d["nodes"] if n["state"]=="follower"][0])')
 kill -TERM "${pid[$f]}"; wait "${pid[$f]}" 2>/dev/null || true
