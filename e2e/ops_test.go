@@ -376,6 +376,34 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 
 func TestGrowToFiveWithStandbys(t *testing.T) {
 	c := startCluster(t, 3)
+	// A steady write load while the cluster grows: no write may fail.
+	cl, err := client.New(client.Config{Endpoints: strings.Split(c.endpoints(), ",")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	stopLoad := make(chan struct{})
+	loadDone := make(chan [2]int, 1)
+	go func() {
+		var writes, failed int
+		for i := 0; ; i++ {
+			select {
+			case <-stopLoad:
+				loadDone <- [2]int{writes, failed}
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: &fsmpb.NamespaceSpec{Name: fmt.Sprintf("grow-%d", i%200),
+				Abstraction: "keyvalue", Backend: "postgres", Capacity: &fsmpb.Capacity{EstimatedReadRps: int64(i)}}})
+			cancel()
+			writes++
+			if err != nil {
+				failed++
+				t.Logf("write during growth failed: %v", err)
+			}
+		}
+	}()
 	extra := []*node{opsNewNode(t, "node4"), opsNewNode(t, "node5")}
 	for _, nd := range extra {
 		opsStart(t, nd, "--join", c.nodes[0].gossip)
@@ -402,6 +430,13 @@ func TestGrowToFiveWithStandbys(t *testing.T) {
 		return nil
 	})
 	t.Logf("five servers after %v: %v", time.Since(start).Round(time.Millisecond), st)
+	time.Sleep(500 * time.Millisecond) // a little more load with five servers
+	close(stopLoad)
+	if r := <-loadDone; r[1] != 0 || r[0] == 0 {
+		t.Fatalf("%d of %d writes failed while the cluster grew", r[1], r[0])
+	} else {
+		t.Logf("%d writes while the cluster grew, none failed", r[0])
+	}
 	for _, nd := range extra {
 		opsWaitReady(t, nd, 10*time.Second)
 	}
@@ -420,8 +455,12 @@ func TestGrowToFiveWithStandbys(t *testing.T) {
 	for _, nd := range extra {
 		var l opsList
 		opsMustCtlJSON(t, nd.grpc, &l, "namespace", "list")
-		if len(l.Namespaces) != 2 {
-			t.Errorf("list through standby %s: %+v", nd.id, l)
+		seen := map[string]bool{}
+		for _, ns := range l.Namespaces {
+			seen[ns.Name] = true
+		}
+		if !seen["user-profiles"] || !seen["video-events"] {
+			t.Errorf("list through standby %s lacks the applied namespaces (%d listed)", nd.id, len(l.Namespaces))
 		}
 	}
 
