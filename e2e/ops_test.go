@@ -577,7 +577,16 @@ func TestSnapshotSaveRestoreAcrossClusters(t *testing.T) {
 
 	b := startCluster(t, 3)
 	var before opsStatus
-	opsMustCtlJSON(t, b.endpoints(), &before, "cluster", "status")
+	opsEventually(t, 10*time.Second, "B's cluster id", func() error {
+		before = opsStatus{}
+		if err := opsCtlJSON(t, b.endpoints(), &before, "cluster", "status"); err != nil {
+			return err
+		}
+		if before.ClusterID == "" {
+			return fmt.Errorf("no cluster id yet")
+		}
+		return nil
+	})
 	var aStatus opsStatus
 	opsMustCtlJSON(t, a.endpoints(), &aStatus, "cluster", "status")
 
