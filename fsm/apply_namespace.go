@@ -55,6 +55,7 @@ func clone(ns *fsmpb.Namespace) *fsmpb.Namespace {
 		CreatedUnixNano: ns.CreatedUnixNano,
 		UpdatedUnixNano: ns.UpdatedUnixNano,
 		DeletedUnixNano: ns.DeletedUnixNano,
+		Pinned:          ns.Pinned,
 	}
 }
 

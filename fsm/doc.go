@@ -1,6 +1,7 @@
 // Package fsm is the deterministic state machine of the Prism control plane.
 //
-// It owns the replicated state (namespaces and the cluster revision), the
+// It owns the replicated state (namespaces, shards, manual assignments and
+// the cluster revision), the
 // encoding of raft log entries (a version byte, then one fsmpb.Command with a
 // oneof body), one handler per command registered in one table, and
 // snapshots written per table.

@@ -12,6 +12,7 @@ import (
 // they never panic and never stop the state machine.
 var (
 	ErrNotFound           = errors.New("fsm: namespace not found")
+	ErrShardNotFound      = errors.New("fsm: shard not found")
 	ErrAlreadyExists      = errors.New("fsm: namespace already exists")
 	ErrRevisionMismatch   = errors.New("fsm: revision mismatch")
 	ErrInvalid            = errors.New("fsm: invalid namespace")
@@ -92,6 +93,8 @@ func ErrorToProto(err error) *fsmpb.Error {
 		pe.ExpectedRevision = re.Expected
 	case errors.Is(err, ErrNotFound):
 		pe.Kind = fsmpb.Error_KIND_NOT_FOUND
+	case errors.Is(err, ErrShardNotFound):
+		pe.Kind = fsmpb.Error_KIND_SHARD_NOT_FOUND
 	case errors.Is(err, ErrAlreadyExists):
 		pe.Kind = fsmpb.Error_KIND_ALREADY_EXISTS
 	case errors.Is(err, ErrFailedPrecondition):
@@ -116,6 +119,8 @@ func ErrorFromProto(pe *fsmpb.Error) error {
 		return &RevisionError{Name: pe.Name, Expected: pe.ExpectedRevision, Current: pe.CurrentRevision}
 	case fsmpb.Error_KIND_NOT_FOUND:
 		return wrapMsg(ErrNotFound, pe.Message)
+	case fsmpb.Error_KIND_SHARD_NOT_FOUND:
+		return wrapMsg(ErrShardNotFound, pe.Message)
 	case fsmpb.Error_KIND_ALREADY_EXISTS:
 		return wrapMsg(ErrAlreadyExists, pe.Message)
 	case fsmpb.Error_KIND_FAILED_PRECONDITION:

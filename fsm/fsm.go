@@ -40,13 +40,14 @@ type Entry struct {
 // and snapshots may hold them without copying.
 type state struct {
 	namespaces map[string]*fsmpb.Namespace
+	shards     map[string]*fsmpb.Shard
 	revision   int64
 	index      uint64
 	clusterID  string
 }
 
 func newState() *state {
-	return &state{namespaces: map[string]*fsmpb.Namespace{}}
+	return &state{namespaces: map[string]*fsmpb.Namespace{}, shards: map[string]*fsmpb.Shard{}}
 }
 
 // FSM is the state machine. Apply methods are called by one goroutine (raft's

@@ -6,7 +6,7 @@ import "github.com/prism/controlplane/fsm/fsmpb"
 // it: what a dry run shows. The command's time is left at zero.
 func Preview(f *FSM, spec *fsmpb.NamespaceSpec, expected *int64) Result {
 	f.mu.RLock()
-	scratch := &state{namespaces: map[string]*fsmpb.Namespace{}, revision: f.s.revision, index: f.s.index}
+	scratch := &state{namespaces: map[string]*fsmpb.Namespace{}, shards: map[string]*fsmpb.Shard{}, revision: f.s.revision, index: f.s.index}
 	if ns, ok := f.s.namespaces[spec.GetName()]; ok {
 		scratch.namespaces[spec.GetName()] = ns
 	}

@@ -23,6 +23,7 @@ type tableID byte
 const (
 	tableHeader     tableID = 0
 	tableNamespaces tableID = 1
+	tableShards     tableID = 2
 	tableEnd        tableID = 255
 )
 
@@ -30,6 +31,7 @@ const (
 type frozen struct {
 	header     *fsmpb.SnapshotHeader
 	namespaces []*fsmpb.Namespace
+	shards     []*fsmpb.Shard
 }
 
 type table struct {
@@ -60,6 +62,26 @@ var tables = []table{
 			return nil
 		},
 	},
+	{
+		id:   tableShards,
+		name: "shards",
+		persist: func(fz *frozen, emit func(proto.Message) error) error {
+			for _, sh := range fz.shards {
+				if err := emit(sh); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		restore: func(s *state, rec []byte) error {
+			sh := &fsmpb.Shard{}
+			if err := proto.Unmarshal(rec, sh); err != nil {
+				return err
+			}
+			s.shards[sh.Spec.GetId()] = sh
+			return nil
+		},
+	},
 }
 
 // Snapshot is a point-in-time copy of the state, cheap to take (it holds
@@ -76,8 +98,12 @@ func (f *FSM) Snapshot() *Snapshot {
 	for _, ns := range f.s.namespaces {
 		fz.namespaces = append(fz.namespaces, ns)
 	}
+	for _, sh := range f.s.shards {
+		fz.shards = append(fz.shards, sh)
+	}
 	f.mu.RUnlock()
 	sort.Slice(fz.namespaces, func(i, j int) bool { return fz.namespaces[i].Spec.GetName() < fz.namespaces[j].Spec.GetName() })
+	sort.Slice(fz.shards, func(i, j int) bool { return fz.shards[i].Spec.GetId() < fz.shards[j].Spec.GetId() })
 	return &Snapshot{fz: fz}
 }
 
@@ -145,7 +171,7 @@ func SnapshotInfo(r io.Reader) (index uint64, revision int64, counts map[string]
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	return s.index, s.revision, map[string]int{"namespaces": len(s.namespaces)}, nil
+	return s.index, s.revision, map[string]int{"namespaces": len(s.namespaces), "shards": len(s.shards)}, nil
 }
 
 func readSnapshot(r io.Reader) (*state, error) {

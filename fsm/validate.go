@@ -81,14 +81,17 @@ func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
-func (v *validator) name(n string) {
+func (v *validator) name(n string) { v.dnsName("namespace", n) }
+
+// dnsName checks a name used as an id: lowercase letters, digits and '-'.
+func (v *validator) dnsName(path, n string) {
 	switch {
 	case n == "":
-		v.add("namespace", "is required")
+		v.add(path, "is required")
 	case len(n) > MaxNameLen:
-		v.add("namespace", "must be at most %d characters (got %d)", MaxNameLen, len(n))
+		v.add(path, "must be at most %d characters (got %d)", MaxNameLen, len(n))
 	case !nameRE.MatchString(n):
-		v.add("namespace", "must be lowercase letters, digits and '-', start with a letter and end with a letter or digit (got %q)", n)
+		v.add(path, "must be lowercase letters, digits and '-', start with a letter and end with a letter or digit (got %q)", n)
 	}
 }
 
@@ -204,4 +207,73 @@ func (v *validator) placement(p *fsmpb.Placement) {
 			v.add(JoinPath("placement.labels", k), "must not be empty")
 		}
 	}
+}
+
+// ValidateShardSpec returns every problem with a shard's registration.
+func ValidateShardSpec(s *fsmpb.ShardSpec) []FieldError {
+	v := &validator{}
+	if s == nil {
+		v.add("", "shard is empty")
+		return v.errs
+	}
+	v.dnsName("id", s.GetId())
+	if len(s.GetEndpoints()) == 0 {
+		v.add("endpoints", "at least one host:port is required")
+	}
+	for i, e := range s.GetEndpoints() {
+		if !validHostPort(e) {
+			v.add(fmt.Sprintf("endpoints[%d]", i), "must be host:port (got %q)", e)
+		}
+	}
+	if len(s.GetBackends()) == 0 {
+		v.add("backends", "at least one backend is required")
+	}
+	for i, b := range s.GetBackends() {
+		if !backendRE.MatchString(b) {
+			v.add(fmt.Sprintf("backends[%d]", i), "must be a backend name (got %q)", b)
+		}
+	}
+	if c := s.GetCapacity(); c != nil {
+		if c.ReadRps < 0 || c.WriteRps < 0 || c.DataGb < 0 || math.IsNaN(c.DataGb) || math.IsInf(c.DataGb, 0) {
+			v.add("capacity", "must be finite and not negative")
+		}
+	}
+	keys := make([]string, 0, len(s.GetLabels()))
+	for k := range s.GetLabels() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" || s.Labels[k] == "" {
+			v.add(JoinPath("labels", k), "label keys and values must not be empty")
+		}
+	}
+	return v.errs
+}
+
+// CheckShardSpec is ValidateShardSpec as an error (nil when valid).
+func CheckShardSpec(s *fsmpb.ShardSpec) error {
+	if errs := ValidateShardSpec(s); len(errs) > 0 {
+		return &ValidationError{Fields: errs}
+	}
+	return nil
+}
+
+// validHostPort: "host:port" with a non-empty host and a port 1..65535.
+func validHostPort(s string) bool {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 {
+		return false
+	}
+	port := 0
+	for _, r := range s[i+1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+		port = port*10 + int(r-'0')
+		if port > 65535 {
+			return false
+		}
+	}
+	return port > 0
 }

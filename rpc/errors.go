@@ -24,6 +24,7 @@ var codeTable = []struct {
 }{
 	{fsm.ErrInvalid, codes.InvalidArgument, ""},
 	{fsm.ErrNotFound, codes.NotFound, ""},
+	{fsm.ErrShardNotFound, codes.NotFound, ""},
 	{fsm.ErrAlreadyExists, codes.AlreadyExists, ""},
 	{fsm.ErrRevisionMismatch, codes.FailedPrecondition, rpcpb.ReasonRevisionMismatch},
 	{fsm.ErrFailedPrecondition, codes.FailedPrecondition, ""},

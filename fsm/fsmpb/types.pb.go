@@ -83,6 +83,61 @@ func (NamespaceStatus) EnumDescriptor() ([]byte, []int) {
 	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{0}
 }
 
+type ShardState int32
+
+const (
+	ShardState_SHARD_STATE_UNSPECIFIED ShardState = 0
+	ShardState_SHARD_STATE_UP          ShardState = 1
+	ShardState_SHARD_STATE_SUSPECT     ShardState = 2
+	ShardState_SHARD_STATE_DOWN        ShardState = 3
+	ShardState_SHARD_STATE_DRAINING    ShardState = 4
+)
+
+// Enum value maps for ShardState.
+var (
+	ShardState_name = map[int32]string{
+		0: "SHARD_STATE_UNSPECIFIED",
+		1: "SHARD_STATE_UP",
+		2: "SHARD_STATE_SUSPECT",
+		3: "SHARD_STATE_DOWN",
+		4: "SHARD_STATE_DRAINING",
+	}
+	ShardState_value = map[string]int32{
+		"SHARD_STATE_UNSPECIFIED": 0,
+		"SHARD_STATE_UP":          1,
+		"SHARD_STATE_SUSPECT":     2,
+		"SHARD_STATE_DOWN":        3,
+		"SHARD_STATE_DRAINING":    4,
+	}
+)
+
+func (x ShardState) Enum() *ShardState {
+	p := new(ShardState)
+	*p = x
+	return p
+}
+
+func (x ShardState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ShardState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsm_fsmpb_types_proto_enumTypes[1].Descriptor()
+}
+
+func (ShardState) Type() protoreflect.EnumType {
+	return &file_fsm_fsmpb_types_proto_enumTypes[1]
+}
+
+func (x ShardState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ShardState.Descriptor instead.
+func (ShardState) EnumDescriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{1}
+}
+
 type Error_Kind int32
 
 const (
@@ -92,6 +147,7 @@ const (
 	Error_KIND_REVISION_MISMATCH   Error_Kind = 3
 	Error_KIND_INVALID             Error_Kind = 4
 	Error_KIND_FAILED_PRECONDITION Error_Kind = 5
+	Error_KIND_SHARD_NOT_FOUND     Error_Kind = 6
 )
 
 // Enum value maps for Error_Kind.
@@ -103,6 +159,7 @@ var (
 		3: "KIND_REVISION_MISMATCH",
 		4: "KIND_INVALID",
 		5: "KIND_FAILED_PRECONDITION",
+		6: "KIND_SHARD_NOT_FOUND",
 	}
 	Error_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":         0,
@@ -111,6 +168,7 @@ var (
 		"KIND_REVISION_MISMATCH":   3,
 		"KIND_INVALID":             4,
 		"KIND_FAILED_PRECONDITION": 5,
+		"KIND_SHARD_NOT_FOUND":     6,
 	}
 )
 
@@ -125,11 +183,11 @@ func (x Error_Kind) String() string {
 }
 
 func (Error_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_types_proto_enumTypes[1].Descriptor()
+	return file_fsm_fsmpb_types_proto_enumTypes[2].Descriptor()
 }
 
 func (Error_Kind) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_types_proto_enumTypes[1]
+	return &file_fsm_fsmpb_types_proto_enumTypes[2]
 }
 
 func (x Error_Kind) Number() protoreflect.EnumNumber {
@@ -138,7 +196,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15, 0}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22, 0}
 }
 
 // NamespaceSpec is the user's declaration (ADR-006's namespace file).
@@ -592,8 +650,10 @@ type Namespace struct {
 	CreatedUnixNano int64                  `protobuf:"varint,7,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"` // leader-stamped
 	UpdatedUnixNano int64                  `protobuf:"varint,8,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"` // leader-stamped
 	DeletedUnixNano int64                  `protobuf:"varint,9,opt,name=deleted_unix_nano,json=deletedUnixNano,proto3" json:"deleted_unix_nano,omitempty"` // leader-stamped, set when it became deleted
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// pinned: an operator assigned shard_id by hand; placement keeps it.
+	Pinned        bool `protobuf:"varint,10,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Namespace) Reset() {
@@ -689,6 +749,243 @@ func (x *Namespace) GetDeletedUnixNano() int64 {
 	return 0
 }
 
+func (x *Namespace) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+type ShardCapacity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReadRps       int64                  `protobuf:"varint,1,opt,name=read_rps,json=readRps,proto3" json:"read_rps,omitempty"`
+	WriteRps      int64                  `protobuf:"varint,2,opt,name=write_rps,json=writeRps,proto3" json:"write_rps,omitempty"`
+	DataGb        float64                `protobuf:"fixed64,3,opt,name=data_gb,json=dataGb,proto3" json:"data_gb,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardCapacity) Reset() {
+	*x = ShardCapacity{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardCapacity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardCapacity) ProtoMessage() {}
+
+func (x *ShardCapacity) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardCapacity.ProtoReflect.Descriptor instead.
+func (*ShardCapacity) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ShardCapacity) GetReadRps() int64 {
+	if x != nil {
+		return x.ReadRps
+	}
+	return 0
+}
+
+func (x *ShardCapacity) GetWriteRps() int64 {
+	if x != nil {
+		return x.WriteRps
+	}
+	return 0
+}
+
+func (x *ShardCapacity) GetDataGb() float64 {
+	if x != nil {
+		return x.DataGb
+	}
+	return 0
+}
+
+// ShardSpec is what a shard agent registers.
+type ShardSpec struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Endpoints     []string               `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"` // host:port
+	Backends      []string               `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`   // backend names it serves, sorted
+	Capacity      *ShardCapacity         `protobuf:"bytes,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Labels        map[string]string      `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardSpec) Reset() {
+	*x = ShardSpec{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardSpec) ProtoMessage() {}
+
+func (x *ShardSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardSpec.ProtoReflect.Descriptor instead.
+func (*ShardSpec) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ShardSpec) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ShardSpec) GetEndpoints() []string {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ShardSpec) GetBackends() []string {
+	if x != nil {
+		return x.Backends
+	}
+	return nil
+}
+
+func (x *ShardSpec) GetCapacity() *ShardCapacity {
+	if x != nil {
+		return x.Capacity
+	}
+	return nil
+}
+
+func (x *ShardSpec) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// Shard is the stored record of a physical gateway deployment.
+type Shard struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Spec               *ShardSpec             `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	State              ShardState             `protobuf:"varint,2,opt,name=state,proto3,enum=prism.fsm.v1.ShardState" json:"state,omitempty"`
+	StateReason        string                 `protobuf:"bytes,3,opt,name=state_reason,json=stateReason,proto3" json:"state_reason,omitempty"`
+	Revision           int64                  `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreateRevision     int64                  `protobuf:"varint,5,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	RegisteredUnixNano int64                  `protobuf:"varint,6,opt,name=registered_unix_nano,json=registeredUnixNano,proto3" json:"registered_unix_nano,omitempty"` // leader-stamped
+	UpdatedUnixNano    int64                  `protobuf:"varint,7,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *Shard) Reset() {
+	*x = Shard{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Shard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Shard) ProtoMessage() {}
+
+func (x *Shard) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Shard.ProtoReflect.Descriptor instead.
+func (*Shard) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Shard) GetSpec() *ShardSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Shard) GetState() ShardState {
+	if x != nil {
+		return x.State
+	}
+	return ShardState_SHARD_STATE_UNSPECIFIED
+}
+
+func (x *Shard) GetStateReason() string {
+	if x != nil {
+		return x.StateReason
+	}
+	return ""
+}
+
+func (x *Shard) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *Shard) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *Shard) GetRegisteredUnixNano() int64 {
+	if x != nil {
+		return x.RegisteredUnixNano
+	}
+	return 0
+}
+
+func (x *Shard) GetUpdatedUnixNano() int64 {
+	if x != nil {
+		return x.UpdatedUnixNano
+	}
+	return 0
+}
+
 // Command is the one envelope of every raft log entry (after a version byte).
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -704,6 +1001,10 @@ type Command struct {
 	//	*Command_SetNamespaceStatus
 	//	*Command_PurgeNamespace
 	//	*Command_SetClusterId
+	//	*Command_RegisterShard
+	//	*Command_SetShardState
+	//	*Command_RemoveShard
+	//	*Command_AssignNamespace
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -711,7 +1012,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +1024,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +1037,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{8}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Command) GetUnixNano() int64 {
@@ -814,6 +1115,42 @@ func (x *Command) GetSetClusterId() *SetClusterID {
 	return nil
 }
 
+func (x *Command) GetRegisterShard() *RegisterShard {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterShard); ok {
+			return x.RegisterShard
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetShardState() *SetShardState {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetShardState); ok {
+			return x.SetShardState
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRemoveShard() *RemoveShard {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RemoveShard); ok {
+			return x.RemoveShard
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAssignNamespace() *AssignNamespace {
+	if x != nil {
+		if x, ok := x.Body.(*Command_AssignNamespace); ok {
+			return x.AssignNamespace
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -842,6 +1179,22 @@ type Command_SetClusterId struct {
 	SetClusterId *SetClusterID `protobuf:"bytes,15,opt,name=set_cluster_id,json=setClusterId,proto3,oneof"`
 }
 
+type Command_RegisterShard struct {
+	RegisterShard *RegisterShard `protobuf:"bytes,16,opt,name=register_shard,json=registerShard,proto3,oneof"`
+}
+
+type Command_SetShardState struct {
+	SetShardState *SetShardState `protobuf:"bytes,17,opt,name=set_shard_state,json=setShardState,proto3,oneof"`
+}
+
+type Command_RemoveShard struct {
+	RemoveShard *RemoveShard `protobuf:"bytes,18,opt,name=remove_shard,json=removeShard,proto3,oneof"`
+}
+
+type Command_AssignNamespace struct {
+	AssignNamespace *AssignNamespace `protobuf:"bytes,19,opt,name=assign_namespace,json=assignNamespace,proto3,oneof"`
+}
+
 func (*Command_Noop) isCommand_Body() {}
 
 func (*Command_ApplyNamespace) isCommand_Body() {}
@@ -853,6 +1206,14 @@ func (*Command_SetNamespaceStatus) isCommand_Body() {}
 func (*Command_PurgeNamespace) isCommand_Body() {}
 
 func (*Command_SetClusterId) isCommand_Body() {}
+
+func (*Command_RegisterShard) isCommand_Body() {}
+
+func (*Command_SetShardState) isCommand_Body() {}
+
+func (*Command_RemoveShard) isCommand_Body() {}
+
+func (*Command_AssignNamespace) isCommand_Body() {}
 
 // Noop changes nothing; a new leader applies one before serving reads.
 // After a snapshot restore it carries a revision floor, so the cluster
@@ -866,7 +1227,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1239,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1252,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{9}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Noop) GetRevisionFloor() int64 {
@@ -912,7 +1273,7 @@ type ApplyNamespace struct {
 
 func (x *ApplyNamespace) Reset() {
 	*x = ApplyNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1285,7 @@ func (x *ApplyNamespace) String() string {
 func (*ApplyNamespace) ProtoMessage() {}
 
 func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1298,7 @@ func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyNamespace.ProtoReflect.Descriptor instead.
 func (*ApplyNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{10}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApplyNamespace) GetSpec() *NamespaceSpec {
@@ -964,7 +1325,7 @@ type DeleteNamespace struct {
 
 func (x *DeleteNamespace) Reset() {
 	*x = DeleteNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1337,7 @@ func (x *DeleteNamespace) String() string {
 func (*DeleteNamespace) ProtoMessage() {}
 
 func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1350,7 @@ func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNamespace.ProtoReflect.Descriptor instead.
 func (*DeleteNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{11}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteNamespace) GetName() string {
@@ -1020,7 +1381,7 @@ type SetNamespaceStatus struct {
 
 func (x *SetNamespaceStatus) Reset() {
 	*x = SetNamespaceStatus{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1393,7 @@ func (x *SetNamespaceStatus) String() string {
 func (*SetNamespaceStatus) ProtoMessage() {}
 
 func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1406,7 @@ func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNamespaceStatus.ProtoReflect.Descriptor instead.
 func (*SetNamespaceStatus) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{12}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetNamespaceStatus) GetName() string {
@@ -1076,6 +1437,245 @@ func (x *SetNamespaceStatus) GetIfRevision() int64 {
 	return 0
 }
 
+// RegisterShard creates a shard (state up) or updates its spec; a drained
+// shard stays draining.
+type RegisterShard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *ShardSpec             `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterShard) Reset() {
+	*x = RegisterShard{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterShard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterShard) ProtoMessage() {}
+
+func (x *RegisterShard) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterShard.ProtoReflect.Descriptor instead.
+func (*RegisterShard) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RegisterShard) GetSpec() *ShardSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+// SetShardState records a liveness transition (up/suspect/down) or an
+// operator's drain/undrain, guarded by the revision the caller saw (0: any).
+type SetShardState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	State         ShardState             `protobuf:"varint,2,opt,name=state,proto3,enum=prism.fsm.v1.ShardState" json:"state,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	IfRevision    int64                  `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetShardState) Reset() {
+	*x = SetShardState{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetShardState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetShardState) ProtoMessage() {}
+
+func (x *SetShardState) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetShardState.ProtoReflect.Descriptor instead.
+func (*SetShardState) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetShardState) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetShardState) GetState() ShardState {
+	if x != nil {
+		return x.State
+	}
+	return ShardState_SHARD_STATE_UNSPECIFIED
+}
+
+func (x *SetShardState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SetShardState) GetIfRevision() int64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
+// RemoveShard deletes a shard that serves no namespace.
+type RemoveShard struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	IfRevision    int64                  `protobuf:"varint,2,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveShard) Reset() {
+	*x = RemoveShard{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveShard) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveShard) ProtoMessage() {}
+
+func (x *RemoveShard) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveShard.ProtoReflect.Descriptor instead.
+func (*RemoveShard) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RemoveShard) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RemoveShard) GetIfRevision() int64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
+// AssignNamespace puts a namespace on a shard ("" unassigns). pinned marks
+// an operator's choice that placement keeps.
+type AssignNamespace struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ShardId       string                 `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	Pinned        bool                   `protobuf:"varint,3,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	IfRevision    int64                  `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignNamespace) Reset() {
+	*x = AssignNamespace{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignNamespace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignNamespace) ProtoMessage() {}
+
+func (x *AssignNamespace) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignNamespace.ProtoReflect.Descriptor instead.
+func (*AssignNamespace) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AssignNamespace) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AssignNamespace) GetShardId() string {
+	if x != nil {
+		return x.ShardId
+	}
+	return ""
+}
+
+func (x *AssignNamespace) GetPinned() bool {
+	if x != nil {
+		return x.Pinned
+	}
+	return false
+}
+
+func (x *AssignNamespace) GetIfRevision() int64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
 // SetClusterID records the cluster's identity, chosen by its first leader.
 // The first one committed wins; later ones change nothing.
 type SetClusterID struct {
@@ -1087,7 +1687,7 @@ type SetClusterID struct {
 
 func (x *SetClusterID) Reset() {
 	*x = SetClusterID{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1699,7 @@ func (x *SetClusterID) String() string {
 func (*SetClusterID) ProtoMessage() {}
 
 func (x *SetClusterID) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1712,7 @@ func (x *SetClusterID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterID.ProtoReflect.Descriptor instead.
 func (*SetClusterID) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetClusterID) GetClusterId() string {
@@ -1132,7 +1732,7 @@ type PurgeNamespace struct {
 
 func (x *PurgeNamespace) Reset() {
 	*x = PurgeNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1744,7 @@ func (x *PurgeNamespace) String() string {
 func (*PurgeNamespace) ProtoMessage() {}
 
 func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1757,7 @@ func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeNamespace.ProtoReflect.Descriptor instead.
 func (*PurgeNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PurgeNamespace) GetName() string {
@@ -1189,7 +1789,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1801,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1814,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1270,7 +1870,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1882,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1895,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FieldError) GetPath() string {
@@ -1332,7 +1932,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1944,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1957,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ApplyResult) GetRevision() int64 {
@@ -1401,7 +2001,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +2013,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +2026,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -1497,7 +2097,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06labels\x18\x02 \x03(\v2#.prism.fsm.v1.Placement.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfc\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x03\n" +
 	"\tNamespace\x12/\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1b.prism.fsm.v1.NamespaceSpecR\x04spec\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12#\n" +
@@ -1507,7 +2107,30 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0fcreate_revision\x18\x06 \x01(\x03R\x0ecreateRevision\x12*\n" +
 	"\x11created_unix_nano\x18\a \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
 	"\x11updated_unix_nano\x18\b \x01(\x03R\x0fupdatedUnixNano\x12*\n" +
-	"\x11deleted_unix_nano\x18\t \x01(\x03R\x0fdeletedUnixNano\"\xee\x03\n" +
+	"\x11deleted_unix_nano\x18\t \x01(\x03R\x0fdeletedUnixNano\x12\x16\n" +
+	"\x06pinned\x18\n" +
+	" \x01(\bR\x06pinned\"`\n" +
+	"\rShardCapacity\x12\x19\n" +
+	"\bread_rps\x18\x01 \x01(\x03R\areadRps\x12\x1b\n" +
+	"\twrite_rps\x18\x02 \x01(\x03R\bwriteRps\x12\x17\n" +
+	"\adata_gb\x18\x03 \x01(\x01R\x06dataGb\"\x86\x02\n" +
+	"\tShardSpec\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\tendpoints\x18\x02 \x03(\tR\tendpoints\x12\x1a\n" +
+	"\bbackends\x18\x03 \x03(\tR\bbackends\x127\n" +
+	"\bcapacity\x18\x04 \x01(\v2\x1b.prism.fsm.v1.ShardCapacityR\bcapacity\x12;\n" +
+	"\x06labels\x18\x05 \x03(\v2#.prism.fsm.v1.ShardSpec.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaa\x02\n" +
+	"\x05Shard\x12+\n" +
+	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\x12.\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x18.prism.fsm.v1.ShardStateR\x05state\x12!\n" +
+	"\fstate_reason\x18\x03 \x01(\tR\vstateReason\x12\x1a\n" +
+	"\brevision\x18\x04 \x01(\x03R\brevision\x12'\n" +
+	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x120\n" +
+	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12*\n" +
+	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\"\x87\x06\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x1c\n" +
 	"\tignorable\x18\x02 \x01(\bR\tignorable\x12(\n" +
@@ -1517,7 +2140,11 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x10delete_namespace\x18\f \x01(\v2\x1d.prism.fsm.v1.DeleteNamespaceH\x00R\x0fdeleteNamespace\x12T\n" +
 	"\x14set_namespace_status\x18\r \x01(\v2 .prism.fsm.v1.SetNamespaceStatusH\x00R\x12setNamespaceStatus\x12G\n" +
 	"\x0fpurge_namespace\x18\x0e \x01(\v2\x1c.prism.fsm.v1.PurgeNamespaceH\x00R\x0epurgeNamespace\x12B\n" +
-	"\x0eset_cluster_id\x18\x0f \x01(\v2\x1a.prism.fsm.v1.SetClusterIDH\x00R\fsetClusterIdB\x06\n" +
+	"\x0eset_cluster_id\x18\x0f \x01(\v2\x1a.prism.fsm.v1.SetClusterIDH\x00R\fsetClusterId\x12D\n" +
+	"\x0eregister_shard\x18\x10 \x01(\v2\x1b.prism.fsm.v1.RegisterShardH\x00R\rregisterShard\x12E\n" +
+	"\x0fset_shard_state\x18\x11 \x01(\v2\x1b.prism.fsm.v1.SetShardStateH\x00R\rsetShardState\x12>\n" +
+	"\fremove_shard\x18\x12 \x01(\v2\x19.prism.fsm.v1.RemoveShardH\x00R\vremoveShard\x12J\n" +
+	"\x10assign_namespace\x18\x13 \x01(\v2\x1d.prism.fsm.v1.AssignNamespaceH\x00R\x0fassignNamespaceB\x06\n" +
 	"\x04body\"-\n" +
 	"\x04Noop\x12%\n" +
 	"\x0erevision_floor\x18\x01 \x01(\x03R\rrevisionFloor\"\x89\x01\n" +
@@ -1534,6 +2161,24 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vif_revision\x18\x04 \x01(\x03R\n" +
+	"ifRevision\"<\n" +
+	"\rRegisterShard\x12+\n" +
+	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\"\x88\x01\n" +
+	"\rSetShardState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x18.prism.fsm.v1.ShardStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vif_revision\x18\x04 \x01(\x03R\n" +
+	"ifRevision\">\n" +
+	"\vRemoveShard\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vif_revision\x18\x02 \x01(\x03R\n" +
+	"ifRevision\"y\n" +
+	"\x0fAssignNamespace\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x16\n" +
+	"\x06pinned\x18\x03 \x01(\bR\x06pinned\x12\x1f\n" +
+	"\vif_revision\x18\x04 \x01(\x03R\n" +
 	"ifRevision\"-\n" +
 	"\fSetClusterID\x12\x1d\n" +
 	"\n" +
@@ -1541,21 +2186,22 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0ePurgeNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vif_revision\x18\x02 \x01(\x03R\n" +
-	"ifRevision\"\x85\x03\n" +
+	"ifRevision\"\x9f\x03\n" +
 	"\x05Error\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.prism.fsm.v1.Error.KindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12)\n" +
 	"\x10current_revision\x18\x03 \x01(\x03R\x0fcurrentRevision\x120\n" +
 	"\x06fields\x18\x04 \x03(\v2\x18.prism.fsm.v1.FieldErrorR\x06fields\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12+\n" +
-	"\x11expected_revision\x18\x06 \x01(\x03R\x10expectedRevision\"\x95\x01\n" +
+	"\x11expected_revision\x18\x06 \x01(\x03R\x10expectedRevision\"\xaf\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eKIND_NOT_FOUND\x10\x01\x12\x17\n" +
 	"\x13KIND_ALREADY_EXISTS\x10\x02\x12\x1a\n" +
 	"\x16KIND_REVISION_MISMATCH\x10\x03\x12\x10\n" +
 	"\fKIND_INVALID\x10\x04\x12\x1c\n" +
-	"\x18KIND_FAILED_PRECONDITION\x10\x05\"N\n" +
+	"\x18KIND_FAILED_PRECONDITION\x10\x05\x12\x18\n" +
+	"\x14KIND_SHARD_NOT_FOUND\x10\x06\"N\n" +
 	"\n" +
 	"FieldError\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
@@ -1578,7 +2224,14 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x17NAMESPACE_STATUS_ACTIVE\x10\x02\x12\x1d\n" +
 	"\x19NAMESPACE_STATUS_DEGRADED\x10\x03\x12\x1d\n" +
 	"\x19NAMESPACE_STATUS_DELETING\x10\x04\x12\x1c\n" +
-	"\x18NAMESPACE_STATUS_DELETED\x10\x05B)Z'github.com/prism/controlplane/fsm/fsmpbb\x06proto3"
+	"\x18NAMESPACE_STATUS_DELETED\x10\x05*\x86\x01\n" +
+	"\n" +
+	"ShardState\x12\x1b\n" +
+	"\x17SHARD_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eSHARD_STATE_UP\x10\x01\x12\x17\n" +
+	"\x13SHARD_STATE_SUSPECT\x10\x02\x12\x14\n" +
+	"\x10SHARD_STATE_DOWN\x10\x03\x12\x18\n" +
+	"\x14SHARD_STATE_DRAINING\x10\x04B)Z'github.com/prism/controlplane/fsm/fsmpbb\x06proto3"
 
 var (
 	file_fsm_fsmpb_types_proto_rawDescOnce sync.Once
@@ -1592,59 +2245,78 @@ func file_fsm_fsmpb_types_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_types_proto_rawDescData
 }
 
-var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(NamespaceStatus)(0),       // 0: prism.fsm.v1.NamespaceStatus
-	(Error_Kind)(0),            // 1: prism.fsm.v1.Error.Kind
-	(*NamespaceSpec)(nil),      // 2: prism.fsm.v1.NamespaceSpec
-	(*Capacity)(nil),           // 3: prism.fsm.v1.Capacity
-	(*Policies)(nil),           // 4: prism.fsm.v1.Policies
-	(*Owner)(nil),              // 5: prism.fsm.v1.Owner
-	(*Consumer)(nil),           // 6: prism.fsm.v1.Consumer
-	(*Access)(nil),             // 7: prism.fsm.v1.Access
-	(*Placement)(nil),          // 8: prism.fsm.v1.Placement
-	(*Namespace)(nil),          // 9: prism.fsm.v1.Namespace
-	(*Command)(nil),            // 10: prism.fsm.v1.Command
-	(*Noop)(nil),               // 11: prism.fsm.v1.Noop
-	(*ApplyNamespace)(nil),     // 12: prism.fsm.v1.ApplyNamespace
-	(*DeleteNamespace)(nil),    // 13: prism.fsm.v1.DeleteNamespace
-	(*SetNamespaceStatus)(nil), // 14: prism.fsm.v1.SetNamespaceStatus
-	(*SetClusterID)(nil),       // 15: prism.fsm.v1.SetClusterID
-	(*PurgeNamespace)(nil),     // 16: prism.fsm.v1.PurgeNamespace
-	(*Error)(nil),              // 17: prism.fsm.v1.Error
-	(*FieldError)(nil),         // 18: prism.fsm.v1.FieldError
-	(*ApplyResult)(nil),        // 19: prism.fsm.v1.ApplyResult
-	(*SnapshotHeader)(nil),     // 20: prism.fsm.v1.SnapshotHeader
-	nil,                        // 21: prism.fsm.v1.Placement.LabelsEntry
+	(ShardState)(0),            // 1: prism.fsm.v1.ShardState
+	(Error_Kind)(0),            // 2: prism.fsm.v1.Error.Kind
+	(*NamespaceSpec)(nil),      // 3: prism.fsm.v1.NamespaceSpec
+	(*Capacity)(nil),           // 4: prism.fsm.v1.Capacity
+	(*Policies)(nil),           // 5: prism.fsm.v1.Policies
+	(*Owner)(nil),              // 6: prism.fsm.v1.Owner
+	(*Consumer)(nil),           // 7: prism.fsm.v1.Consumer
+	(*Access)(nil),             // 8: prism.fsm.v1.Access
+	(*Placement)(nil),          // 9: prism.fsm.v1.Placement
+	(*Namespace)(nil),          // 10: prism.fsm.v1.Namespace
+	(*ShardCapacity)(nil),      // 11: prism.fsm.v1.ShardCapacity
+	(*ShardSpec)(nil),          // 12: prism.fsm.v1.ShardSpec
+	(*Shard)(nil),              // 13: prism.fsm.v1.Shard
+	(*Command)(nil),            // 14: prism.fsm.v1.Command
+	(*Noop)(nil),               // 15: prism.fsm.v1.Noop
+	(*ApplyNamespace)(nil),     // 16: prism.fsm.v1.ApplyNamespace
+	(*DeleteNamespace)(nil),    // 17: prism.fsm.v1.DeleteNamespace
+	(*SetNamespaceStatus)(nil), // 18: prism.fsm.v1.SetNamespaceStatus
+	(*RegisterShard)(nil),      // 19: prism.fsm.v1.RegisterShard
+	(*SetShardState)(nil),      // 20: prism.fsm.v1.SetShardState
+	(*RemoveShard)(nil),        // 21: prism.fsm.v1.RemoveShard
+	(*AssignNamespace)(nil),    // 22: prism.fsm.v1.AssignNamespace
+	(*SetClusterID)(nil),       // 23: prism.fsm.v1.SetClusterID
+	(*PurgeNamespace)(nil),     // 24: prism.fsm.v1.PurgeNamespace
+	(*Error)(nil),              // 25: prism.fsm.v1.Error
+	(*FieldError)(nil),         // 26: prism.fsm.v1.FieldError
+	(*ApplyResult)(nil),        // 27: prism.fsm.v1.ApplyResult
+	(*SnapshotHeader)(nil),     // 28: prism.fsm.v1.SnapshotHeader
+	nil,                        // 29: prism.fsm.v1.Placement.LabelsEntry
+	nil,                        // 30: prism.fsm.v1.ShardSpec.LabelsEntry
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
-	3,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
-	4,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
-	7,  // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
-	8,  // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
-	5,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
-	6,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	21, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
-	2,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	4,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
+	5,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
+	8,  // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
+	9,  // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
+	6,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
+	7,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
+	29, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	3,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
 	0,  // 8: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
-	11, // 9: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
-	12, // 10: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
-	13, // 11: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
-	14, // 12: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
-	16, // 13: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
-	15, // 14: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
-	2,  // 15: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 16: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
-	1,  // 17: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	18, // 18: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	9,  // 19: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	17, // 20: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	11, // 9: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
+	30, // 10: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
+	12, // 11: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
+	1,  // 12: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
+	15, // 13: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
+	16, // 14: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
+	17, // 15: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
+	18, // 16: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
+	24, // 17: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
+	23, // 18: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
+	19, // 19: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
+	20, // 20: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
+	21, // 21: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
+	22, // 22: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
+	3,  // 23: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 24: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
+	12, // 25: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
+	1,  // 26: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
+	2,  // 27: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	26, // 28: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	10, // 29: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	25, // 30: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
@@ -1653,23 +2325,27 @@ func file_fsm_fsmpb_types_proto_init() {
 		return
 	}
 	file_fsm_fsmpb_types_proto_msgTypes[2].OneofWrappers = []any{}
-	file_fsm_fsmpb_types_proto_msgTypes[8].OneofWrappers = []any{
+	file_fsm_fsmpb_types_proto_msgTypes[11].OneofWrappers = []any{
 		(*Command_Noop)(nil),
 		(*Command_ApplyNamespace)(nil),
 		(*Command_DeleteNamespace)(nil),
 		(*Command_SetNamespaceStatus)(nil),
 		(*Command_PurgeNamespace)(nil),
 		(*Command_SetClusterId)(nil),
+		(*Command_RegisterShard)(nil),
+		(*Command_SetShardState)(nil),
+		(*Command_RemoveShard)(nil),
+		(*Command_AssignNamespace)(nil),
 	}
-	file_fsm_fsmpb_types_proto_msgTypes[10].OneofWrappers = []any{}
-	file_fsm_fsmpb_types_proto_msgTypes[11].OneofWrappers = []any{}
+	file_fsm_fsmpb_types_proto_msgTypes[13].OneofWrappers = []any{}
+	file_fsm_fsmpb_types_proto_msgTypes[14].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_types_proto_rawDesc), len(file_fsm_fsmpb_types_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   20,
+			NumEnums:      3,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
