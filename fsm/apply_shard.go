@@ -35,19 +35,20 @@ func registerShard(s *state, cmd *fsmpb.Command) Result {
 	cur, ok := s.shards[spec.Id]
 	if !ok {
 		rev := s.bump()
-		s.shards[spec.Id] = &fsmpb.Shard{Spec: spec, State: shardUp, StateReason: "registered",
+		sh := &fsmpb.Shard{Spec: spec, State: shardUp, StateReason: "registered",
 			Revision: rev, CreateRevision: rev, RegisteredUnixNano: cmd.UnixNano, UpdatedUnixNano: cmd.UnixNano}
-		return Result{Revision: rev}
+		s.shards[spec.Id] = sh
+		return Result{Revision: rev, Shard: sh}
 	}
 	if proto.Equal(cur.Spec, spec) {
-		return Result{Revision: s.revision, Unchanged: true}
+		return Result{Revision: s.revision, Shard: cur, Unchanged: true}
 	}
 	sh := cloneShard(cur)
 	sh.Spec = spec
 	sh.Revision = s.bump()
 	sh.UpdatedUnixNano = cmd.UnixNano
 	s.shards[spec.Id] = sh
-	return Result{Revision: sh.Revision}
+	return Result{Revision: sh.Revision, Shard: sh}
 }
 
 // shardTransitions lists the state changes SetShardState may make: liveness
@@ -70,7 +71,7 @@ func setShardState(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: &RevisionError{Name: body.Id, Expected: body.IfRevision, Current: cur.Revision}}
 	}
 	if cur.State == body.State {
-		return Result{Revision: s.revision, Unchanged: true}
+		return Result{Revision: s.revision, Shard: cur, Unchanged: true}
 	}
 	allowed := false
 	for _, to := range shardTransitions[cur.State] {
@@ -84,7 +85,7 @@ func setShardState(s *state, cmd *fsmpb.Command) Result {
 	sh.Revision = s.bump()
 	sh.UpdatedUnixNano = cmd.UnixNano
 	s.shards[body.Id] = sh
-	return Result{Revision: sh.Revision}
+	return Result{Revision: sh.Revision, Shard: sh}
 }
 
 // removeShard deletes a shard no live namespace is assigned to.
@@ -101,7 +102,7 @@ func removeShard(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: shard %q still serves %d namespace(s) (%s, ...): drain it first", ErrFailedPrecondition, body.Id, len(names), names[0])}
 	}
 	delete(s.shards, body.Id)
-	return Result{Revision: s.bump()}
+	return Result{Revision: s.bump(), Shard: cur}
 }
 
 // assignedTo lists the live namespaces on a shard, sorted.

@@ -13,18 +13,19 @@ import (
 type Result struct {
 	Revision  int64            // cluster revision after the entry
 	Namespace *fsmpb.Namespace // the namespace the command touched, if any
+	Shard     *fsmpb.Shard     // the shard the command touched, if any
 	Unchanged bool             // the command matched the state; nothing changed
 	Err       error            // business error; the state is unchanged
 }
 
 // ToProto encodes the result for forwarding between nodes.
 func (r Result) ToProto() *fsmpb.ApplyResult {
-	return &fsmpb.ApplyResult{Revision: r.Revision, Namespace: r.Namespace, Error: ErrorToProto(r.Err), Unchanged: r.Unchanged}
+	return &fsmpb.ApplyResult{Revision: r.Revision, Namespace: r.Namespace, Shard: r.Shard, Error: ErrorToProto(r.Err), Unchanged: r.Unchanged}
 }
 
 // ResultFromProto is the inverse of Result.ToProto.
 func ResultFromProto(p *fsmpb.ApplyResult) Result {
-	return Result{Revision: p.GetRevision(), Namespace: p.GetNamespace(), Err: ErrorFromProto(p.GetError()), Unchanged: p.GetUnchanged()}
+	return Result{Revision: p.GetRevision(), Namespace: p.GetNamespace(), Shard: p.GetShard(), Err: ErrorFromProto(p.GetError()), Unchanged: p.GetUnchanged()}
 }
 
 // Entry is one raft log entry handed to ApplyBatch.
@@ -171,6 +172,13 @@ func (f *FSM) Get(name string) (*fsmpb.Namespace, int64, error) {
 		return nil, f.s.revision, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
 	return ns, f.s.revision, nil
+}
+
+// AssignedTo lists the live namespaces assigned to a shard, sorted.
+func (f *FSM) AssignedTo(id string) []string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.s.assignedTo(id)
 }
 
 // Filter selects namespaces in List. Zero values match everything except

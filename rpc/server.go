@@ -69,6 +69,8 @@ func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Serve
 	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
 	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node})
+	rpcpb.RegisterShardServiceServer(s, &shardService{node: node})
+	rpcpb.RegisterPlacementServiceServer(s, &placementService{node: node})
 	rpcpb.RegisterInternalServer(s, node.Internal())
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

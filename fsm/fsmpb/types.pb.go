@@ -1926,6 +1926,7 @@ type ApplyResult struct {
 	Namespace     *Namespace             `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Error         *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	Unchanged     bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // the command matched the current state; nothing changed
+	Shard         *Shard                 `protobuf:"bytes,5,opt,name=shard,proto3" json:"shard,omitempty"`          // the shard the command touched, if any
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1986,6 +1987,13 @@ func (x *ApplyResult) GetUnchanged() bool {
 		return x.Unchanged
 	}
 	return false
+}
+
+func (x *ApplyResult) GetShard() *Shard {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
 }
 
 // Snapshot records. A snapshot is a header then (table byte, length, record).
@@ -2206,12 +2214,13 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"FieldError\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
-	"\x04line\x18\x03 \x01(\x05R\x04line\"\xa9\x01\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\"\xd4\x01\n" +
 	"\vApplyResult\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x125\n" +
 	"\tnamespace\x18\x02 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12)\n" +
 	"\x05error\x18\x03 \x01(\v2\x13.prism.fsm.v1.ErrorR\x05error\x12\x1c\n" +
-	"\tunchanged\x18\x04 \x01(\bR\tunchanged\"{\n" +
+	"\tunchanged\x18\x04 \x01(\bR\tunchanged\x12)\n" +
+	"\x05shard\x18\x05 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\"{\n" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1a\n" +
@@ -2312,11 +2321,12 @@ var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	26, // 28: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
 	10, // 29: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
 	25, // 30: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	13, // 31: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }

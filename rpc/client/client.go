@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -396,6 +397,64 @@ func (c *Client) RestoreSnapshot(ctx context.Context, data []byte) (resp *rpcpb.
 		}
 		resp, err = st.CloseAndRecv()
 		return err
+	})
+	return resp, err
+}
+
+// RegisterShard registers (or re-registers) a shard.
+func (c *Client) RegisterShard(ctx context.Context, spec *fsmpb.ShardSpec) (resp *rpcpb.ShardResponse, err error) {
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewShardServiceClient(cc).Register(ctx, &rpcpb.RegisterShardRequest{Spec: spec})
+		return e
+	})
+	return resp, err
+}
+
+// GetShard reads one shard.
+func (c *Client) GetShard(ctx context.Context, id string, cons rpcpb.Consistency) (resp *rpcpb.ShardResponse, err error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewShardServiceClient(cc).Get(ctx, &rpcpb.GetShardRequest{Id: id, Consistency: cons})
+		return e
+	})
+	return resp, err
+}
+
+// ListShards reads every shard.
+func (c *Client) ListShards(ctx context.Context, cons rpcpb.Consistency) (resp *rpcpb.ListShardsResponse, err error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewShardServiceClient(cc).List(ctx, &rpcpb.ListShardsRequest{Consistency: cons})
+		return e
+	})
+	return resp, err
+}
+
+// DrainShard marks a shard draining (undrain: false brings it back up).
+func (c *Client) DrainShard(ctx context.Context, id string, drain bool) (resp *rpcpb.ShardResponse, err error) {
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		sc := rpcpb.NewShardServiceClient(cc)
+		if drain {
+			resp, e = sc.Drain(ctx, &rpcpb.ShardIDRequest{Id: id})
+		} else {
+			resp, e = sc.Undrain(ctx, &rpcpb.ShardIDRequest{Id: id})
+		}
+		return e
+	})
+	return resp, err
+}
+
+// RemoveShard removes a shard that serves no namespace.
+func (c *Client) RemoveShard(ctx context.Context, id string) error {
+	return c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) error {
+		_, e := rpcpb.NewShardServiceClient(cc).Remove(ctx, &rpcpb.ShardIDRequest{Id: id})
+		return e
+	})
+}
+
+// Assign pins a namespace to a shard ("" unassigns).
+func (c *Client) Assign(ctx context.Context, name, shardID string) (resp *rpcpb.AssignResponse, err error) {
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewPlacementServiceClient(cc).Assign(ctx, &rpcpb.AssignRequest{Name: name, ShardId: shardID})
+		return e
 	})
 	return resp, err
 }

@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35, 0}
 }
 
 type ApplyRequest struct {
@@ -1343,6 +1343,520 @@ func (x *MembersResponse) GetMembers() []*Member {
 	return nil
 }
 
+type RegisterShardRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *fsmpb.ShardSpec       `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterShardRequest) Reset() {
+	*x = RegisterShardRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterShardRequest) ProtoMessage() {}
+
+func (x *RegisterShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterShardRequest.ProtoReflect.Descriptor instead.
+func (*RegisterShardRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RegisterShardRequest) GetSpec() *fsmpb.ShardSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type GetShardRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Consistency   Consistency            `protobuf:"varint,2,opt,name=consistency,proto3,enum=prism.v1.Consistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetShardRequest) Reset() {
+	*x = GetShardRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetShardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetShardRequest) ProtoMessage() {}
+
+func (x *GetShardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetShardRequest.ProtoReflect.Descriptor instead.
+func (*GetShardRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetShardRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetShardRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_LINEARIZABLE
+}
+
+type ShardIDRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardIDRequest) Reset() {
+	*x = ShardIDRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardIDRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardIDRequest) ProtoMessage() {}
+
+func (x *ShardIDRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardIDRequest.ProtoReflect.Descriptor instead.
+func (*ShardIDRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ShardIDRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ShardResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Shard      *fsmpb.Shard           `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Namespaces []string               `protobuf:"bytes,2,rep,name=namespaces,proto3" json:"namespaces,omitempty"` // live namespaces assigned to it, sorted
+	Revision   int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Sum of the assigned namespaces' estimates over the shard's capacity
+	// (0 where the shard declares no capacity).
+	Utilization   *Utilization `protobuf:"bytes,4,opt,name=utilization,proto3" json:"utilization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardResponse) Reset() {
+	*x = ShardResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardResponse) ProtoMessage() {}
+
+func (x *ShardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardResponse.ProtoReflect.Descriptor instead.
+func (*ShardResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ShardResponse) GetShard() *fsmpb.Shard {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
+}
+
+func (x *ShardResponse) GetNamespaces() []string {
+	if x != nil {
+		return x.Namespaces
+	}
+	return nil
+}
+
+func (x *ShardResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ShardResponse) GetUtilization() *Utilization {
+	if x != nil {
+		return x.Utilization
+	}
+	return nil
+}
+
+type Utilization struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Read          float64                `protobuf:"fixed64,1,opt,name=read,proto3" json:"read,omitempty"`
+	Write         float64                `protobuf:"fixed64,2,opt,name=write,proto3" json:"write,omitempty"`
+	Data          float64                `protobuf:"fixed64,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Utilization) Reset() {
+	*x = Utilization{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Utilization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Utilization) ProtoMessage() {}
+
+func (x *Utilization) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Utilization.ProtoReflect.Descriptor instead.
+func (*Utilization) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Utilization) GetRead() float64 {
+	if x != nil {
+		return x.Read
+	}
+	return 0
+}
+
+func (x *Utilization) GetWrite() float64 {
+	if x != nil {
+		return x.Write
+	}
+	return 0
+}
+
+func (x *Utilization) GetData() float64 {
+	if x != nil {
+		return x.Data
+	}
+	return 0
+}
+
+type ListShardsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Consistency   Consistency            `protobuf:"varint,1,opt,name=consistency,proto3,enum=prism.v1.Consistency" json:"consistency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListShardsRequest) Reset() {
+	*x = ListShardsRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListShardsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListShardsRequest) ProtoMessage() {}
+
+func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
+func (*ListShardsRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListShardsRequest) GetConsistency() Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return Consistency_CONSISTENCY_LINEARIZABLE
+}
+
+type ListShardsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shards        []*ShardResponse       `protobuf:"bytes,1,rep,name=shards,proto3" json:"shards,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListShardsResponse) Reset() {
+	*x = ListShardsResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListShardsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListShardsResponse) ProtoMessage() {}
+
+func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
+func (*ListShardsResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListShardsResponse) GetShards() []*ShardResponse {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *ListShardsResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type RemoveShardResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveShardResponse) Reset() {
+	*x = RemoveShardResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveShardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveShardResponse) ProtoMessage() {}
+
+func (x *RemoveShardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveShardResponse.ProtoReflect.Descriptor instead.
+func (*RemoveShardResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RemoveShardResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type AssignRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ShardId       string                 `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"` // "" unpins and unassigns
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignRequest) Reset() {
+	*x = AssignRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignRequest) ProtoMessage() {}
+
+func (x *AssignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignRequest.ProtoReflect.Descriptor instead.
+func (*AssignRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AssignRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AssignRequest) GetShardId() string {
+	if x != nil {
+		return x.ShardId
+	}
+	return ""
+}
+
+type AssignResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     *fsmpb.Namespace       `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignResponse) Reset() {
+	*x = AssignResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignResponse) ProtoMessage() {}
+
+func (x *AssignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignResponse.ProtoReflect.Descriptor instead.
+func (*AssignResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AssignResponse) GetNamespace() *fsmpb.Namespace {
+	if x != nil {
+		return x.Namespace
+	}
+	return nil
+}
+
+func (x *AssignResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type SnapshotSaveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1351,7 +1865,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1877,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1890,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
 }
 
 type SnapshotChunk struct {
@@ -1388,7 +1902,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1914,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1927,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -1433,7 +1947,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1959,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1972,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SnapshotRestoreResponse) GetRevision() int64 {
@@ -1486,7 +2000,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +2012,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +2025,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -1539,7 +2053,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +2065,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +2078,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -1601,7 +2115,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +2127,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +2140,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -1682,7 +2196,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1694,7 +2208,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1707,7 +2221,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -1746,7 +2260,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +2272,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +2285,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{26}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
 }
 
 type ReadIndexResponse struct {
@@ -1785,7 +2299,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +2311,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +2324,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{27}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1928,7 +2442,38 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\traft_addr\x18\x05 \x01(\tR\braftAddr\x12\x16\n" +
 	"\x06status\x18\x06 \x01(\tR\x06status\"=\n" +
 	"\x0fMembersResponse\x12*\n" +
-	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"\x15\n" +
+	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"C\n" +
+	"\x14RegisterShardRequest\x12+\n" +
+	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\"Z\n" +
+	"\x0fGetShardRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x127\n" +
+	"\vconsistency\x18\x02 \x01(\x0e2\x15.prism.v1.ConsistencyR\vconsistency\" \n" +
+	"\x0eShardIDRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xaf\x01\n" +
+	"\rShardResponse\x12)\n" +
+	"\x05shard\x18\x01 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\x12\x1e\n" +
+	"\n" +
+	"namespaces\x18\x02 \x03(\tR\n" +
+	"namespaces\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x03R\brevision\x127\n" +
+	"\vutilization\x18\x04 \x01(\v2\x15.prism.v1.UtilizationR\vutilization\"K\n" +
+	"\vUtilization\x12\x12\n" +
+	"\x04read\x18\x01 \x01(\x01R\x04read\x12\x14\n" +
+	"\x05write\x18\x02 \x01(\x01R\x05write\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\x01R\x04data\"L\n" +
+	"\x11ListShardsRequest\x127\n" +
+	"\vconsistency\x18\x01 \x01(\x0e2\x15.prism.v1.ConsistencyR\vconsistency\"a\n" +
+	"\x12ListShardsResponse\x12/\n" +
+	"\x06shards\x18\x01 \x03(\v2\x17.prism.v1.ShardResponseR\x06shards\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"1\n" +
+	"\x13RemoveShardResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\">\n" +
+	"\rAssignRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bshard_id\x18\x02 \x01(\tR\ashardId\"c\n" +
+	"\x0eAssignResponse\x125\n" +
+	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\x15\n" +
 	"\x13SnapshotSaveRequest\"#\n" +
 	"\rSnapshotChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"b\n" +
@@ -1982,7 +2527,16 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\aMembers\x12\x18.prism.v1.MembersRequest\x1a\x19.prism.v1.MembersResponse\x12S\n" +
 	"\x0eTransferLeader\x12\x1f.prism.v1.TransferLeaderRequest\x1a .prism.v1.TransferLeaderResponse\x12G\n" +
 	"\n" +
-	"RemovePeer\x12\x1b.prism.v1.RemovePeerRequest\x1a\x1c.prism.v1.RemovePeerResponse2\x9c\x01\n" +
+	"RemovePeer\x12\x1b.prism.v1.RemovePeerRequest\x1a\x1c.prism.v1.RemovePeerResponse2\x8e\x03\n" +
+	"\fShardService\x12C\n" +
+	"\bRegister\x12\x1e.prism.v1.RegisterShardRequest\x1a\x17.prism.v1.ShardResponse\x129\n" +
+	"\x03Get\x12\x19.prism.v1.GetShardRequest\x1a\x17.prism.v1.ShardResponse\x12A\n" +
+	"\x04List\x12\x1b.prism.v1.ListShardsRequest\x1a\x1c.prism.v1.ListShardsResponse\x12:\n" +
+	"\x05Drain\x12\x18.prism.v1.ShardIDRequest\x1a\x17.prism.v1.ShardResponse\x12<\n" +
+	"\aUndrain\x12\x18.prism.v1.ShardIDRequest\x1a\x17.prism.v1.ShardResponse\x12A\n" +
+	"\x06Remove\x12\x18.prism.v1.ShardIDRequest\x1a\x1d.prism.v1.RemoveShardResponse2O\n" +
+	"\x10PlacementService\x12;\n" +
+	"\x06Assign\x12\x17.prism.v1.AssignRequest\x1a\x18.prism.v1.AssignResponse2\x9c\x01\n" +
 	"\x0fSnapshotService\x12@\n" +
 	"\x04Save\x12\x1d.prism.v1.SnapshotSaveRequest\x1a\x17.prism.v1.SnapshotChunk0\x01\x12G\n" +
 	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\xee\x01\n" +
@@ -2004,7 +2558,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -2028,71 +2582,104 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*MembersRequest)(nil),            // 19: prism.v1.MembersRequest
 	(*Member)(nil),                    // 20: prism.v1.Member
 	(*MembersResponse)(nil),           // 21: prism.v1.MembersResponse
-	(*SnapshotSaveRequest)(nil),       // 22: prism.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),             // 23: prism.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),   // 24: prism.v1.SnapshotRestoreResponse
-	(*ForwardApplyRequest)(nil),       // 25: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 26: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 27: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 28: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 29: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 30: prism.v1.ReadIndexResponse
-	(*fsmpb.NamespaceSpec)(nil),       // 31: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 32: prism.fsm.v1.Namespace
-	(*fsmpb.Command)(nil),             // 33: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 34: prism.fsm.v1.ApplyResult
+	(*RegisterShardRequest)(nil),      // 22: prism.v1.RegisterShardRequest
+	(*GetShardRequest)(nil),           // 23: prism.v1.GetShardRequest
+	(*ShardIDRequest)(nil),            // 24: prism.v1.ShardIDRequest
+	(*ShardResponse)(nil),             // 25: prism.v1.ShardResponse
+	(*Utilization)(nil),               // 26: prism.v1.Utilization
+	(*ListShardsRequest)(nil),         // 27: prism.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),        // 28: prism.v1.ListShardsResponse
+	(*RemoveShardResponse)(nil),       // 29: prism.v1.RemoveShardResponse
+	(*AssignRequest)(nil),             // 30: prism.v1.AssignRequest
+	(*AssignResponse)(nil),            // 31: prism.v1.AssignResponse
+	(*SnapshotSaveRequest)(nil),       // 32: prism.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),             // 33: prism.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),   // 34: prism.v1.SnapshotRestoreResponse
+	(*ForwardApplyRequest)(nil),       // 35: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 36: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 37: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 38: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 39: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 40: prism.v1.ReadIndexResponse
+	(*fsmpb.NamespaceSpec)(nil),       // 41: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 42: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 43: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 44: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 45: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 46: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	31, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	32, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	41, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	42, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	32, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	42, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	32, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	42, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	32, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	42, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	33, // 11: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	34, // 12: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 13: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	12, // 14: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	14, // 15: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 16: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 17: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 18: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 19: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 20: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 21: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 22: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	16, // 23: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	19, // 24: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	12, // 25: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	14, // 26: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	22, // 27: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	23, // 28: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	25, // 29: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	27, // 30: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	29, // 31: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	4,  // 32: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 33: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 34: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 35: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 36: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 37: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 38: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 39: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	23, // 40: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	24, // 41: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	26, // 42: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	28, // 43: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	30, // 44: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	32, // [32:45] is the sub-list for method output_type
-	19, // [19:32] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	43, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	0,  // 12: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
+	44, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	26, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
+	0,  // 15: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
+	25, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
+	42, // 17: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	45, // 18: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	46, // 19: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 20: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	12, // 21: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	14, // 22: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 23: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 24: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 25: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 26: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 27: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 28: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 29: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	16, // 30: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	19, // 31: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	12, // 32: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	14, // 33: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	22, // 34: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	23, // 35: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	27, // 36: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	24, // 37: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	24, // 38: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	24, // 39: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	30, // 40: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	32, // 41: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	33, // 42: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	35, // 43: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	37, // 44: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	39, // 45: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	4,  // 46: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 47: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 48: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 49: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 50: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 51: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 52: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 53: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	25, // 54: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	25, // 55: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	28, // 56: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	25, // 57: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	25, // 58: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	29, // 59: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	31, // 60: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	33, // 61: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	34, // 62: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	36, // 63: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	38, // 64: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	40, // 65: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	46, // [46:66] is the sub-list for method output_type
+	26, // [26:46] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -2102,7 +2689,7 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
-	file_rpc_rpcpb_api_proto_msgTypes[24].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[34].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -2112,9 +2699,9 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   28,
+			NumMessages:   38,
 			NumExtensions: 0,
-			NumServices:   4,
+			NumServices:   6,
 		},
 		GoTypes:           file_rpc_rpcpb_api_proto_goTypes,
 		DependencyIndexes: file_rpc_rpcpb_api_proto_depIdxs,

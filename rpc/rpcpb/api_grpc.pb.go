@@ -459,6 +459,410 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	ShardService_Register_FullMethodName = "/prism.v1.ShardService/Register"
+	ShardService_Get_FullMethodName      = "/prism.v1.ShardService/Get"
+	ShardService_List_FullMethodName     = "/prism.v1.ShardService/List"
+	ShardService_Drain_FullMethodName    = "/prism.v1.ShardService/Drain"
+	ShardService_Undrain_FullMethodName  = "/prism.v1.ShardService/Undrain"
+	ShardService_Remove_FullMethodName   = "/prism.v1.ShardService/Remove"
+)
+
+// ShardServiceClient is the client API for ShardService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// ShardService administers shards. Register is what a shard agent calls;
+// Drain only marks a shard (moving its namespaces is placement's job).
+type ShardServiceClient interface {
+	Register(ctx context.Context, in *RegisterShardRequest, opts ...grpc.CallOption) (*ShardResponse, error)
+	Get(ctx context.Context, in *GetShardRequest, opts ...grpc.CallOption) (*ShardResponse, error)
+	List(ctx context.Context, in *ListShardsRequest, opts ...grpc.CallOption) (*ListShardsResponse, error)
+	Drain(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*ShardResponse, error)
+	Undrain(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*ShardResponse, error)
+	Remove(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*RemoveShardResponse, error)
+}
+
+type shardServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewShardServiceClient(cc grpc.ClientConnInterface) ShardServiceClient {
+	return &shardServiceClient{cc}
+}
+
+func (c *shardServiceClient) Register(ctx context.Context, in *RegisterShardRequest, opts ...grpc.CallOption) (*ShardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShardResponse)
+	err := c.cc.Invoke(ctx, ShardService_Register_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shardServiceClient) Get(ctx context.Context, in *GetShardRequest, opts ...grpc.CallOption) (*ShardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShardResponse)
+	err := c.cc.Invoke(ctx, ShardService_Get_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shardServiceClient) List(ctx context.Context, in *ListShardsRequest, opts ...grpc.CallOption) (*ListShardsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListShardsResponse)
+	err := c.cc.Invoke(ctx, ShardService_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shardServiceClient) Drain(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*ShardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShardResponse)
+	err := c.cc.Invoke(ctx, ShardService_Drain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shardServiceClient) Undrain(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*ShardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShardResponse)
+	err := c.cc.Invoke(ctx, ShardService_Undrain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *shardServiceClient) Remove(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*RemoveShardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveShardResponse)
+	err := c.cc.Invoke(ctx, ShardService_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ShardServiceServer is the server API for ShardService service.
+// All implementations must embed UnimplementedShardServiceServer
+// for forward compatibility.
+//
+// ShardService administers shards. Register is what a shard agent calls;
+// Drain only marks a shard (moving its namespaces is placement's job).
+type ShardServiceServer interface {
+	Register(context.Context, *RegisterShardRequest) (*ShardResponse, error)
+	Get(context.Context, *GetShardRequest) (*ShardResponse, error)
+	List(context.Context, *ListShardsRequest) (*ListShardsResponse, error)
+	Drain(context.Context, *ShardIDRequest) (*ShardResponse, error)
+	Undrain(context.Context, *ShardIDRequest) (*ShardResponse, error)
+	Remove(context.Context, *ShardIDRequest) (*RemoveShardResponse, error)
+	mustEmbedUnimplementedShardServiceServer()
+}
+
+// UnimplementedShardServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedShardServiceServer struct{}
+
+func (UnimplementedShardServiceServer) Register(context.Context, *RegisterShardRequest) (*ShardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Register not implemented")
+}
+func (UnimplementedShardServiceServer) Get(context.Context, *GetShardRequest) (*ShardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Get not implemented")
+}
+func (UnimplementedShardServiceServer) List(context.Context, *ListShardsRequest) (*ListShardsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedShardServiceServer) Drain(context.Context, *ShardIDRequest) (*ShardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
+}
+func (UnimplementedShardServiceServer) Undrain(context.Context, *ShardIDRequest) (*ShardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Undrain not implemented")
+}
+func (UnimplementedShardServiceServer) Remove(context.Context, *ShardIDRequest) (*RemoveShardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedShardServiceServer) mustEmbedUnimplementedShardServiceServer() {}
+func (UnimplementedShardServiceServer) testEmbeddedByValue()                      {}
+
+// UnsafeShardServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ShardServiceServer will
+// result in compilation errors.
+type UnsafeShardServiceServer interface {
+	mustEmbedUnimplementedShardServiceServer()
+}
+
+func RegisterShardServiceServer(s grpc.ServiceRegistrar, srv ShardServiceServer) {
+	// If the following call panics, it indicates UnimplementedShardServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&ShardService_ServiceDesc, srv)
+}
+
+func _ShardService_Register_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterShardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).Register(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_Register_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).Register(ctx, req.(*RegisterShardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShardService_Get_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetShardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).Get(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_Get_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).Get(ctx, req.(*GetShardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShardService_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListShardsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).List(ctx, req.(*ListShardsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShardService_Drain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShardIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).Drain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_Drain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).Drain(ctx, req.(*ShardIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShardService_Undrain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShardIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).Undrain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_Undrain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).Undrain(ctx, req.(*ShardIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ShardService_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShardIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).Remove(ctx, req.(*ShardIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// ShardService_ServiceDesc is the grpc.ServiceDesc for ShardService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var ShardService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "prism.v1.ShardService",
+	HandlerType: (*ShardServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Register",
+			Handler:    _ShardService_Register_Handler,
+		},
+		{
+			MethodName: "Get",
+			Handler:    _ShardService_Get_Handler,
+		},
+		{
+			MethodName: "List",
+			Handler:    _ShardService_List_Handler,
+		},
+		{
+			MethodName: "Drain",
+			Handler:    _ShardService_Drain_Handler,
+		},
+		{
+			MethodName: "Undrain",
+			Handler:    _ShardService_Undrain_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _ShardService_Remove_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "rpc/rpcpb/api.proto",
+}
+
+const (
+	PlacementService_Assign_FullMethodName = "/prism.v1.PlacementService/Assign"
+)
+
+// PlacementServiceClient is the client API for PlacementService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// PlacementService steers placement. Assign pins a namespace to a shard.
+type PlacementServiceClient interface {
+	Assign(ctx context.Context, in *AssignRequest, opts ...grpc.CallOption) (*AssignResponse, error)
+}
+
+type placementServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewPlacementServiceClient(cc grpc.ClientConnInterface) PlacementServiceClient {
+	return &placementServiceClient{cc}
+}
+
+func (c *placementServiceClient) Assign(ctx context.Context, in *AssignRequest, opts ...grpc.CallOption) (*AssignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AssignResponse)
+	err := c.cc.Invoke(ctx, PlacementService_Assign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PlacementServiceServer is the server API for PlacementService service.
+// All implementations must embed UnimplementedPlacementServiceServer
+// for forward compatibility.
+//
+// PlacementService steers placement. Assign pins a namespace to a shard.
+type PlacementServiceServer interface {
+	Assign(context.Context, *AssignRequest) (*AssignResponse, error)
+	mustEmbedUnimplementedPlacementServiceServer()
+}
+
+// UnimplementedPlacementServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedPlacementServiceServer struct{}
+
+func (UnimplementedPlacementServiceServer) Assign(context.Context, *AssignRequest) (*AssignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Assign not implemented")
+}
+func (UnimplementedPlacementServiceServer) mustEmbedUnimplementedPlacementServiceServer() {}
+func (UnimplementedPlacementServiceServer) testEmbeddedByValue()                          {}
+
+// UnsafePlacementServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to PlacementServiceServer will
+// result in compilation errors.
+type UnsafePlacementServiceServer interface {
+	mustEmbedUnimplementedPlacementServiceServer()
+}
+
+func RegisterPlacementServiceServer(s grpc.ServiceRegistrar, srv PlacementServiceServer) {
+	// If the following call panics, it indicates UnimplementedPlacementServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&PlacementService_ServiceDesc, srv)
+}
+
+func _PlacementService_Assign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AssignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).Assign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_Assign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).Assign(ctx, req.(*AssignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// PlacementService_ServiceDesc is the grpc.ServiceDesc for PlacementService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var PlacementService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "prism.v1.PlacementService",
+	HandlerType: (*PlacementServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Assign",
+			Handler:    _PlacementService_Assign_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "rpc/rpcpb/api.proto",
+}
+
+const (
 	SnapshotService_Save_FullMethodName    = "/prism.v1.SnapshotService/Save"
 	SnapshotService_Restore_FullMethodName = "/prism.v1.SnapshotService/Restore"
 )

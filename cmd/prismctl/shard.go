@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/nsfile"
+	"github.com/prism/controlplane/rpc/client"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// shardView is the JSON shape of a shard (PRODUCT.md).
+type shardView struct {
+	ID          string             `json:"id" yaml:"id"`
+	Endpoints   []string           `json:"endpoints" yaml:"endpoints"`
+	Backends    []string           `json:"backends" yaml:"backends"`
+	Capacity    map[string]float64 `json:"capacity" yaml:"capacity"`
+	Labels      map[string]string  `json:"labels" yaml:"labels"`
+	State       string             `json:"state" yaml:"state"`
+	DedicatedTo string             `json:"dedicated_to" yaml:"dedicated_to"`
+	Namespaces  []string           `json:"namespaces" yaml:"namespaces"`
+	Utilization map[string]float64 `json:"utilization" yaml:"utilization"`
+	Revision    int64              `json:"revision" yaml:"revision"`
+}
+
+func toShardView(r *rpcpb.ShardResponse) shardView {
+	sp := r.Shard.GetSpec()
+	v := shardView{
+		ID: sp.GetId(), Endpoints: sp.GetEndpoints(), Backends: sp.GetBackends(), Labels: sp.GetLabels(),
+		State:      strings.ToLower(strings.TrimPrefix(r.Shard.GetState().String(), "SHARD_STATE_")),
+		Namespaces: r.Namespaces, Revision: r.Shard.GetRevision(),
+		Capacity: map[string]float64{"read_rps": float64(sp.GetCapacity().GetReadRps()),
+			"write_rps": float64(sp.GetCapacity().GetWriteRps()), "data_gb": sp.GetCapacity().GetDataGb()},
+		Utilization: map[string]float64{"read": r.Utilization.GetRead(), "write": r.Utilization.GetWrite(), "data": r.Utilization.GetData()},
+	}
+	if v.Namespaces == nil {
+		v.Namespaces = []string{}
+	}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	return v
+}
+
+func shardTable(w io.Writer, vs []shardView) {
+	fmt.Fprintln(w, "ID\tSTATE\tBACKENDS\tNAMESPACES\tREAD\tWRITE\tENDPOINTS")
+	for _, v := range vs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%.0f%%\t%.0f%%\t%s\n", v.ID, v.State, strings.Join(v.Backends, ","), len(v.Namespaces),
+			100*v.Utilization["read"], 100*v.Utilization["write"], strings.Join(v.Endpoints, ","))
+	}
+}
+
+func shardCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "shard", Aliases: []string{"shards"}, Short: "Register and administer shards"}
+	one := func(use, short string, call func(ctx context.Context, cl *client.Client, id string) (*rpcpb.ShardResponse, error)) *cobra.Command {
+		return &cobra.Command{Use: use + " ID", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(_ *cobra.Command, args []string) error {
+				return g.withClient(func(ctx context.Context, cl *client.Client) error {
+					r, err := call(ctx, cl, args[0])
+					if err != nil {
+						return err
+					}
+					v := toShardView(r)
+					return g.emit(v, func(w io.Writer) { shardTable(w, []shardView{v}) })
+				})
+			}}
+	}
+	c.AddCommand(
+		one("get", "Show one shard", func(ctx context.Context, cl *client.Client, id string) (*rpcpb.ShardResponse, error) {
+			return cl.GetShard(ctx, id, g.readConsistency())
+		}),
+		one("drain", "Mark a shard draining: nothing new is assigned to it", func(ctx context.Context, cl *client.Client, id string) (*rpcpb.ShardResponse, error) {
+			return cl.DrainShard(ctx, id, true)
+		}),
+		one("undrain", "Bring a drained shard back", func(ctx context.Context, cl *client.Client, id string) (*rpcpb.ShardResponse, error) {
+			return cl.DrainShard(ctx, id, false)
+		}),
+		&cobra.Command{Use: "list", Short: "List shards", Args: cobra.NoArgs,
+			RunE: func(_ *cobra.Command, _ []string) error {
+				return g.withClient(func(ctx context.Context, cl *client.Client) error {
+					r, err := cl.ListShards(ctx, g.readConsistency())
+					if err != nil {
+						return err
+					}
+					out := struct {
+						Shards   []shardView `json:"shards" yaml:"shards"`
+						Revision int64       `json:"revision" yaml:"revision"`
+					}{Shards: []shardView{}, Revision: r.Revision}
+					for _, s := range r.Shards {
+						out.Shards = append(out.Shards, toShardView(s))
+					}
+					return g.emit(out, func(w io.Writer) { shardTable(w, out.Shards) })
+				})
+			}},
+		&cobra.Command{Use: "remove ID", Short: "Remove a shard that serves no namespace", Args: cobra.ExactArgs(1),
+			RunE: func(_ *cobra.Command, args []string) error {
+				return g.withClient(func(ctx context.Context, cl *client.Client) error {
+					if err := cl.RemoveShard(ctx, args[0]); err != nil {
+						return err
+					}
+					out := struct {
+						Removed string `json:"removed" yaml:"removed"`
+					}{args[0]}
+					return g.emit(out, func(w io.Writer) { fmt.Fprintf(w, "shard/%s removed\n", args[0]) })
+				})
+			}},
+		shardRegisterCmd(g),
+	)
+	return c
+}
+
+// shardRegisterCmd registers a shard by hand (prism-shard does it itself).
+func shardRegisterCmd(g *globals) *cobra.Command {
+	var id, endpoints, backends, capacity, labels string
+	c := &cobra.Command{Use: "register --id ID --endpoint HOST:PORT --backends a,b [--capacity read_rps=N,write_rps=N,data_gb=N] [--labels k=v]",
+		Short: "Register (or update) a shard by hand", Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			spec := &fsmpb.ShardSpec{Id: id, Endpoints: splitList(endpoints), Backends: splitList(backends), Capacity: &fsmpb.ShardCapacity{}}
+			sort.Strings(spec.Backends)
+			kv, err := parseKV(capacity)
+			if err != nil {
+				return fmt.Errorf("--capacity: %w", err)
+			}
+			for k, v := range kv {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return fmt.Errorf("--capacity %s=%q: not a number", k, v)
+				}
+				switch k {
+				case "read_rps":
+					spec.Capacity.ReadRps = int64(f)
+				case "write_rps":
+					spec.Capacity.WriteRps = int64(f)
+				case "data_gb":
+					spec.Capacity.DataGb = f
+				default:
+					return fmt.Errorf("--capacity: unknown key %q (read_rps, write_rps, data_gb)", k)
+				}
+			}
+			if spec.Labels, err = parseKV(labels); err != nil {
+				return fmt.Errorf("--labels: %w", err)
+			}
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.RegisterShard(ctx, spec)
+				if err != nil {
+					return err
+				}
+				v := toShardView(r)
+				return g.emit(v, func(w io.Writer) { shardTable(w, []shardView{v}) })
+			})
+		}}
+	f := c.Flags()
+	f.StringVar(&id, "id", "", "shard id")
+	f.StringVar(&endpoints, "endpoint", "", "comma list of host:port the shard serves on")
+	f.StringVar(&backends, "backends", "", "comma list of backends it serves (postgres,kafka,...)")
+	f.StringVar(&capacity, "capacity", "", "read_rps=N,write_rps=N,data_gb=N")
+	f.StringVar(&labels, "labels", "", "k=v,...")
+	return c
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseKV(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range splitList(s) {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q is not key=value", p)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+func placementCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "placement", Short: "See and steer placement"}
+	c.AddCommand(&cobra.Command{Use: "assign NAME SHARD", Short: `Pin a namespace to a shard ("" unassigns)`, Args: cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.Assign(ctx, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				v := nsfile.ToView(r.Namespace)
+				return g.emit(v, func(w io.Writer) { nsTable(w, []nsfile.View{v}) })
+			})
+		}})
+	return c
+}

@@ -1,0 +1,46 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestShardAdministration(t *testing.T) {
+	c := startCluster(t, 3)
+	eps := c.endpoints()
+	mustCtl(t, eps, "shard", "register", "--id", "pg-1", "--endpoint", "10.0.0.1:8980", "--backends", "postgres",
+		"--capacity", "read_rps=50000,write_rps=10000,data_gb=1000", "--labels", "zone=z1")
+	_, errs, code := ctl(t, eps, "shard", "register", "--id", "Bad!", "--endpoint", "nope", "--backends", "postgres")
+	if code == 0 || !strings.Contains(errs, "id") || !strings.Contains(errs, "endpoints[0]") {
+		t.Fatalf("invalid shard: exit %d: %s", code, errs)
+	}
+	mustCtl(t, eps, "namespace", "apply", "-f", "../examples/user-profiles.yaml")
+	mustCtl(t, eps, "placement", "assign", "user-profiles", "pg-1")
+	var sh struct {
+		ID          string             `json:"id"`
+		State       string             `json:"state"`
+		Namespaces  []string           `json:"namespaces"`
+		Utilization map[string]float64 `json:"utilization"`
+	}
+	out := mustCtl(t, c.nodes[2].grpc, "shard", "get", "pg-1", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &sh); err != nil {
+		t.Fatal(err)
+	}
+	if sh.State != "up" || len(sh.Namespaces) != 1 || sh.Utilization["read"] != 0.1 {
+		t.Fatalf("shard: %s", out)
+	}
+	out = mustCtl(t, eps, "namespace", "list", "--shard", "pg-1", "-o", "json")
+	if !strings.Contains(out, `"shard_id": "pg-1"`) {
+		t.Fatalf("list --shard: %s", out)
+	}
+	mustCtl(t, eps, "shard", "drain", "pg-1")
+	if _, errs, code := ctl(t, eps, "shard", "remove", "pg-1"); code == 0 || !strings.Contains(errs, "still serves") {
+		t.Fatalf("removing a shard in use: exit %d: %s", code, errs)
+	}
+	mustCtl(t, eps, "placement", "assign", "user-profiles", "")
+	mustCtl(t, eps, "shard", "remove", "pg-1")
+	if _, _, code := ctl(t, eps, "shard", "get", "pg-1"); code == 0 {
+		t.Fatal("removed shard still readable")
+	}
+}

@@ -1,0 +1,134 @@
+package rpc
+
+import (
+	"context"
+	"sort"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// shardService implements rpcpb.ShardServiceServer.
+type shardService struct {
+	rpcpb.UnimplementedShardServiceServer
+	node *cluster.Node
+}
+
+// apply commits a command and returns the result's business error as err.
+func apply(ctx context.Context, node *cluster.Node, cmd *fsmpb.Command) (fsm.Result, error) {
+	res, err := node.Apply(ctx, cmd)
+	if err == nil {
+		err = res.Err
+	}
+	return res, err
+}
+
+func (s *shardService) shardResponse(sh *fsmpb.Shard, rev int64) *rpcpb.ShardResponse {
+	names := s.node.FSM().AssignedTo(sh.Spec.GetId())
+	var read, write, data float64
+	for _, name := range names {
+		if ns, _, err := s.node.FSM().Get(name); err == nil {
+			c := ns.Spec.GetCapacity()
+			read += float64(c.GetEstimatedReadRps())
+			write += float64(c.GetEstimatedWriteRps())
+			data += c.GetEstimatedDataSizeGb()
+		}
+	}
+	frac := func(used, capacity float64) float64 {
+		if capacity <= 0 {
+			return 0
+		}
+		return used / capacity
+	}
+	c := sh.Spec.GetCapacity()
+	return &rpcpb.ShardResponse{Shard: sh, Namespaces: names, Revision: rev, Utilization: &rpcpb.Utilization{
+		Read: frac(read, float64(c.GetReadRps())), Write: frac(write, float64(c.GetWriteRps())), Data: frac(data, c.GetDataGb()),
+	}}
+}
+
+func (s *shardService) Register(ctx context.Context, req *rpcpb.RegisterShardRequest) (*rpcpb.ShardResponse, error) {
+	if req.Spec != nil {
+		sort.Strings(req.Spec.Backends) // one spelling per set
+	}
+	if err := fsm.CheckShardSpec(req.Spec); err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_RegisterShard{RegisterShard: &fsmpb.RegisterShard{Spec: req.Spec}}})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return s.shardResponse(res.Shard, res.Revision), nil
+}
+
+func (s *shardService) setState(ctx context.Context, id string, st fsmpb.ShardState, reason string) (*rpcpb.ShardResponse, error) {
+	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{Id: id, State: st, Reason: reason}}})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return s.shardResponse(res.Shard, res.Revision), nil
+}
+
+func (s *shardService) Drain(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.ShardResponse, error) {
+	return s.setState(ctx, req.Id, fsmpb.ShardState_SHARD_STATE_DRAINING, "drained by an operator")
+}
+
+func (s *shardService) Undrain(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.ShardResponse, error) {
+	return s.setState(ctx, req.Id, fsmpb.ShardState_SHARD_STATE_UP, "undrained by an operator")
+}
+
+func (s *shardService) Remove(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.RemoveShardResponse, error) {
+	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_RemoveShard{RemoveShard: &fsmpb.RemoveShard{Id: req.Id}}})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.RemoveShardResponse{Revision: res.Revision}, nil
+}
+
+func (s *shardService) read(ctx context.Context, c rpcpb.Consistency) error {
+	if c == rpcpb.Consistency_CONSISTENCY_LINEARIZABLE {
+		return s.node.LinearizableBarrier(ctx)
+	}
+	return nil
+}
+
+func (s *shardService) Get(ctx context.Context, req *rpcpb.GetShardRequest) (*rpcpb.ShardResponse, error) {
+	if err := s.read(ctx, req.Consistency); err != nil {
+		return nil, toStatus(err)
+	}
+	sh, rev, err := s.node.FSM().GetShard(req.Id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return s.shardResponse(sh, rev), nil
+}
+
+func (s *shardService) List(ctx context.Context, req *rpcpb.ListShardsRequest) (*rpcpb.ListShardsResponse, error) {
+	if err := s.read(ctx, req.Consistency); err != nil {
+		return nil, toStatus(err)
+	}
+	list, rev := s.node.FSM().ListShards()
+	resp := &rpcpb.ListShardsResponse{Revision: rev}
+	for _, sh := range list {
+		resp.Shards = append(resp.Shards, s.shardResponse(sh, rev))
+	}
+	return resp, nil
+}
+
+// placementService implements rpcpb.PlacementServiceServer.
+type placementService struct {
+	rpcpb.UnimplementedPlacementServiceServer
+	node *cluster.Node
+}
+
+// Assign pins a namespace to a shard ("" unassigns and unpins).
+func (p *placementService) Assign(ctx context.Context, req *rpcpb.AssignRequest) (*rpcpb.AssignResponse, error) {
+	res, err := apply(ctx, p.node, &fsmpb.Command{Body: &fsmpb.Command_AssignNamespace{AssignNamespace: &fsmpb.AssignNamespace{
+		Name: req.Name, ShardId: req.ShardId, Pinned: req.ShardId != "",
+	}}})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.AssignResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
+}
