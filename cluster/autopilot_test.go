@@ -9,6 +9,7 @@ import (
 
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/internal/testcluster"
+	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -127,3 +128,5 @@ func TestAutopilotKeepsMinimumQuorum(t *testing.T) {
 func applyReq(name string, rps int64) *rpcpb.ApplyRequest {
 	return &rpcpb.ApplyRequest{Spec: spec(name, rps)}
 }
+
+func clientReason(err error) string { return client.Reason(err) }

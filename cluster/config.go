@@ -83,6 +83,12 @@ type Config struct {
 	// hangs loses leadership instead of holding it while nothing commits.
 	DiskStallThreshold time.Duration
 
+	// WatchHistoryEvents is how many recent events a node keeps so watches
+	// can resume; older revisions are "compacted". WatchBuffer is how many
+	// revisions one watcher may lag before it is cut (resumably).
+	WatchHistoryEvents int
+	WatchBuffer        int
+
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip and namespace lifecycles with provisioners.
 	ReconcileInterval time.Duration
@@ -117,6 +123,8 @@ func DefaultConfig() Config {
 		DeadServerCleanup:   30 * time.Second,
 		MinQuorum:           3,
 		DiskStallThreshold:  5 * time.Second,
+		WatchHistoryEvents:  10000,
+		WatchBuffer:         1024,
 		RejoinInterval:      30 * time.Second,
 	}
 }
@@ -167,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAppendEntries <= 0 || c.MaxAppendEntries > 1024 {
 		bad("max append entries %d not in 1..1024", c.MaxAppendEntries)
+	}
+	if c.WatchHistoryEvents < 1 || c.WatchBuffer < 1 {
+		bad("watch history and buffer must be positive")
 	}
 	if c.DiskStallThreshold < 100*time.Millisecond {
 		bad("disk stall threshold %v is below 100ms", c.DiskStallThreshold)

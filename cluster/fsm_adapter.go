@@ -6,12 +6,16 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/watch"
 )
 
 // raftFSM adapts the pure fsm.FSM to raft.BatchingFSM. Raft hands it
 // command and configuration entries in log order; configuration entries
 // only advance the applied index.
-type raftFSM struct{ f *fsm.FSM }
+type raftFSM struct {
+	f   *fsm.FSM
+	hub *watch.Hub // nil: no watches (recovery tools)
+}
 
 var (
 	_ raft.BatchingFSM = raftFSM{}
@@ -32,8 +36,35 @@ func (a raftFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(results))
 	for i := range results {
 		out[i] = results[i]
+		if a.hub != nil {
+			publish(a.hub, results[i])
+		}
 	}
 	return out
+}
+
+// publish hands a committed change to the watch hub.
+func publish(h *watch.Hub, r fsm.Result) {
+	if r.Err != nil || r.Unchanged || r.Revision == 0 {
+		return
+	}
+	b := watch.Batch{Revision: r.Revision}
+	typ := watch.Put
+	if r.Deleted {
+		typ = watch.Delete
+	}
+	switch {
+	case r.Namespace != nil:
+		prev := r.PrevShardID
+		if prev == "" {
+			prev = r.Namespace.ShardId
+		}
+		b.Events = []watch.Event{{Type: typ, Kind: watch.KindNamespace, Name: r.Namespace.Spec.GetName(),
+			Revision: r.Revision, Namespace: r.Namespace, PrevShardID: prev}}
+	case r.Shard != nil:
+		b.Events = []watch.Event{{Type: typ, Kind: watch.KindShard, Name: r.Shard.Spec.GetId(), Revision: r.Revision, Shard: r.Shard}}
+	}
+	h.Publish(b)
 }
 
 func (a raftFSM) Snapshot() (raft.FSMSnapshot, error) { return fsmSnapshot{a.f.Snapshot()}, nil }

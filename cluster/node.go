@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/watch"
 )
 
 // Deps are a node's collaborators.
@@ -33,6 +34,7 @@ type Node struct {
 	prov Provisioner
 
 	fsm       *fsm.FSM
+	hub       *watch.Hub
 	raft      *raft.Raft
 	transport *fencedTransport
 	store     *raftboltdb.BoltStore
@@ -156,7 +158,9 @@ func (n *Node) startRaft(base *slog.Logger) error {
 		return fmt.Errorf("cluster: read raft state: %w", err)
 	}
 	n.bootstrapped.Store(has)
-	r, err := raft.NewRaft(rc, raftFSM{n.fsm}, logs, store, snaps, n.transport)
+	n.hub = watch.NewHub(watch.Config{HistoryEvents: n.cfg.WatchHistoryEvents, WatcherBuffer: n.cfg.WatchBuffer}, 0)
+	n.fsm.OnRestore = func() { n.hub.Reset(n.fsm.Revision()) }
+	r, err := raft.NewRaft(rc, raftFSM{f: n.fsm, hub: n.hub}, logs, store, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
@@ -213,6 +217,9 @@ func (n *Node) hasOtherVoters() bool {
 	}
 	return false
 }
+
+// Hub is this node's watch hub, fed by its own apply loop.
+func (n *Node) Hub() *watch.Hub { return n.hub }
 
 // FSM exposes the state machine for local (stale) reads.
 func (n *Node) FSM() *fsm.FSM { return n.fsm }

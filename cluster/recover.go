@@ -88,7 +88,7 @@ func Recover(dataDir, nodeID string, peers []Peer, log *slog.Logger) error {
 		conf.Servers = append(conf.Servers, s)
 	}
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(nodeID))
-	if err := raft.RecoverCluster(rc, raftFSM{fsm.New()}, store, store, snaps, trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, raftFSM{f: fsm.New()}, store, store, snaps, trans, conf); err != nil {
 		return fmt.Errorf("cluster: recover: %w", err)
 	}
 	log.Info("raft configuration recovered", "data_dir", dataDir, "servers", len(conf.Servers))

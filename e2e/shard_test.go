@@ -44,3 +44,24 @@ func TestShardAdministration(t *testing.T) {
 		t.Fatal("removed shard still readable")
 	}
 }
+
+func TestWatchLines(t *testing.T) {
+	c := startCluster(t, 3)
+	eps := c.endpoints()
+	mustCtl(t, eps, "namespace", "apply", "-f", "../examples/user-profiles.yaml")
+	out := mustCtl(t, c.nodes[1].grpc, "watch", "-o", "json", "--timeout", "2s", "--kind", "namespace")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var first, last struct {
+		Type     string         `json:"type"`
+		Revision int64          `json:"revision"`
+		Kind     string         `json:"kind"`
+		Name     string         `json:"name"`
+		Object   map[string]any `json:"object"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Type != "put" || first.Name != "user-profiles" || first.Object["backend"] != "postgres" {
+		t.Fatalf("first line: %s (%v)", lines[0], err)
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Type != "bookmark" || last.Revision < first.Revision {
+		t.Fatalf("last line: %s (%v)", lines[len(lines)-1], err)
+	}
+}

@@ -194,5 +194,5 @@ func purgeNamespace(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: &RevisionError{Name: body.Name, Expected: body.IfRevision, Current: cur.Revision}}
 	}
 	delete(s.namespaces, body.Name)
-	return Result{Revision: s.bump(), Namespace: cur}
+	return Result{Revision: s.bump(), Namespace: cur, Deleted: true, PrevShardID: cur.ShardId}
 }

@@ -102,7 +102,7 @@ func removeShard(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: shard %q still serves %d namespace(s) (%s, ...): drain it first", ErrFailedPrecondition, body.Id, len(names), names[0])}
 	}
 	delete(s.shards, body.Id)
-	return Result{Revision: s.bump(), Shard: cur}
+	return Result{Revision: s.bump(), Shard: cur, Deleted: true}
 }
 
 // assignedTo lists the live namespaces on a shard, sorted.
@@ -148,7 +148,7 @@ func assignNamespace(s *state, cmd *fsmpb.Command) Result {
 	ns.Revision = s.bump()
 	ns.UpdatedUnixNano = cmd.UnixNano
 	s.namespaces[body.Name] = ns
-	return Result{Revision: ns.Revision, Namespace: ns}
+	return Result{Revision: ns.Revision, Namespace: ns, PrevShardID: cur.ShardId}
 }
 
 func contains(xs []string, x string) bool {

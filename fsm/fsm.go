@@ -14,8 +14,12 @@ type Result struct {
 	Revision  int64            // cluster revision after the entry
 	Namespace *fsmpb.Namespace // the namespace the command touched, if any
 	Shard     *fsmpb.Shard     // the shard the command touched, if any
-	Unchanged bool             // the command matched the state; nothing changed
-	Err       error            // business error; the state is unchanged
+	// Deleted: the object (Namespace or Shard) was removed from the state.
+	Deleted bool
+	// PrevShardID: the namespace's shard before this change (assignments).
+	PrevShardID string
+	Unchanged   bool  // the command matched the state; nothing changed
+	Err         error // business error; the state is unchanged
 }
 
 // ToProto encodes the result for forwarding between nodes.
@@ -172,6 +176,27 @@ func (f *FSM) Get(name string) (*fsmpb.Namespace, int64, error) {
 		return nil, f.s.revision, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
 	return ns, f.s.revision, nil
+}
+
+// State returns every live namespace and every shard, sorted, at one
+// revision (one read lock).
+func (f *FSM) State() ([]*fsmpb.Namespace, []*fsmpb.Shard, int64) {
+	f.mu.RLock()
+	nss := make([]*fsmpb.Namespace, 0, len(f.s.namespaces))
+	for _, ns := range f.s.namespaces {
+		if ns.Status != statusDeleted {
+			nss = append(nss, ns)
+		}
+	}
+	shs := make([]*fsmpb.Shard, 0, len(f.s.shards))
+	for _, sh := range f.s.shards {
+		shs = append(shs, sh)
+	}
+	rev := f.s.revision
+	f.mu.RUnlock()
+	sort.Slice(nss, func(i, j int) bool { return nss[i].Spec.GetName() < nss[j].Spec.GetName() })
+	sort.Slice(shs, func(i, j int) bool { return shs[i].Spec.GetId() < shs[j].Spec.GetId() })
+	return nss, shs, rev
 }
 
 // AssignedTo lists the live namespaces assigned to a shard, sorted.

@@ -70,6 +70,7 @@ func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Serve
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
 	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node})
 	rpcpb.RegisterShardServiceServer(s, &shardService{node: node})
+	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node})
 	rpcpb.RegisterPlacementServiceServer(s, &placementService{node: node})
 	rpcpb.RegisterInternalServer(s, node.Internal())
 	hs := health.NewServer()

@@ -16,6 +16,7 @@ import (
 
 // globals are the flags every command takes.
 type globals struct {
+	timeoutSet  bool // --timeout given: watch stops then too
 	endpoints   string
 	output      string
 	timeout     time.Duration
@@ -35,6 +36,7 @@ func main() {
 			default:
 				return fmt.Errorf("-o %q: want table, json or yaml", g.output)
 			}
+			g.timeoutSet = cmd.Flags().Changed("timeout")
 			switch g.consistency {
 			case "linearizable", "stale":
 			default:
@@ -52,7 +54,7 @@ func main() {
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table|json|yaml")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	pf.StringVar(&g.consistency, "consistency", "linearizable", "reads: linearizable|stale")
-	root.AddCommand(namespaceCmd(g), shardCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), benchCmd(g), versionCmd(g))
+	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), benchCmd(g), versionCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", oneLine(err))
 		os.Exit(1)

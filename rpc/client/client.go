@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -457,4 +458,53 @@ func (c *Client) Assign(ctx context.Context, name, shardID string) (resp *rpcpb.
 		return e
 	})
 	return resp, err
+}
+
+// Watch streams changes to fn until ctx ends or fn returns an error. It
+// resumes across node failures from the last revision it delivered, on any
+// endpoint. A compacted start, a reset or a cut slow watcher end the watch
+// with the server's error (see Reason): list again, or resume.
+func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rpcpb.WatchEvent) error) error {
+	from := req.FromRevision
+	listing := from == 0
+	var fnErr error
+	for {
+		r := proto.Clone(req).(*rpcpb.WatchRequest)
+		r.FromRevision = from
+		err := c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
+			st, err := rpcpb.NewWatchServiceClient(cc).Watch(ctx, r)
+			if err != nil {
+				return err
+			}
+			for {
+				resp, err := st.Recv()
+				if err != nil {
+					return err
+				}
+				for _, e := range resp.Events {
+					if fnErr = fn(e); fnErr != nil {
+						return fnErr
+					}
+					switch {
+					case listing:
+						// The state is not in revision order: it counts
+						// only once its closing bookmark has arrived.
+						if e.Type == "bookmark" {
+							listing, from = false, e.Revision
+						}
+					case e.Revision > from && e.Type != "reset":
+						from = e.Revision
+					}
+				}
+				r.FromRevision = from // a retry by do resumes here
+			}
+		})
+		if fnErr != nil || ctx.Err() != nil {
+			return errors.Join(fnErr, ctx.Err())
+		}
+		if err == nil || err == io.EOF {
+			continue // the node ended the stream cleanly: resume
+		}
+		return err
+	}
 }

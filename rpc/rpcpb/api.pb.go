@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38, 0}
 }
 
 type ApplyRequest struct {
@@ -1857,6 +1857,213 @@ func (x *AssignResponse) GetRevision() int64 {
 	return 0
 }
 
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0: the current state first (puts, then a bookmark), then changes.
+	// N: exactly the changes after revision N (OutOfRange "compacted" with the
+	// oldest revision held when N is too old).
+	FromRevision       int64    `protobuf:"varint,1,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
+	Kinds              []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`                                                        // namespace|shard; empty: all
+	Names              []string `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`                                                        // empty: all
+	ShardId            string   `protobuf:"bytes,4,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`                                     // namespaces on (or leaving) this shard, and the shard
+	BookmarkIntervalMs int64    `protobuf:"varint,5,opt,name=bookmark_interval_ms,json=bookmarkIntervalMs,proto3" json:"bookmark_interval_ms,omitempty"` // 0: 5000
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *WatchRequest) GetFromRevision() int64 {
+	if x != nil {
+		return x.FromRevision
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetShardId() string {
+	if x != nil {
+		return x.ShardId
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetBookmarkIntervalMs() int64 {
+	if x != nil {
+		return x.BookmarkIntervalMs
+	}
+	return 0
+}
+
+type WatchEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"` // put|delete|bookmark|reset
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"` // namespace|shard ("" for bookmark and reset)
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Namespace     *fsmpb.Namespace       `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Shard         *fsmpb.Shard           `protobuf:"bytes,6,opt,name=shard,proto3" json:"shard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *WatchEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *WatchEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetNamespace() *fsmpb.Namespace {
+	if x != nil {
+		return x.Namespace
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetShard() *fsmpb.Shard {
+	if x != nil {
+		return x.Shard
+	}
+	return nil
+}
+
+type WatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*WatchEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *WatchResponse) GetEvents() []*WatchEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 type SnapshotSaveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1865,7 +2072,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2084,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2097,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
 }
 
 type SnapshotChunk struct {
@@ -1902,7 +2109,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2121,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2134,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -1947,7 +2154,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1959,7 +2166,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1972,7 +2179,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SnapshotRestoreResponse) GetRevision() int64 {
@@ -2000,7 +2207,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2219,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2232,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -2053,7 +2260,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2272,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2285,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -2115,7 +2322,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2127,7 +2334,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2140,7 +2347,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -2196,7 +2403,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2415,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2428,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -2260,7 +2467,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2479,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2492,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
 }
 
 type ReadIndexResponse struct {
@@ -2299,7 +2506,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2518,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2531,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -2473,7 +2680,23 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\"c\n" +
 	"\x0eAssignResponse\x125\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"\x15\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\xac\x01\n" +
+	"\fWatchRequest\x12#\n" +
+	"\rfrom_revision\x18\x01 \x01(\x03R\ffromRevision\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05names\x18\x03 \x03(\tR\x05names\x12\x19\n" +
+	"\bshard_id\x18\x04 \x01(\tR\ashardId\x120\n" +
+	"\x14bookmark_interval_ms\x18\x05 \x01(\x03R\x12bookmarkIntervalMs\"\xc6\x01\n" +
+	"\n" +
+	"WatchEvent\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x125\n" +
+	"\tnamespace\x18\x05 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12)\n" +
+	"\x05shard\x18\x06 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\"=\n" +
+	"\rWatchResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.prism.v1.WatchEventR\x06events\"\x15\n" +
 	"\x13SnapshotSaveRequest\"#\n" +
 	"\rSnapshotChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"b\n" +
@@ -2536,7 +2759,9 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\aUndrain\x12\x18.prism.v1.ShardIDRequest\x1a\x17.prism.v1.ShardResponse\x12A\n" +
 	"\x06Remove\x12\x18.prism.v1.ShardIDRequest\x1a\x1d.prism.v1.RemoveShardResponse2O\n" +
 	"\x10PlacementService\x12;\n" +
-	"\x06Assign\x12\x17.prism.v1.AssignRequest\x1a\x18.prism.v1.AssignResponse2\x9c\x01\n" +
+	"\x06Assign\x12\x17.prism.v1.AssignRequest\x1a\x18.prism.v1.AssignResponse2J\n" +
+	"\fWatchService\x12:\n" +
+	"\x05Watch\x12\x16.prism.v1.WatchRequest\x1a\x17.prism.v1.WatchResponse0\x012\x9c\x01\n" +
 	"\x0fSnapshotService\x12@\n" +
 	"\x04Save\x12\x1d.prism.v1.SnapshotSaveRequest\x1a\x17.prism.v1.SnapshotChunk0\x01\x12G\n" +
 	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\xee\x01\n" +
@@ -2558,7 +2783,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -2592,94 +2817,102 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*RemoveShardResponse)(nil),       // 29: prism.v1.RemoveShardResponse
 	(*AssignRequest)(nil),             // 30: prism.v1.AssignRequest
 	(*AssignResponse)(nil),            // 31: prism.v1.AssignResponse
-	(*SnapshotSaveRequest)(nil),       // 32: prism.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),             // 33: prism.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),   // 34: prism.v1.SnapshotRestoreResponse
-	(*ForwardApplyRequest)(nil),       // 35: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 36: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 37: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 38: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 39: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 40: prism.v1.ReadIndexResponse
-	(*fsmpb.NamespaceSpec)(nil),       // 41: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 42: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 43: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 44: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 45: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 46: prism.fsm.v1.ApplyResult
+	(*WatchRequest)(nil),              // 32: prism.v1.WatchRequest
+	(*WatchEvent)(nil),                // 33: prism.v1.WatchEvent
+	(*WatchResponse)(nil),             // 34: prism.v1.WatchResponse
+	(*SnapshotSaveRequest)(nil),       // 35: prism.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),             // 36: prism.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),   // 37: prism.v1.SnapshotRestoreResponse
+	(*ForwardApplyRequest)(nil),       // 38: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 39: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 40: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 41: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 42: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 43: prism.v1.ReadIndexResponse
+	(*fsmpb.NamespaceSpec)(nil),       // 44: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 45: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 46: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 47: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 48: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 49: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	41, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	42, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	44, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	45, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	42, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	45, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	42, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	45, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	42, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	45, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	43, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	46, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
 	0,  // 12: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	44, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	47, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
 	26, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
 	0,  // 15: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
 	25, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	42, // 17: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	45, // 18: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	46, // 19: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 20: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	12, // 21: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	14, // 22: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 23: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 24: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 25: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 26: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 27: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 28: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 29: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	16, // 30: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	19, // 31: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	12, // 32: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	14, // 33: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	22, // 34: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
-	23, // 35: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
-	27, // 36: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
-	24, // 37: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
-	24, // 38: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
-	24, // 39: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
-	30, // 40: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
-	32, // 41: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	33, // 42: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	35, // 43: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	37, // 44: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	39, // 45: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	4,  // 46: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 47: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 48: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 49: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 50: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 51: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 52: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 53: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	25, // 54: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	25, // 55: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	28, // 56: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	25, // 57: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	25, // 58: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	29, // 59: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	31, // 60: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	33, // 61: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	34, // 62: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	36, // 63: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	38, // 64: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	40, // 65: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	46, // [46:66] is the sub-list for method output_type
-	26, // [26:46] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	45, // 17: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	45, // 18: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	47, // 19: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	33, // 20: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
+	48, // 21: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	49, // 22: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 23: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	12, // 24: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	14, // 25: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 26: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 27: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 28: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 29: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 30: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 31: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 32: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	16, // 33: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	19, // 34: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	12, // 35: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	14, // 36: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	22, // 37: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	23, // 38: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	27, // 39: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	24, // 40: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	24, // 41: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	24, // 42: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	30, // 43: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	32, // 44: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
+	35, // 45: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	36, // 46: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	38, // 47: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	40, // 48: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	42, // 49: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	4,  // 50: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 51: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 52: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 53: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 54: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 55: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 56: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 57: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	25, // 58: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	25, // 59: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	28, // 60: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	25, // 61: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	25, // 62: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	29, // 63: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	31, // 64: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	34, // 65: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	36, // 66: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	37, // 67: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	39, // 68: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	41, // 69: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	43, // 70: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	50, // [50:71] is the sub-list for method output_type
+	29, // [29:50] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -2689,7 +2922,7 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
-	file_rpc_rpcpb_api_proto_msgTypes[34].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[37].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -2699,9 +2932,9 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
-			NumServices:   6,
+			NumServices:   7,
 		},
 		GoTypes:           file_rpc_rpcpb_api_proto_goTypes,
 		DependencyIndexes: file_rpc_rpcpb_api_proto_depIdxs,

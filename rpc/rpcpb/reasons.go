@@ -9,4 +9,7 @@ const (
 	ReasonRevisionMismatch = "REVISION_MISMATCH" // metadata: current_revision, name
 	ReasonNoLeader         = "NO_LEADER"         // not applied; safe to retry elsewhere
 	ReasonUncertain        = "OUTCOME_UNKNOWN"   // may have been applied
+	ReasonCompacted        = "COMPACTED"         // metadata: oldest_revision
+	ReasonWatcherTooSlow   = "WATCHER_TOO_SLOW"  // resume from your last revision
+	ReasonReset            = "RESET"             // the state was replaced: list again
 )

@@ -1,0 +1,171 @@
+package rpc
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/rpc/rpcpb"
+	"github.com/prism/controlplane/watch"
+)
+
+// initialChunk bounds the events of one message while sending the state.
+const initialChunk = 500
+
+type watchService struct {
+	rpcpb.UnimplementedWatchServiceServer
+	node *cluster.Node
+}
+
+func toWatchEvent(e watch.Event) *rpcpb.WatchEvent {
+	return &rpcpb.WatchEvent{Type: e.Type, Revision: e.Revision, Kind: e.Kind, Name: e.Name, Namespace: e.Namespace, Shard: e.Shard}
+}
+
+func watchFilter(req *rpcpb.WatchRequest) (watch.Filter, error) {
+	f := watch.Filter{ShardID: req.ShardId}
+	var bad []fsm.FieldError
+	if len(req.Kinds) > 0 {
+		f.Kinds = map[string]bool{}
+		for _, k := range req.Kinds {
+			if k != watch.KindNamespace && k != watch.KindShard {
+				bad = append(bad, fsm.FieldError{Path: "kinds", Message: "must be namespace or shard (got " + strconv.Quote(k) + ")"})
+			}
+			f.Kinds[k] = true
+		}
+	}
+	if len(req.Names) > 0 {
+		f.Names = map[string]bool{}
+		for _, n := range req.Names {
+			f.Names[n] = true
+		}
+	}
+	if req.FromRevision < 0 {
+		bad = append(bad, fsm.FieldError{Path: "from_revision", Message: "must not be negative"})
+	}
+	if bad != nil {
+		return f, &fsm.ValidationError{Fields: bad}
+	}
+	return f, nil
+}
+
+// watchStatus turns the end of a watch into a gRPC status with a reason.
+func watchStatus(err error, oldest int64) error {
+	var st *status.Status
+	var meta map[string]string
+	var reason string
+	switch {
+	case errors.Is(err, watch.ErrCompacted):
+		st, reason = status.New(codes.OutOfRange, err.Error()), rpcpb.ReasonCompacted
+		meta = map[string]string{"oldest_revision": strconv.FormatInt(oldest, 10)}
+	case errors.Is(err, watch.ErrSlow):
+		st, reason = status.New(codes.Aborted, err.Error()), rpcpb.ReasonWatcherTooSlow
+	case errors.Is(err, watch.ErrReset):
+		st, reason = status.New(codes.Aborted, err.Error()), rpcpb.ReasonReset
+	default:
+		return toStatus(err)
+	}
+	if d, derr := st.WithDetails(&errdetails.ErrorInfo{Domain: rpcpb.ErrorDomain, Reason: reason, Metadata: meta}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_WatchServer) error {
+	filter, err := watchFilter(req)
+	if err != nil {
+		return toStatus(err)
+	}
+	ctx := stream.Context()
+	hub := w.node.Hub()
+	var sub *watch.Sub
+	if req.FromRevision == 0 {
+		// The current state, as of a linearizable point, then what follows.
+		if err := w.node.LinearizableBarrier(ctx); err != nil {
+			return toStatus(err)
+		}
+		nss, shs, rev := w.node.FSM().State()
+		if sub, err = hub.Subscribe(rev, filter); err != nil {
+			var ce *watch.CompactedError
+			errors.As(err, &ce)
+			return watchStatus(err, ce.Oldest)
+		}
+		defer sub.Close()
+		var batch []*rpcpb.WatchEvent
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			err := stream.Send(&rpcpb.WatchResponse{Events: batch})
+			batch = nil
+			return err
+		}
+		for _, ns := range nss {
+			if e, ok := filter.Match(watch.Event{Type: watch.Put, Kind: watch.KindNamespace, Name: ns.Spec.GetName(), Revision: ns.Revision, Namespace: ns}); ok {
+				batch = append(batch, toWatchEvent(e))
+			}
+			if len(batch) >= initialChunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		for _, sh := range shs {
+			if e, ok := filter.Match(watch.Event{Type: watch.Put, Kind: watch.KindShard, Name: sh.Spec.GetId(), Revision: sh.Revision, Shard: sh}); ok {
+				batch = append(batch, toWatchEvent(e))
+			}
+		}
+		batch = append(batch, &rpcpb.WatchEvent{Type: watch.Bookmark, Revision: rev})
+		if err := flush(); err != nil {
+			return err
+		}
+	} else {
+		if sub, err = hub.Subscribe(req.FromRevision, filter); err != nil {
+			var ce *watch.CompactedError
+			errors.As(err, &ce)
+			return watchStatus(err, ce.Oldest)
+		}
+		defer sub.Close()
+	}
+	interval := 5 * time.Second
+	if req.BookmarkIntervalMs > 0 {
+		interval = time.Duration(req.BookmarkIntervalMs) * time.Millisecond
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case b, ok := <-sub.C():
+			if !ok {
+				err := sub.Err()
+				if errors.Is(err, watch.ErrReset) {
+					_ = stream.Send(&rpcpb.WatchResponse{Events: []*rpcpb.WatchEvent{{Type: watch.Reset, Revision: hub.Latest()}}})
+				}
+				return watchStatus(err, 0)
+			}
+			out := make([]*rpcpb.WatchEvent, len(b.Events))
+			for i, e := range b.Events {
+				out[i] = toWatchEvent(e)
+			}
+			if err := stream.Send(&rpcpb.WatchResponse{Events: out}); err != nil {
+				return err
+			}
+		case <-tick.C:
+			// Report progress only when nothing is queued, so a bookmark
+			// never runs ahead of an event not yet sent.
+			p := sub.Progress()
+			if len(sub.C()) == 0 {
+				if err := stream.Send(&rpcpb.WatchResponse{Events: []*rpcpb.WatchEvent{{Type: watch.Bookmark, Revision: p}}}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,6 @@
+// Package watch fans committed changes out to watchers: a bounded history of
+// recent events for resumption, per-watcher bounded buffers, and filters. It
+// is fed by the state machine's apply loop on each node and never blocks it:
+// a watcher that cannot keep up is cut with a resumable error carrying the
+// last revision it was sent. It imports no network, database or clock.
+package watch

@@ -1,0 +1,252 @@
+package watch
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+// Event types and kinds, as the watch JSON names them.
+const (
+	Put      = "put"
+	Delete   = "delete"
+	Reset    = "reset"
+	Bookmark = "bookmark"
+
+	KindNamespace = "namespace"
+	KindShard     = "shard"
+)
+
+var (
+	// ErrCompacted: the requested revision is older than the history held.
+	ErrCompacted = errors.New("watch: compacted")
+	// ErrSlow: the watcher fell behind its buffer and was cut; resume from
+	// the last revision it received.
+	ErrSlow = errors.New("watch: watcher too slow")
+	// ErrReset: the state was replaced (snapshot restore); list again.
+	ErrReset = errors.New("watch: state reset")
+)
+
+// CompactedError carries the oldest revision a watch can resume from.
+type CompactedError struct{ Oldest int64 }
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("%v: the oldest revision held is %d", ErrCompacted, e.Oldest)
+}
+func (e *CompactedError) Is(t error) bool { return t == ErrCompacted }
+
+// Event is one change of one object at one revision.
+type Event struct {
+	Type      string
+	Kind      string
+	Name      string
+	Revision  int64
+	Namespace *fsmpb.Namespace // Kind namespace (the tombstone for deletes)
+	Shard     *fsmpb.Shard     // Kind shard
+	// PrevShardID: for namespaces, the shard before the change.
+	PrevShardID string
+}
+
+// Filter selects events. Zero values match everything.
+type Filter struct {
+	Kinds   map[string]bool
+	Names   map[string]bool
+	ShardID string // namespaces on (or leaving) this shard, and the shard itself
+}
+
+// Match reports whether the filter selects the event, and the event as the
+// watcher should see it: a namespace leaving the watched shard is a delete.
+func (f Filter) Match(e Event) (Event, bool) {
+	if len(f.Kinds) > 0 && !f.Kinds[e.Kind] {
+		return e, false
+	}
+	if len(f.Names) > 0 && !f.Names[e.Name] {
+		return e, false
+	}
+	if f.ShardID == "" {
+		return e, true
+	}
+	switch e.Kind {
+	case KindShard:
+		return e, e.Name == f.ShardID
+	case KindNamespace:
+		now := e.Namespace.GetShardId() == f.ShardID && e.Type == Put
+		before := e.PrevShardID == f.ShardID
+		switch {
+		case now:
+			return e, true
+		case before:
+			e.Type = Delete
+			return e, true
+		}
+	}
+	return e, false
+}
+
+// Config bounds the hub's memory.
+type Config struct {
+	// HistoryEvents is how many recent events are kept for resumption.
+	HistoryEvents int
+	// WatcherBuffer is how many revisions a watcher may lag before it is cut.
+	WatcherBuffer int
+}
+
+// DefaultConfig keeps 10,000 events and lets a watcher lag 1,024 revisions.
+func DefaultConfig() Config { return Config{HistoryEvents: 10000, WatcherBuffer: 1024} }
+
+// Batch is every event of one revision (atomic: never split).
+type Batch struct {
+	Revision int64
+	Events   []Event
+}
+
+// Hub is safe for concurrent use.
+type Hub struct {
+	cfg     Config
+	mu      sync.Mutex
+	history []Batch // ring in order; history[0] is the oldest
+	held    int     // events held in history
+	oldest  int64   // a watch may resume from any revision >= oldest
+	latest  int64
+	subs    map[*Sub]struct{}
+}
+
+// NewHub returns a hub whose history starts at revision latest.
+func NewHub(cfg Config, latest int64) *Hub {
+	return &Hub{cfg: cfg, oldest: latest, latest: latest, subs: map[*Sub]struct{}{}}
+}
+
+// Sub is one watcher's subscription.
+type Sub struct {
+	hub    *Hub
+	filter Filter
+	ch     chan Batch
+	done   chan struct{}
+	err    error
+	last   int64 // last revision queued to ch
+}
+
+// C delivers batches in revision order; it is closed when the sub ends.
+func (s *Sub) C() <-chan Batch { return s.ch }
+
+// Err says why C was closed (nil after Close).
+func (s *Sub) Err() error {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.err
+}
+
+// Progress is the newest revision this watcher is caught up to: what a
+// bookmark may report.
+func (s *Sub) Progress() int64 {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.last
+}
+
+// Close ends the subscription.
+func (s *Sub) Close() { s.hub.end(s, nil) }
+
+// Latest is the newest revision the hub has published.
+func (h *Hub) Latest() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.latest
+}
+
+// Subscribe starts a watch of changes after revision from. The backlog
+// (history after from) is queued first. A from older than the history is
+// a *CompactedError.
+func (h *Hub) Subscribe(from int64, f Filter) (*Sub, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if from < h.oldest {
+		return nil, &CompactedError{Oldest: h.oldest}
+	}
+	s := &Sub{hub: h, filter: f, ch: make(chan Batch, h.cfg.WatcherBuffer+len(h.history)), done: make(chan struct{}), last: from}
+	for _, b := range h.history {
+		if b.Revision > from {
+			s.offer(b)
+		}
+	}
+	s.last = max(s.last, h.latest)
+	h.subs[s] = struct{}{}
+	return s, nil
+}
+
+// offer queues the filtered part of a batch; false when the buffer is full.
+func (s *Sub) offer(b Batch) bool {
+	if b.Revision <= s.last {
+		return true // already covered by the state the watcher listed
+	}
+	var out []Event
+	for _, e := range b.Events {
+		if m, ok := s.filter.Match(e); ok {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		s.last = b.Revision
+		return true
+	}
+	select {
+	case s.ch <- Batch{Revision: b.Revision, Events: out}:
+		s.last = b.Revision
+		return true
+	default:
+		return false
+	}
+}
+
+// Publish records one revision's events and hands them to every watcher.
+// It never blocks: a watcher whose buffer is full is cut with ErrSlow.
+func (h *Hub) Publish(b Batch) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if b.Revision <= h.latest {
+		return // already seen (a replay after restart)
+	}
+	h.latest = b.Revision
+	h.history = append(h.history, b)
+	h.held += len(b.Events)
+	for h.held > h.cfg.HistoryEvents && len(h.history) > 1 {
+		h.held -= len(h.history[0].Events)
+		h.oldest = h.history[0].Revision
+		h.history = h.history[1:]
+	}
+	for s := range h.subs {
+		last := s.last
+		if !s.offer(b) {
+			h.endLocked(s, fmt.Errorf("%w: resume from revision %d", ErrSlow, last))
+		}
+	}
+}
+
+// Reset drops the history after the state was replaced: every watcher ends
+// with ErrReset, and watches resume only from revision latest on.
+func (h *Hub) Reset(latest int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.history, h.held = nil, 0
+	h.oldest, h.latest = latest, latest
+	for s := range h.subs {
+		h.endLocked(s, ErrReset)
+	}
+}
+
+func (h *Hub) end(s *Sub, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.endLocked(s, err)
+}
+
+func (h *Hub) endLocked(s *Sub, err error) {
+	if _, ok := h.subs[s]; !ok {
+		return
+	}
+	delete(h.subs, s)
+	s.err = err
+	close(s.ch)
+}
