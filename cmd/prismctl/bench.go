@@ -32,9 +32,14 @@ type benchResult struct {
 	P99Ms     float64 `json:"p99_ms" yaml:"p99_ms"`
 	MaxMs     float64 `json:"max_ms" yaml:"max_ms"`
 	FirstErr  string  `json:"first_error,omitempty" yaml:"first_error,omitempty"`
+	// watch only
+	Watchers   int `json:"watchers,omitempty" yaml:"watchers,omitempty"`
+	EventsLost int `json:"events_lost" yaml:"events_lost"`
 }
 
 type benchOpts struct {
+	watchers   int
+	rate       int
 	clients    int
 	duration   time.Duration
 	valueSize  int
@@ -50,12 +55,19 @@ func benchCmd(g *globals) *cobra.Command {
 	pf.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	pf.IntVar(&o.valueSize, "value-size", 512, "approximate encoded size of each namespace spec, bytes")
 	pf.IntVar(&o.keys, "keys", 1000, "how many namespace names the load is spread over")
+	pf.IntVar(&o.watchers, "watchers", 1000, "watch: concurrent watches (spread over --clients connections)")
+	pf.IntVar(&o.rate, "rate", 200, "watch: writes per second")
 	pf.BoolVar(&o.sequential, "sequential", false, "visit every name exactly once, in order, then stop (to load data)")
 	c.AddCommand(&cobra.Command{
 		Use:   "put",
 		Short: "Update namespaces (about --value-size bytes each) as fast as --clients allow",
 		Args:  cobra.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return runBench(g, o, "put") },
+	}, &cobra.Command{
+		Use:   "watch",
+		Short: "Open --watchers watches, write --rate changes/s, report commit-to-delivery latency",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return runBenchWatch(g, o) },
 	}, &cobra.Command{
 		Use:   "get",
 		Short: "Read namespaces with --consistency (creates the names first if missing)",
