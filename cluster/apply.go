@@ -119,7 +119,15 @@ func refused(r rpcpb.Refusal, msg string) error {
 }
 
 // applyLocal stamps the command with this leader's clock and commits it.
+// It waits while a snapshot restore swaps the state.
 func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	n.restoreMu.RLock()
+	defer n.restoreMu.RUnlock()
+	return n.applyLocked(ctx, cmd)
+}
+
+// applyLocked is applyLocal for a caller that holds restoreMu.
+func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
 	c := proto.Clone(cmd).(*fsmpb.Command)
 	c.UnixNano = time.Now().UnixNano()
 	data, err := fsm.EncodeCommand(c)

@@ -15,10 +15,11 @@ import (
 type autopilotState struct {
 	healthySince map[string]time.Time
 	failedSince  map[string]time.Time
+	refused      map[string]bool // servers we logged refusing to add
 }
 
 func newAutopilotState() *autopilotState {
-	return &autopilotState{healthySince: map[string]time.Time{}, failedSince: map[string]time.Time{}}
+	return &autopilotState{healthySince: map[string]time.Time{}, failedSince: map[string]time.Time{}, refused: map[string]bool{}}
 }
 
 // autopilot runs one round of membership management on the leader:
@@ -41,7 +42,7 @@ func (n *Node) autopilot(ctx context.Context) {
 			voters++
 		}
 	}
-	n.addNewServers(inRaft)
+	n.addNewServers(inRaft, ap.refused)
 
 	// Track health and failure.
 	for id := range inRaft {
@@ -57,6 +58,8 @@ func (n *Node) autopilot(ctx context.Context) {
 			if _, ok := ap.failedSince[id]; !ok {
 				ap.failedSince[id] = now
 			}
+		} else {
+			delete(ap.failedSince, id) // gossip sees it again: not dead
 		}
 	}
 
@@ -123,7 +126,7 @@ func (n *Node) autopilot(ctx context.Context) {
 // under an old address) as nonvoters. Only a server of this cluster, or a
 // fresh one (no raft state and not about to bootstrap alone), may join:
 // never one that belongs, or may soon belong, to another cluster.
-func (n *Node) addNewServers(inRaft map[string]raft.Server) {
+func (n *Node) addNewServers(inRaft map[string]raft.Server, refused map[string]bool) {
 	ours := n.fsm.ClusterID()
 	if ours == "" {
 		return
@@ -140,10 +143,14 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server) {
 		// A member (already in the configuration) that restarted on a new
 		// address may not know the cluster id yet: it is one of ours.
 		fresh := p.meta.ClusterID == "" && !p.meta.Bootstrapped && p.meta.Expect != 1
-		if !member && p.meta.ClusterID != ours && !fresh {
-			if p.meta.ClusterID != "" {
-				n.log.Warn("not adding a server of another cluster", "id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours)
+		foreign := p.meta.ClusterID != "" && p.meta.ClusterID != ours
+		if foreign || (!member && p.meta.ClusterID != ours && !fresh) {
+			if refused[p.meta.ID] {
+				continue
 			}
+			refused[p.meta.ID] = true
+			n.log.Warn("not adding (or re-addressing) a server that is not known to be of this cluster",
+				"id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours, "bootstrapped", p.meta.Bootstrapped)
 			continue
 		}
 		ok := member
@@ -158,6 +165,7 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server) {
 			n.log.Warn("adding server to raft failed", "id", p.meta.ID, "addr", addr, "err", err)
 			continue
 		}
+		n.health.forget(p.meta.ID)
 		n.log.Info("added server to raft", "id", p.meta.ID, "addr", addr)
 	}
 }

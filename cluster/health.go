@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -10,21 +11,34 @@ import (
 // heartbeats, from raft's observations (not gossip's judgement alone).
 type peerHealth struct {
 	mu      sync.Mutex
-	failing map[string]bool
+	failing map[string]time.Time // last failed heartbeat
 }
 
-func newPeerHealth() *peerHealth { return &peerHealth{failing: map[string]bool{}} }
+// failingWindow: a failed heartbeat counts this long. raft retries a dead
+// peer at least every HeartbeatTimeout/2 plus a dial (the transport's 10 s
+// timeout when packets vanish), and a peer that was removed and re-added
+// gets a new replication goroutine that never reports "resumed".
+const failingWindow = 15 * time.Second
+
+func newPeerHealth() *peerHealth { return &peerHealth{failing: map[string]time.Time{}} }
 
 func (h *peerHealth) reset() {
 	h.mu.Lock()
-	h.failing = map[string]bool{}
+	h.failing = map[string]time.Time{}
+	h.mu.Unlock()
+}
+
+func (h *peerHealth) forget(id string) {
+	h.mu.Lock()
+	delete(h.failing, id)
 	h.mu.Unlock()
 }
 
 func (h *peerHealth) isFailing(id string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.failing[id]
+	at, ok := h.failing[id]
+	return ok && time.Since(at) < failingWindow
 }
 
 // observe consumes raft observations until the node shuts down.
@@ -48,7 +62,7 @@ func (n *Node) observeRaft() {
 			n.health.mu.Lock()
 			switch d := o.Data.(type) {
 			case raft.FailedHeartbeatObservation:
-				n.health.failing[string(d.PeerID)] = true
+				n.health.failing[string(d.PeerID)] = time.Now()
 			case raft.ResumedHeartbeatObservation:
 				delete(n.health.failing, string(d.PeerID))
 			}

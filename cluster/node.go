@@ -41,6 +41,7 @@ type Node struct {
 	logs      *timedLogStore
 
 	diskStalled atomic.Bool
+	restoreMu   sync.RWMutex // applies hold it shared; a snapshot restore exclusively
 
 	ml    *memberlist.Memberlist
 	peers *peerTable

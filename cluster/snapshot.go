@@ -35,11 +35,24 @@ func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error
 	if !n.IsLeader() {
 		return 0, fmt.Errorf("%w: restore must run on the leader", ErrNotLeader)
 	}
+	// Wait for this term's barrier first: it is itself an apply.
+	term, err := n.waitReady(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// No write may commit while the state is swapped: the revision and the
+	// index chosen below must be past everything already acknowledged.
+	n.restoreMu.Lock()
+	defer n.restoreMu.Unlock()
+	if n.raft.CurrentTerm() != term || !n.IsLeader() {
+		return 0, fmt.Errorf("%w: leadership changed before the restore", ErrNotLeader)
+	}
 	hdrIndex, snapRev, _, err := fsm.SnapshotInfo(bytes.NewReader(stream))
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
 	}
-	floor := max(n.fsm.Revision()+1, snapRev)
+	// The revision keeps increasing: the snapshot's, or one more than ours.
+	rev := max(n.fsm.Revision()+1, snapRev)
 	// raft installs a user snapshot at max(last index, meta.Index)+1. Pick
 	// meta.Index well past the last index, so that raft's choice is known
 	// in advance, and write that index into the snapshot's header: every
@@ -48,7 +61,7 @@ func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error
 	// its own id: a restored backup of another cluster must not make the
 	// two look like one.
 	at := max(n.raft.LastIndex()+1024, hdrIndex)
-	if stream, err = fsm.RebaseSnapshot(stream, at+1, n.fsm.ClusterID()); err != nil {
+	if stream, err = fsm.RebaseSnapshot(stream, at+1, n.fsm.ClusterID(), rev); err != nil {
 		return 0, err
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: at, Size: int64(len(stream))}
@@ -59,12 +72,13 @@ func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error
 	if err := n.raft.Restore(meta, bytes.NewReader(stream), timeout); err != nil {
 		return 0, fmt.Errorf("%w: raft restore: %v", ErrAdminFailed, err)
 	}
-	// Lift the revision above everything clients have seen.
-	res, err := n.applyLocal(ctx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{RevisionFloor: floor}}})
-	if err != nil {
+	// A command of this term after the snapshot: it commits past the
+	// installed index and makes the leader replicate (followers install the
+	// snapshot now, not at the next write).
+	if _, err := n.applyLocked(ctx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{}}}); err != nil {
 		return 0, err
 	}
-	n.log.Info("restored snapshot", "snapshot_revision", snapRev, "revision", res.Revision)
+	n.log.Info("restored snapshot", "snapshot_revision", snapRev, "revision", rev, "index", at+1)
 	n.nudge()
-	return res.Revision, nil
+	return rev, nil
 }

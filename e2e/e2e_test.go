@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,14 +40,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// nextPort hands out ports below the kernel's ephemeral range (32768 and
+// up), where the in-process tests' port-0 listeners live: a port checked
+// free here is not taken by another test before prismd binds it.
+var nextPort atomic.Int32
+
+func init() { nextPort.Store(int32(21000 + os.Getpid()%4000)) }
+
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 2000; i++ {
+		p := int(nextPort.Add(1))
+		if p >= 30000 {
+			nextPort.Store(21000)
+			continue
+		}
+		// Both TCP and UDP: gossip binds the port for each.
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port")
+	return 0
 }
 
 type node struct {

@@ -231,14 +231,15 @@ func readSnapshot(r io.Reader) (*state, error) {
 
 // RebaseSnapshot rewrites a snapshot stream for installing it into another
 // cluster (or another point of this cluster's log): its header gets the
-// raft index it will be installed at and the cluster id of the cluster
-// that installs it. The data is unchanged.
-func RebaseSnapshot(stream []byte, index uint64, clusterID string) ([]byte, error) {
+// raft index it will be installed at, the cluster id of the cluster that
+// installs it, and the cluster revision to continue from. The data is
+// unchanged.
+func RebaseSnapshot(stream []byte, index uint64, clusterID string, revision int64) ([]byte, error) {
 	s, err := readSnapshot(bytes.NewReader(stream))
 	if err != nil {
 		return nil, err
 	}
-	s.index, s.clusterID = index, clusterID
+	s.index, s.clusterID, s.revision = index, clusterID, revision
 	f := &FSM{s: s, advanced: make(chan struct{})}
 	var buf bytes.Buffer
 	if _, err := f.Snapshot().WriteTo(&buf); err != nil {

@@ -24,6 +24,7 @@ func (s *clusterService) Status(ctx context.Context, req *rpcpb.StatusRequest) (
 	resp := &rpcpb.StatusResponse{
 		ClusterId: st.ClusterID, LeaderId: st.LeaderID, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		Revision: st.Revision, NodeId: st.NodeID, LeaderGrpcAddr: st.LeaderGRPCAddr, Version: version.Version,
+		LastIndex: st.LastIndex, LastContactMs: lagMs(s.node.StaleReadLag()),
 	}
 	for _, n := range st.Servers {
 		resp.Nodes = append(resp.Nodes, &rpcpb.NodeStatus{
