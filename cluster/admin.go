@@ -194,6 +194,11 @@ func (n *Node) removeLocal(id string, force, leaving bool) error {
 // (--leave-on-terminate): it hands over leadership first, then asks the
 // leader to remove it, under the same quorum guard as RemovePeer.
 func (n *Node) Leave(ctx context.Context) error {
+	// Tell gossip first, so autopilot does not add the node straight back
+	// between its removal from raft and its shutdown.
+	if err := n.ml.Leave(time.Second); err != nil {
+		n.log.Warn("gossip leave failed", "err", err)
+	}
 	if n.IsLeader() && n.hasOtherVoters() {
 		if _, err := n.transferLocal(ctx, ""); err != nil {
 			return err

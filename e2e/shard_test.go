@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -33,6 +34,26 @@ func TestShardAdministration(t *testing.T) {
 	out = mustCtl(t, eps, "namespace", "list", "--shard", "pg-1", "-o", "json")
 	if !strings.Contains(out, `"shard_id": "pg-1"`) {
 		t.Fatalf("list --shard: %s", out)
+	}
+	out = mustCtl(t, eps, "resolve", "user-profiles", "-o", "json")
+	if !strings.Contains(out, `"shard_id": "pg-1"`) || !strings.Contains(out, "10.0.0.1:8980") {
+		t.Fatalf("resolve: %s", out)
+	}
+	resp, err := http.Get("http://" + c.nodes[1].http + "/v1/namespaces/user-profiles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var disc struct {
+		Name  string `json:"name"`
+		Shard struct {
+			ID        string   `json:"id"`
+			Endpoints []string `json:"endpoints"`
+		} `json:"shard"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&disc)
+	resp.Body.Close()
+	if err != nil || disc.Name != "user-profiles" || disc.Shard.ID != "pg-1" || len(disc.Shard.Endpoints) != 1 {
+		t.Fatalf("discovery: %+v %v", disc, err)
 	}
 	mustCtl(t, eps, "shard", "drain", "pg-1")
 	if _, errs, code := ctl(t, eps, "shard", "remove", "pg-1"); code == 0 || !strings.Contains(errs, "still serves") {

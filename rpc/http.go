@@ -46,9 +46,33 @@ func NewHTTPHandler(node *cluster.Node, gatherer prometheus.Gatherer) http.Handl
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, nsfile.ToView(ns))
+		writeJSON(w, http.StatusOK, discovery{View: nsfile.ToView(ns), Shard: shardOf(node, ns.ShardId)})
 	})
 	return mux
+}
+
+// discovery is the namespace JSON plus where it is served (ADR-006's
+// resolve): the shard and its endpoints, absent while unassigned.
+type discovery struct {
+	nsfile.View
+	Shard *shardRef `json:"shard,omitempty"`
+}
+
+type shardRef struct {
+	ID        string   `json:"id"`
+	Endpoints []string `json:"endpoints"`
+	State     string   `json:"state"`
+}
+
+func shardOf(node *cluster.Node, id string) *shardRef {
+	if id == "" {
+		return nil
+	}
+	sh, _, err := node.FSM().GetShard(id)
+	if err != nil {
+		return &shardRef{ID: id, Endpoints: []string{}, State: "unknown"}
+	}
+	return &shardRef{ID: id, Endpoints: sh.Spec.GetEndpoints(), State: strings.ToLower(strings.TrimPrefix(sh.State.String(), "SHARD_STATE_"))}
 }
 
 // httpCodes maps gRPC codes (from the one table in errors.go) to HTTP.

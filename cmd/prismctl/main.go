@@ -54,7 +54,7 @@ func main() {
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table|json|yaml")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	pf.StringVar(&g.consistency, "consistency", "linearizable", "reads: linearizable|stale")
-	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), benchCmd(g), versionCmd(g))
+	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), benchCmd(g), versionCmd(g))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", oneLine(err))
 		os.Exit(1)

@@ -202,3 +202,39 @@ func placementCmd(g *globals) *cobra.Command {
 		}})
 	return c
 }
+
+// resolveCmd answers which shard serves a namespace, and its endpoints.
+func resolveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{Use: "resolve NAME", Short: "Which shard serves a namespace, and its endpoints", Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: args[0], Consistency: g.readConsistency()})
+				if err != nil {
+					return err
+				}
+				out := struct {
+					Namespace string   `json:"namespace" yaml:"namespace"`
+					Backend   string   `json:"backend" yaml:"backend"`
+					Status    string   `json:"status" yaml:"status"`
+					ShardID   string   `json:"shard_id" yaml:"shard_id"`
+					Endpoints []string `json:"endpoints" yaml:"endpoints"`
+					Revision  int64    `json:"revision" yaml:"revision"`
+				}{Namespace: args[0], Backend: r.Namespace.Spec.GetBackend(), Status: nsfile.StatusString(r.Namespace.Status),
+					ShardID: r.Namespace.ShardId, Endpoints: []string{}, Revision: r.Namespace.Revision}
+				if out.ShardID != "" {
+					sh, err := cl.GetShard(ctx, out.ShardID, g.readConsistency())
+					if err != nil {
+						return err
+					}
+					out.Endpoints = sh.Shard.Spec.GetEndpoints()
+				}
+				return g.emit(out, func(w io.Writer) {
+					if out.ShardID == "" {
+						fmt.Fprintf(w, "namespace/%s is not assigned to a shard yet\n", out.Namespace)
+						return
+					}
+					fmt.Fprintf(w, "namespace/%s -> shard/%s\t%s\n", out.Namespace, out.ShardID, strings.Join(out.Endpoints, ","))
+				})
+			})
+		}}
+}
