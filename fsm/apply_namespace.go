@@ -44,6 +44,15 @@ func (s *state) checkExpected(name string, expected *int64) error {
 // copied: stored specs are immutable too, and copying one costs as much as
 // the rest of the apply. Every field of fsmpb.Namespace must be listed here
 // (TestCloneCopiesEveryField checks).
+// ifRevision enforces a guard a reconciler or operator set: the object must
+// still be at the revision they saw (0: no guard).
+func ifRevision(name string, want, cur int64) error {
+	if want != 0 && cur != want {
+		return &RevisionError{Name: name, Expected: want, Current: cur}
+	}
+	return nil
+}
+
 func clone(ns *fsmpb.Namespace) *fsmpb.Namespace {
 	return &fsmpb.Namespace{
 		Spec:            ns.Spec,
@@ -159,8 +168,8 @@ func setNamespaceStatus(s *state, cmd *fsmpb.Command) Result {
 	if !ok {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: %q", ErrNotFound, body.Name)}
 	}
-	if body.IfRevision != 0 && cur.Revision != body.IfRevision {
-		return Result{Revision: s.revision, Err: &RevisionError{Name: body.Name, Expected: body.IfRevision, Current: cur.Revision}}
+	if err := ifRevision(body.Name, body.IfRevision, cur.Revision); err != nil {
+		return Result{Revision: s.revision, Err: err}
 	}
 	if cur.Status == body.Status && cur.StatusReason == body.Reason {
 		return Result{Revision: s.revision, Namespace: cur, Unchanged: true}
@@ -190,8 +199,8 @@ func purgeNamespace(s *state, cmd *fsmpb.Command) Result {
 	if cur.Status != statusDeleted {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: namespace %q is %s, only deleted namespaces are purged", ErrFailedPrecondition, body.Name, cur.Status)}
 	}
-	if body.IfRevision != 0 && cur.Revision != body.IfRevision {
-		return Result{Revision: s.revision, Err: &RevisionError{Name: body.Name, Expected: body.IfRevision, Current: cur.Revision}}
+	if err := ifRevision(body.Name, body.IfRevision, cur.Revision); err != nil {
+		return Result{Revision: s.revision, Err: err}
 	}
 	delete(s.namespaces, body.Name)
 	return Result{Revision: s.bump(), Namespace: cur, Deleted: true, PrevShardID: cur.ShardId}

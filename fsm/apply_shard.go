@@ -67,8 +67,8 @@ func setShardState(s *state, cmd *fsmpb.Command) Result {
 	if !ok {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: %q", ErrShardNotFound, body.Id)}
 	}
-	if body.IfRevision != 0 && cur.Revision != body.IfRevision {
-		return Result{Revision: s.revision, Err: &RevisionError{Name: body.Id, Expected: body.IfRevision, Current: cur.Revision}}
+	if err := ifRevision(body.Id, body.IfRevision, cur.Revision); err != nil {
+		return Result{Revision: s.revision, Err: err}
 	}
 	if cur.State == body.State {
 		return Result{Revision: s.revision, Shard: cur, Unchanged: true}
@@ -95,8 +95,8 @@ func removeShard(s *state, cmd *fsmpb.Command) Result {
 	if !ok {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: %q", ErrShardNotFound, body.Id)}
 	}
-	if body.IfRevision != 0 && cur.Revision != body.IfRevision {
-		return Result{Revision: s.revision, Err: &RevisionError{Name: body.Id, Expected: body.IfRevision, Current: cur.Revision}}
+	if err := ifRevision(body.Id, body.IfRevision, cur.Revision); err != nil {
+		return Result{Revision: s.revision, Err: err}
 	}
 	if names := s.assignedTo(body.Id); len(names) > 0 {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: shard %q still serves %d namespace(s) (%s, ...): drain it first", ErrFailedPrecondition, body.Id, len(names), names[0])}
@@ -125,8 +125,8 @@ func assignNamespace(s *state, cmd *fsmpb.Command) Result {
 	if !ok {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: %q", ErrNotFound, body.Name)}
 	}
-	if body.IfRevision != 0 && cur.Revision != body.IfRevision {
-		return Result{Revision: s.revision, Err: &RevisionError{Name: body.Name, Expected: body.IfRevision, Current: cur.Revision}}
+	if err := ifRevision(body.Name, body.IfRevision, cur.Revision); err != nil {
+		return Result{Revision: s.revision, Err: err}
 	}
 	if body.ShardId != "" {
 		sh, ok := s.shards[body.ShardId]
