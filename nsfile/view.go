@@ -187,3 +187,12 @@ func configMap(b []byte) map[string]any {
 	}
 	return m
 }
+
+// ShardStateString is a shard state as the JSON names it (up, suspect,
+// down, draining; "" for unspecified).
+func ShardStateString(st fsmpb.ShardState) string {
+	if st == fsmpb.ShardState_SHARD_STATE_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(strings.TrimPrefix(st.String(), "SHARD_STATE_"))
+}

@@ -72,7 +72,7 @@ func shardOf(node *cluster.Node, id string) *shardRef {
 	if err != nil {
 		return &shardRef{ID: id, Endpoints: []string{}, State: "unknown"}
 	}
-	return &shardRef{ID: id, Endpoints: sh.Spec.GetEndpoints(), State: strings.ToLower(strings.TrimPrefix(sh.State.String(), "SHARD_STATE_"))}
+	return &shardRef{ID: id, Endpoints: sh.Spec.GetEndpoints(), State: nsfile.ShardStateString(sh.State)}
 }
 
 // httpCodes maps gRPC codes (from the one table in errors.go) to HTTP.

@@ -31,12 +31,9 @@ func (s *namespaceService) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (
 	if req.DryRun {
 		return s.dryRun(ctx, req)
 	}
-	res, err := s.node.Apply(ctx, &fsmpb.Command{Body: &fsmpb.Command_ApplyNamespace{ApplyNamespace: &fsmpb.ApplyNamespace{
+	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_ApplyNamespace{ApplyNamespace: &fsmpb.ApplyNamespace{
 		Spec: req.Spec, ExpectedRevision: req.ExpectedRevision,
 	}}})
-	if err == nil {
-		err = res.Err
-	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -107,12 +104,9 @@ func (s *namespaceService) Delete(ctx context.Context, req *rpcpb.DeleteRequest)
 	if req.Name == "" {
 		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "name", Message: "is required"}}})
 	}
-	res, err := s.node.Apply(ctx, &fsmpb.Command{Body: &fsmpb.Command_DeleteNamespace{DeleteNamespace: &fsmpb.DeleteNamespace{
+	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_DeleteNamespace{DeleteNamespace: &fsmpb.DeleteNamespace{
 		Name: req.Name, ExpectedRevision: req.ExpectedRevision,
 	}}})
-	if err == nil {
-		err = res.Err
-	}
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -34,7 +34,7 @@ func toShardView(r *rpcpb.ShardResponse) shardView {
 	sp := r.Shard.GetSpec()
 	v := shardView{
 		ID: sp.GetId(), Endpoints: sp.GetEndpoints(), Backends: sp.GetBackends(), Labels: sp.GetLabels(),
-		State:      strings.ToLower(strings.TrimPrefix(r.Shard.GetState().String(), "SHARD_STATE_")),
+		State:      nsfile.ShardStateString(r.Shard.GetState()),
 		Namespaces: r.Namespaces, Revision: r.Shard.GetRevision(),
 		Capacity: map[string]float64{"read_rps": float64(sp.GetCapacity().GetReadRps()),
 			"write_rps": float64(sp.GetCapacity().GetWriteRps()), "data_gb": sp.GetCapacity().GetDataGb()},
