@@ -66,7 +66,11 @@ func TestWatchSurvivesNodeLoss(t *testing.T) {
 		return nil
 	})
 	cancel()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch did not end after its context was cancelled")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	// Ordered and unique after the initial state's bookmark.
@@ -115,7 +119,7 @@ func TestWatchCompacted(t *testing.T) {
 		return nil
 	})
 	rev := c.Servers[0].Node.FSM().Revision()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var got []int64
 	_ = cl.Watch(ctx, &rpcpb.WatchRequest{FromRevision: rev - 2}, func(e *rpcpb.WatchEvent) error {
