@@ -106,9 +106,14 @@ func TestAutopilotStandbysReplaceADeadVoter(t *testing.T) {
 	})
 	// It comes back as a nonvoter.
 	c.Restart(victim)
-	testcluster.Eventually(t, 15*time.Second, func() error {
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		if s := suffrage(c)[id]; s != "nonvoter" {
-			return fmt.Errorf("%s is %q", id, s)
+			l := c.Leader()
+			if l < 0 {
+				return fmt.Errorf("%s is %q; no leader", id, s)
+			}
+			return fmt.Errorf("%s is %q; leader n%d sees gossip %+v; %s knows cluster id %q",
+				id, s, l+1, c.Servers[l].Node.Members(), id, c.Servers[victim].Node.Status().ClusterID)
 		}
 		return nil
 	})

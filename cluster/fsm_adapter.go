@@ -15,6 +15,9 @@ import (
 type raftFSM struct {
 	f   *fsm.FSM
 	hub *watch.Hub // nil: no watches (recovery tools)
+	// knownID, when set, is told the cluster id after every batch and
+	// restore, so the node persists it the moment it is known.
+	knownID func(string)
 }
 
 var (
@@ -40,6 +43,7 @@ func (a raftFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			publish(a.hub, results[i])
 		}
 	}
+	a.tellID()
 	return out
 }
 
@@ -71,7 +75,19 @@ func (a raftFSM) Snapshot() (raft.FSMSnapshot, error) { return fsmSnapshot{a.f.S
 
 func (a raftFSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	return a.f.Restore(rc)
+	if err := a.f.Restore(rc); err != nil {
+		return err
+	}
+	a.tellID()
+	return nil
+}
+
+func (a raftFSM) tellID() {
+	if a.knownID != nil {
+		if id := a.f.ClusterID(); id != "" {
+			a.knownID(id)
+		}
+	}
 }
 
 type fsmSnapshot struct{ s *fsm.Snapshot }

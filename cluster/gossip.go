@@ -341,12 +341,40 @@ func (n *Node) clusterID() string {
 	return strings.TrimSpace(string(b))
 }
 
+// rememberClusterID persists id (once per change; called after every
+// applied batch, so the common case is one atomic load).
 func (n *Node) rememberClusterID(id string) {
-	path := filepath.Join(n.cfg.DataDir, clusterIDFile)
-	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == id {
+	if p := n.savedID.Load(); p != nil && *p == id {
 		return
 	}
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
-		n.log.Warn("cannot remember the cluster id", "err", err)
+	path := filepath.Join(n.cfg.DataDir, clusterIDFile)
+	if b, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(b)) != id {
+		if err := writeFileSync(path, []byte(id+"\n")); err != nil {
+			n.log.Warn("cannot remember the cluster id", "err", err)
+			return
+		}
 	}
+	n.savedID.Store(&id)
+}
+
+// writeFileSync writes path atomically and durably (temp file, fsync,
+// rename).
+func writeFileSync(path string, b []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

@@ -51,6 +51,7 @@ type Node struct {
 	ap     *autopilotState // leader only; reset per leadership stint
 
 	bootstrapped atomic.Bool
+	savedID      atomic.Pointer[string] // cluster id last persisted to clusterIDFile
 	// ready is the leadership stint (term) whose barrier has been applied;
 	// 0 when this node is not a ready leader.
 	ready         atomic.Uint64
@@ -161,7 +162,7 @@ func (n *Node) startRaft(base *slog.Logger) error {
 	n.bootstrapped.Store(has)
 	n.hub = watch.NewHub(watch.Config{HistoryEvents: n.cfg.WatchHistoryEvents, WatcherBuffer: n.cfg.WatchBuffer}, 0)
 	n.fsm.OnRestore = func() { n.hub.Reset(n.fsm.Revision()) }
-	r, err := raft.NewRaft(rc, raftFSM{f: n.fsm, hub: n.hub}, logs, store, snaps, n.transport)
+	r, err := raft.NewRaft(rc, raftFSM{f: n.fsm, hub: n.hub, knownID: n.rememberClusterID}, logs, store, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
