@@ -89,6 +89,14 @@ type Config struct {
 	WatchHistoryEvents int
 	WatchBuffer        int
 
+	// ShardSuspectAfter and ShardDownAfter: a shard whose heartbeats the
+	// leader has not seen for this long is marked suspect, then down (a
+	// heartbeat brings it back up). A new leader counts silence from its
+	// own start, so a leader change never marks a healthy shard down.
+	// Agents are asked to send a heartbeat every ShardSuspectAfter/4.
+	ShardSuspectAfter time.Duration
+	ShardDownAfter    time.Duration
+
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip and namespace lifecycles with provisioners.
 	ReconcileInterval time.Duration
@@ -126,6 +134,8 @@ func DefaultConfig() Config {
 		WatchHistoryEvents:  10000,
 		WatchBuffer:         1024,
 		RejoinInterval:      30 * time.Second,
+		ShardSuspectAfter:   10 * time.Second,
+		ShardDownAfter:      30 * time.Second,
 	}
 }
 
@@ -184,6 +194,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReconcileInterval <= 0 || c.JoinRetryInterval <= 0 {
 		bad("reconcile and join retry intervals must be positive")
+	}
+	if c.ShardSuspectAfter < 100*time.Millisecond || c.ShardDownAfter <= c.ShardSuspectAfter {
+		bad("shard suspect-after %v must be at least 100ms and below down-after %v", c.ShardSuspectAfter, c.ShardDownAfter)
 	}
 	if c.TombstoneRetention < 0 {
 		bad("tombstone retention must not be negative")

@@ -62,6 +62,7 @@ func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 func (n *Node) runLeader(ctx context.Context) {
 	term := n.Term()
 	n.log.Info("became leader", "term", term)
+	n.sess.reset(time.Now()) // every shard gets a full period from now
 	// Barrier: a no-op command of this term. Once it is applied, the commit
 	// index is current and every earlier entry is in the state machine.
 	for {
@@ -84,22 +85,25 @@ func (n *Node) runLeader(ctx context.Context) {
 	// Membership and namespace lifecycles run in separate loops, so a long
 	// lifecycle pass (say 100,000 new namespaces) never starves membership.
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		n.loop(ctx, n.memberNudgeCh, func() {
+		n.loop(ctx, n.memberNudgeCh, n.cfg.ReconcileInterval, func() {
 			n.ensureClusterID(ctx)
 			n.autopilot(ctx)
 		})
 	}()
-	n.loop(ctx, n.nudgeCh, func() { n.reconcileNamespaces(ctx) })
+	go func() {
+		defer wg.Done()
+		n.loop(ctx, n.sessNudgeCh, n.sessionInterval(), func() { n.checkSessions(ctx) })
+	}()
+	n.loop(ctx, n.nudgeCh, n.cfg.ReconcileInterval, func() { n.reconcileNamespaces(ctx) })
 	wg.Wait()
 }
 
-// loop runs step now, then every ReconcileInterval or when nudged, until
-// ctx ends.
-func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, step func()) {
-	tick := time.NewTicker(n.cfg.ReconcileInterval)
+// loop runs step now, then every interval or when nudged, until ctx ends.
+func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, every time.Duration, step func()) {
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		step()

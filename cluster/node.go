@@ -59,6 +59,8 @@ type Node struct {
 	readyMu       sync.Mutex
 	nudgeCh       chan struct{} // wakes the leader's lifecycle reconciler
 	memberNudgeCh chan struct{} // wakes the leader's membership reconciler
+	sessNudgeCh   chan struct{} // wakes the leader's shard liveness check
+	sess          *sessions     // shard heartbeats (leader only)
 	leaderCh      chan bool     // raft leadership notifications
 	shutdownCh    chan struct{}
 	wg            sync.WaitGroup
@@ -86,6 +88,8 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		readyCh:       make(chan struct{}),
 		nudgeCh:       make(chan struct{}, 1),
 		memberNudgeCh: make(chan struct{}, 1),
+		sessNudgeCh:   make(chan struct{}, 1),
+		sess:          newSessions(),
 		leaderCh:      make(chan bool, 16),
 		shutdownCh:    make(chan struct{}),
 	}

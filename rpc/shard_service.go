@@ -132,3 +132,15 @@ func (p *placementService) Assign(ctx context.Context, req *rpcpb.AssignRequest)
 	}
 	return &rpcpb.AssignResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
 }
+
+// Heartbeat renews a shard's session (see cluster.Node.Heartbeat).
+func (s *shardService) Heartbeat(ctx context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
+	info, err := s.node.Heartbeat(ctx, req.ShardId)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.HeartbeatResponse{
+		IntervalMs: info.Interval.Milliseconds(), SuspectAfterMs: info.SuspectAfter.Milliseconds(),
+		DownAfterMs: info.DownAfter.Milliseconds(), LeaderId: info.LeaderID,
+	}, nil
+}

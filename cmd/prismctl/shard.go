@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/internal/shardagent"
 	"github.com/prism/controlplane/nsfile"
 	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -122,30 +120,9 @@ func shardRegisterCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "register --id ID --endpoint HOST:PORT --backends a,b [--capacity read_rps=N,write_rps=N,data_gb=N] [--labels k=v]",
 		Short: "Register (or update) a shard by hand", Args: cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			spec := &fsmpb.ShardSpec{Id: id, Endpoints: splitList(endpoints), Backends: splitList(backends), Capacity: &fsmpb.ShardCapacity{}}
-			sort.Strings(spec.Backends)
-			kv, err := parseKV(capacity)
+			spec, err := shardagent.ParseSpec(id, endpoints, backends, capacity, labels)
 			if err != nil {
-				return fmt.Errorf("--capacity: %w", err)
-			}
-			for k, v := range kv {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					return fmt.Errorf("--capacity %s=%q: not a number", k, v)
-				}
-				switch k {
-				case "read_rps":
-					spec.Capacity.ReadRps = int64(f)
-				case "write_rps":
-					spec.Capacity.WriteRps = int64(f)
-				case "data_gb":
-					spec.Capacity.DataGb = f
-				default:
-					return fmt.Errorf("--capacity: unknown key %q (read_rps, write_rps, data_gb)", k)
-				}
-			}
-			if spec.Labels, err = parseKV(labels); err != nil {
-				return fmt.Errorf("--labels: %w", err)
+				return err
 			}
 			return g.withClient(func(ctx context.Context, cl *client.Client) error {
 				r, err := cl.RegisterShard(ctx, spec)
@@ -163,28 +140,6 @@ func shardRegisterCmd(g *globals) *cobra.Command {
 	f.StringVar(&capacity, "capacity", "", "read_rps=N,write_rps=N,data_gb=N")
 	f.StringVar(&labels, "labels", "", "k=v,...")
 	return c
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func parseKV(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, p := range splitList(s) {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok {
-			return nil, fmt.Errorf("%q is not key=value", p)
-		}
-		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	return out, nil
 }
 
 func placementCmd(g *globals) *cobra.Command {

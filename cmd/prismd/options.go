@@ -44,6 +44,8 @@ type options struct {
 	stabilization   time.Duration
 	deadCleanup     time.Duration
 	diskStall       time.Duration
+	shardSuspect    time.Duration
+	shardDown       time.Duration
 	gossipKey       string
 }
 
@@ -72,6 +74,8 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.DurationVar(&o.stabilization, "server-stabilization", 10*time.Second, "a new server must be healthy this long before it is promoted to voter")
 	fs.DurationVar(&o.deadCleanup, "dead-server-cleanup", 30*time.Second, "a server failed this long (gossip and raft agree) is removed from raft")
 	fs.DurationVar(&o.diskStall, "disk-stall-threshold", 5*time.Second, "a raft log write slower than this makes the node unready and gives up leadership")
+	fs.DurationVar(&o.shardSuspect, "shard-suspect-after", 10*time.Second, "a shard silent this long (no heartbeat) is marked suspect")
+	fs.DurationVar(&o.shardDown, "shard-down-after", 30*time.Second, "a shard silent this long is marked down")
 	fs.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM also remove this node from raft (for nodes that will not come back)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +145,7 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.ServerStabilization = o.stabilization
 	c.DeadServerCleanup = o.deadCleanup
 	c.DiskStallThreshold = o.diskStall
+	c.ShardSuspectAfter, c.ShardDownAfter = o.shardSuspect, o.shardDown
 	if o.dev {
 		c.Voters, c.MinQuorum = 1, 1
 	}

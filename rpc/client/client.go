@@ -411,6 +411,15 @@ func (c *Client) RegisterShard(ctx context.Context, spec *fsmpb.ShardSpec) (resp
 	return resp, err
 }
 
+// Heartbeat renews a shard's session through any node (idempotent).
+func (c *Client) Heartbeat(ctx context.Context, shardID, session string) (resp *rpcpb.HeartbeatResponse, err error) {
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewShardServiceClient(cc).Heartbeat(ctx, &rpcpb.HeartbeatRequest{ShardId: shardID, Session: session})
+		return e
+	})
+	return resp, err
+}
+
 // GetShard reads one shard.
 func (c *Client) GetShard(ctx context.Context, id string, cons rpcpb.Consistency) (resp *rpcpb.ShardResponse, err error) {
 	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
@@ -463,15 +472,26 @@ func (c *Client) Assign(ctx context.Context, name, shardID string) (resp *rpcpb.
 // Watch streams changes to fn until ctx ends or fn returns an error. It
 // resumes across node failures from the last revision it delivered, on any
 // endpoint. A compacted start, a reset or a cut slow watcher end the watch
-// with the server's error (see Reason): list again, or resume.
+// with the server's error (see Reason): list again, or resume. When a
+// listing (FromRevision 0) breaks off before its closing bookmark, fn gets a
+// "reset" event before the state is listed again.
 func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rpcpb.WatchEvent) error) error {
 	from := req.FromRevision
 	listing := from == 0
+	listed := 0 // events of an unfinished listing already given to fn
 	var fnErr error
 	for {
 		r := proto.Clone(req).(*rpcpb.WatchRequest)
 		r.FromRevision = from
 		err := c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
+			if listing && listed > 0 {
+				// A listing broke off before its bookmark: tell fn to drop
+				// what it was given, since the state is listed again.
+				listed = 0
+				if fnErr = fn(&rpcpb.WatchEvent{Type: "reset"}); fnErr != nil {
+					return fnErr
+				}
+			}
 			st, err := rpcpb.NewWatchServiceClient(cc).Watch(ctx, r)
 			if err != nil {
 				return err
@@ -484,6 +504,9 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 				for _, e := range resp.Events {
 					if fnErr = fn(e); fnErr != nil {
 						return fnErr
+					}
+					if listing {
+						listed++
 					}
 					switch {
 					case listing:

@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42, 0}
 }
 
 type ApplyRequest struct {
@@ -1343,6 +1343,126 @@ func (x *MembersResponse) GetMembers() []*Member {
 	return nil
 }
 
+type HeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ShardId       string                 `protobuf:"bytes,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	Session       string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"` // the agent's instance id (informational, logged)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatRequest) Reset() {
+	*x = HeartbeatRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatRequest) ProtoMessage() {}
+
+func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *HeartbeatRequest) GetShardId() string {
+	if x != nil {
+		return x.ShardId
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+type HeartbeatResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	IntervalMs     int64                  `protobuf:"varint,1,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`               // send the next heartbeat within this
+	SuspectAfterMs int64                  `protobuf:"varint,2,opt,name=suspect_after_ms,json=suspectAfterMs,proto3" json:"suspect_after_ms,omitempty"` // silence after which the shard is suspect
+	DownAfterMs    int64                  `protobuf:"varint,3,opt,name=down_after_ms,json=downAfterMs,proto3" json:"down_after_ms,omitempty"`          // silence after which the shard is down
+	LeaderId       string                 `protobuf:"bytes,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`                      // the leader that recorded it
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *HeartbeatResponse) Reset() {
+	*x = HeartbeatResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatResponse) ProtoMessage() {}
+
+func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *HeartbeatResponse) GetIntervalMs() int64 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *HeartbeatResponse) GetSuspectAfterMs() int64 {
+	if x != nil {
+		return x.SuspectAfterMs
+	}
+	return 0
+}
+
+func (x *HeartbeatResponse) GetDownAfterMs() int64 {
+	if x != nil {
+		return x.DownAfterMs
+	}
+	return 0
+}
+
+func (x *HeartbeatResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
 type RegisterShardRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Spec          *fsmpb.ShardSpec       `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
@@ -1352,7 +1472,7 @@ type RegisterShardRequest struct {
 
 func (x *RegisterShardRequest) Reset() {
 	*x = RegisterShardRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1484,7 @@ func (x *RegisterShardRequest) String() string {
 func (*RegisterShardRequest) ProtoMessage() {}
 
 func (x *RegisterShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1497,7 @@ func (x *RegisterShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterShardRequest.ProtoReflect.Descriptor instead.
 func (*RegisterShardRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegisterShardRequest) GetSpec() *fsmpb.ShardSpec {
@@ -1397,7 +1517,7 @@ type GetShardRequest struct {
 
 func (x *GetShardRequest) Reset() {
 	*x = GetShardRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1529,7 @@ func (x *GetShardRequest) String() string {
 func (*GetShardRequest) ProtoMessage() {}
 
 func (x *GetShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1542,7 @@ func (x *GetShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetShardRequest.ProtoReflect.Descriptor instead.
 func (*GetShardRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetShardRequest) GetId() string {
@@ -1448,7 +1568,7 @@ type ShardIDRequest struct {
 
 func (x *ShardIDRequest) Reset() {
 	*x = ShardIDRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1580,7 @@ func (x *ShardIDRequest) String() string {
 func (*ShardIDRequest) ProtoMessage() {}
 
 func (x *ShardIDRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1593,7 @@ func (x *ShardIDRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardIDRequest.ProtoReflect.Descriptor instead.
 func (*ShardIDRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ShardIDRequest) GetId() string {
@@ -1497,7 +1617,7 @@ type ShardResponse struct {
 
 func (x *ShardResponse) Reset() {
 	*x = ShardResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1629,7 @@ func (x *ShardResponse) String() string {
 func (*ShardResponse) ProtoMessage() {}
 
 func (x *ShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1642,7 @@ func (x *ShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardResponse.ProtoReflect.Descriptor instead.
 func (*ShardResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ShardResponse) GetShard() *fsmpb.Shard {
@@ -1564,7 +1684,7 @@ type Utilization struct {
 
 func (x *Utilization) Reset() {
 	*x = Utilization{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1696,7 @@ func (x *Utilization) String() string {
 func (*Utilization) ProtoMessage() {}
 
 func (x *Utilization) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1709,7 @@ func (x *Utilization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Utilization.ProtoReflect.Descriptor instead.
 func (*Utilization) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Utilization) GetRead() float64 {
@@ -1622,7 +1742,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1754,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1767,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListShardsRequest) GetConsistency() Consistency {
@@ -1667,7 +1787,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1799,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1812,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListShardsResponse) GetShards() []*ShardResponse {
@@ -1718,7 +1838,7 @@ type RemoveShardResponse struct {
 
 func (x *RemoveShardResponse) Reset() {
 	*x = RemoveShardResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1850,7 @@ func (x *RemoveShardResponse) String() string {
 func (*RemoveShardResponse) ProtoMessage() {}
 
 func (x *RemoveShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1863,7 @@ func (x *RemoveShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveShardResponse.ProtoReflect.Descriptor instead.
 func (*RemoveShardResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{26}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveShardResponse) GetRevision() int64 {
@@ -1763,7 +1883,7 @@ type AssignRequest struct {
 
 func (x *AssignRequest) Reset() {
 	*x = AssignRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1895,7 @@ func (x *AssignRequest) String() string {
 func (*AssignRequest) ProtoMessage() {}
 
 func (x *AssignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1908,7 @@ func (x *AssignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignRequest.ProtoReflect.Descriptor instead.
 func (*AssignRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{27}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AssignRequest) GetName() string {
@@ -1815,7 +1935,7 @@ type AssignResponse struct {
 
 func (x *AssignResponse) Reset() {
 	*x = AssignResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1947,7 @@ func (x *AssignResponse) String() string {
 func (*AssignResponse) ProtoMessage() {}
 
 func (x *AssignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1960,7 @@ func (x *AssignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignResponse.ProtoReflect.Descriptor instead.
 func (*AssignResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{28}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AssignResponse) GetNamespace() *fsmpb.Namespace {
@@ -1873,7 +1993,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2005,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2018,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *WatchRequest) GetFromRevision() int64 {
@@ -1950,7 +2070,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2082,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2095,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WatchEvent) GetType() string {
@@ -2029,7 +2149,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2161,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2174,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -2072,7 +2192,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2204,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2217,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
 }
 
 type SnapshotChunk struct {
@@ -2109,7 +2229,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2241,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2254,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -2154,7 +2274,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2286,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2299,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SnapshotRestoreResponse) GetRevision() int64 {
@@ -2196,6 +2316,126 @@ func (x *SnapshotRestoreResponse) GetSnapshotRevision() int64 {
 	return 0
 }
 
+type ForwardHeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ShardId       string                 `protobuf:"bytes,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	FromNode      string                 `protobuf:"bytes,2,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardHeartbeatRequest) Reset() {
+	*x = ForwardHeartbeatRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardHeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardHeartbeatRequest) ProtoMessage() {}
+
+func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardHeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*ForwardHeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ForwardHeartbeatRequest) GetShardId() string {
+	if x != nil {
+		return x.ShardId
+	}
+	return ""
+}
+
+func (x *ForwardHeartbeatRequest) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+type ForwardHeartbeatResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Refusal       Refusal                `protobuf:"varint,1,opt,name=refusal,proto3,enum=prism.v1.Refusal" json:"refusal,omitempty"`
+	NotFound      bool                   `protobuf:"varint,2,opt,name=not_found,json=notFound,proto3" json:"not_found,omitempty"` // no such shard: register first
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	LeaderId      string                 `protobuf:"bytes,4,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardHeartbeatResponse) Reset() {
+	*x = ForwardHeartbeatResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardHeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardHeartbeatResponse) ProtoMessage() {}
+
+func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardHeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*ForwardHeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ForwardHeartbeatResponse) GetRefusal() Refusal {
+	if x != nil {
+		return x.Refusal
+	}
+	return Refusal_REFUSAL_NONE
+}
+
+func (x *ForwardHeartbeatResponse) GetNotFound() bool {
+	if x != nil {
+		return x.NotFound
+	}
+	return false
+}
+
+func (x *ForwardHeartbeatResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ForwardHeartbeatResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
 type ForwardApplyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The command without its time: the leader stamps it.
@@ -2207,7 +2447,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2459,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2472,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -2260,7 +2500,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2512,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2525,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -2322,7 +2562,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2574,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2587,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -2403,7 +2643,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2655,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2668,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -2467,7 +2707,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2719,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2732,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{43}
 }
 
 type ReadIndexResponse struct {
@@ -2506,7 +2746,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2758,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2771,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -2649,7 +2889,16 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\traft_addr\x18\x05 \x01(\tR\braftAddr\x12\x16\n" +
 	"\x06status\x18\x06 \x01(\tR\x06status\"=\n" +
 	"\x0fMembersResponse\x12*\n" +
-	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"C\n" +
+	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"G\n" +
+	"\x10HeartbeatRequest\x12\x19\n" +
+	"\bshard_id\x18\x01 \x01(\tR\ashardId\x12\x18\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\x9f\x01\n" +
+	"\x11HeartbeatResponse\x12\x1f\n" +
+	"\vinterval_ms\x18\x01 \x01(\x03R\n" +
+	"intervalMs\x12(\n" +
+	"\x10suspect_after_ms\x18\x02 \x01(\x03R\x0esuspectAfterMs\x12\"\n" +
+	"\rdown_after_ms\x18\x03 \x01(\x03R\vdownAfterMs\x12\x1b\n" +
+	"\tleader_id\x18\x04 \x01(\tR\bleaderId\"C\n" +
 	"\x14RegisterShardRequest\x12+\n" +
 	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\"Z\n" +
 	"\x0fGetShardRequest\x12\x0e\n" +
@@ -2702,7 +2951,15 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"b\n" +
 	"\x17SnapshotRestoreResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12+\n" +
-	"\x11snapshot_revision\x18\x02 \x01(\x03R\x10snapshotRevision\"c\n" +
+	"\x11snapshot_revision\x18\x02 \x01(\x03R\x10snapshotRevision\"Q\n" +
+	"\x17ForwardHeartbeatRequest\x12\x19\n" +
+	"\bshard_id\x18\x01 \x01(\tR\ashardId\x12\x1b\n" +
+	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\"\x9b\x01\n" +
+	"\x18ForwardHeartbeatResponse\x12+\n" +
+	"\arefusal\x18\x01 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12\x1b\n" +
+	"\tnot_found\x18\x02 \x01(\bR\bnotFound\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1b\n" +
+	"\tleader_id\x18\x04 \x01(\tR\bleaderId\"c\n" +
 	"\x13ForwardApplyRequest\x12/\n" +
 	"\acommand\x18\x01 \x01(\v2\x15.prism.fsm.v1.CommandR\acommand\x12\x1b\n" +
 	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\"\x90\x01\n" +
@@ -2750,25 +3007,27 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\aMembers\x12\x18.prism.v1.MembersRequest\x1a\x19.prism.v1.MembersResponse\x12S\n" +
 	"\x0eTransferLeader\x12\x1f.prism.v1.TransferLeaderRequest\x1a .prism.v1.TransferLeaderResponse\x12G\n" +
 	"\n" +
-	"RemovePeer\x12\x1b.prism.v1.RemovePeerRequest\x1a\x1c.prism.v1.RemovePeerResponse2\x8e\x03\n" +
+	"RemovePeer\x12\x1b.prism.v1.RemovePeerRequest\x1a\x1c.prism.v1.RemovePeerResponse2\xd4\x03\n" +
 	"\fShardService\x12C\n" +
 	"\bRegister\x12\x1e.prism.v1.RegisterShardRequest\x1a\x17.prism.v1.ShardResponse\x129\n" +
 	"\x03Get\x12\x19.prism.v1.GetShardRequest\x1a\x17.prism.v1.ShardResponse\x12A\n" +
 	"\x04List\x12\x1b.prism.v1.ListShardsRequest\x1a\x1c.prism.v1.ListShardsResponse\x12:\n" +
 	"\x05Drain\x12\x18.prism.v1.ShardIDRequest\x1a\x17.prism.v1.ShardResponse\x12<\n" +
 	"\aUndrain\x12\x18.prism.v1.ShardIDRequest\x1a\x17.prism.v1.ShardResponse\x12A\n" +
-	"\x06Remove\x12\x18.prism.v1.ShardIDRequest\x1a\x1d.prism.v1.RemoveShardResponse2O\n" +
+	"\x06Remove\x12\x18.prism.v1.ShardIDRequest\x1a\x1d.prism.v1.RemoveShardResponse\x12D\n" +
+	"\tHeartbeat\x12\x1a.prism.v1.HeartbeatRequest\x1a\x1b.prism.v1.HeartbeatResponse2O\n" +
 	"\x10PlacementService\x12;\n" +
 	"\x06Assign\x12\x17.prism.v1.AssignRequest\x1a\x18.prism.v1.AssignResponse2J\n" +
 	"\fWatchService\x12:\n" +
 	"\x05Watch\x12\x16.prism.v1.WatchRequest\x1a\x17.prism.v1.WatchResponse0\x012\x9c\x01\n" +
 	"\x0fSnapshotService\x12@\n" +
 	"\x04Save\x12\x1d.prism.v1.SnapshotSaveRequest\x1a\x17.prism.v1.SnapshotChunk0\x01\x12G\n" +
-	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\xee\x01\n" +
+	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\xc9\x02\n" +
 	"\bInternal\x12M\n" +
 	"\fForwardApply\x12\x1d.prism.v1.ForwardApplyRequest\x1a\x1e.prism.v1.ForwardApplyResponse\x12M\n" +
 	"\fForwardAdmin\x12\x1d.prism.v1.ForwardAdminRequest\x1a\x1e.prism.v1.ForwardAdminResponse\x12D\n" +
-	"\tReadIndex\x12\x1a.prism.v1.ReadIndexRequest\x1a\x1b.prism.v1.ReadIndexResponseB)Z'github.com/prism/controlplane/rpc/rpcpbb\x06proto3"
+	"\tReadIndex\x12\x1a.prism.v1.ReadIndexRequest\x1a\x1b.prism.v1.ReadIndexResponse\x12Y\n" +
+	"\x10ForwardHeartbeat\x12!.prism.v1.ForwardHeartbeatRequest\x1a\".prism.v1.ForwardHeartbeatResponseB)Z'github.com/prism/controlplane/rpc/rpcpbb\x06proto3"
 
 var (
 	file_rpc_rpcpb_api_proto_rawDescOnce sync.Once
@@ -2783,7 +3042,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -2807,112 +3066,121 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*MembersRequest)(nil),            // 19: prism.v1.MembersRequest
 	(*Member)(nil),                    // 20: prism.v1.Member
 	(*MembersResponse)(nil),           // 21: prism.v1.MembersResponse
-	(*RegisterShardRequest)(nil),      // 22: prism.v1.RegisterShardRequest
-	(*GetShardRequest)(nil),           // 23: prism.v1.GetShardRequest
-	(*ShardIDRequest)(nil),            // 24: prism.v1.ShardIDRequest
-	(*ShardResponse)(nil),             // 25: prism.v1.ShardResponse
-	(*Utilization)(nil),               // 26: prism.v1.Utilization
-	(*ListShardsRequest)(nil),         // 27: prism.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),        // 28: prism.v1.ListShardsResponse
-	(*RemoveShardResponse)(nil),       // 29: prism.v1.RemoveShardResponse
-	(*AssignRequest)(nil),             // 30: prism.v1.AssignRequest
-	(*AssignResponse)(nil),            // 31: prism.v1.AssignResponse
-	(*WatchRequest)(nil),              // 32: prism.v1.WatchRequest
-	(*WatchEvent)(nil),                // 33: prism.v1.WatchEvent
-	(*WatchResponse)(nil),             // 34: prism.v1.WatchResponse
-	(*SnapshotSaveRequest)(nil),       // 35: prism.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),             // 36: prism.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),   // 37: prism.v1.SnapshotRestoreResponse
-	(*ForwardApplyRequest)(nil),       // 38: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 39: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 40: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 41: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 42: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 43: prism.v1.ReadIndexResponse
-	(*fsmpb.NamespaceSpec)(nil),       // 44: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 45: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 46: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 47: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 48: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 49: prism.fsm.v1.ApplyResult
+	(*HeartbeatRequest)(nil),          // 22: prism.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 23: prism.v1.HeartbeatResponse
+	(*RegisterShardRequest)(nil),      // 24: prism.v1.RegisterShardRequest
+	(*GetShardRequest)(nil),           // 25: prism.v1.GetShardRequest
+	(*ShardIDRequest)(nil),            // 26: prism.v1.ShardIDRequest
+	(*ShardResponse)(nil),             // 27: prism.v1.ShardResponse
+	(*Utilization)(nil),               // 28: prism.v1.Utilization
+	(*ListShardsRequest)(nil),         // 29: prism.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),        // 30: prism.v1.ListShardsResponse
+	(*RemoveShardResponse)(nil),       // 31: prism.v1.RemoveShardResponse
+	(*AssignRequest)(nil),             // 32: prism.v1.AssignRequest
+	(*AssignResponse)(nil),            // 33: prism.v1.AssignResponse
+	(*WatchRequest)(nil),              // 34: prism.v1.WatchRequest
+	(*WatchEvent)(nil),                // 35: prism.v1.WatchEvent
+	(*WatchResponse)(nil),             // 36: prism.v1.WatchResponse
+	(*SnapshotSaveRequest)(nil),       // 37: prism.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),             // 38: prism.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),   // 39: prism.v1.SnapshotRestoreResponse
+	(*ForwardHeartbeatRequest)(nil),   // 40: prism.v1.ForwardHeartbeatRequest
+	(*ForwardHeartbeatResponse)(nil),  // 41: prism.v1.ForwardHeartbeatResponse
+	(*ForwardApplyRequest)(nil),       // 42: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 43: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 44: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 45: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 46: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 47: prism.v1.ReadIndexResponse
+	(*fsmpb.NamespaceSpec)(nil),       // 48: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 49: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 50: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 51: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 52: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 53: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	44, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	45, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	48, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	49, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	45, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	49, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	45, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	49, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	45, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	49, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	46, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	50, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
 	0,  // 12: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	47, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
-	26, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
+	51, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	28, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
 	0,  // 15: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
-	25, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	45, // 17: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	45, // 18: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
-	47, // 19: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
-	33, // 20: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
-	48, // 21: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	49, // 22: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 23: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	12, // 24: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	14, // 25: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 26: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 27: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 28: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 29: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 30: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 31: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 32: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	16, // 33: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	19, // 34: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	12, // 35: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	14, // 36: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	22, // 37: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
-	23, // 38: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
-	27, // 39: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
-	24, // 40: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
-	24, // 41: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
-	24, // 42: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
-	30, // 43: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
-	32, // 44: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
-	35, // 45: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	36, // 46: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	38, // 47: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	40, // 48: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	42, // 49: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	4,  // 50: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 51: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 52: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 53: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 54: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 55: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 56: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 57: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	25, // 58: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	25, // 59: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	28, // 60: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	25, // 61: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	25, // 62: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	29, // 63: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	31, // 64: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	34, // 65: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
-	36, // 66: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	37, // 67: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	39, // 68: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	41, // 69: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	43, // 70: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	50, // [50:71] is the sub-list for method output_type
-	29, // [29:50] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	27, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
+	49, // 17: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	49, // 18: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	51, // 19: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	35, // 20: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
+	1,  // 21: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
+	52, // 22: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	53, // 23: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 24: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	12, // 25: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	14, // 26: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 27: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 28: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 29: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 30: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 31: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 32: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 33: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	16, // 34: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	19, // 35: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	12, // 36: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	14, // 37: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	24, // 38: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	25, // 39: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	29, // 40: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	26, // 41: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	26, // 42: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	26, // 43: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	22, // 44: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
+	32, // 45: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	34, // 46: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
+	37, // 47: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	38, // 48: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	42, // 49: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	44, // 50: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	46, // 51: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	40, // 52: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
+	4,  // 53: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 54: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 55: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 56: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 57: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 58: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 59: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 60: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	27, // 61: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	27, // 62: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	30, // 63: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	27, // 64: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	27, // 65: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	31, // 66: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	23, // 67: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
+	33, // 68: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	36, // 69: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	38, // 70: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	39, // 71: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	43, // 72: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	45, // 73: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	47, // 74: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	41, // 75: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
+	53, // [53:76] is the sub-list for method output_type
+	30, // [30:53] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -2922,7 +3190,7 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
-	file_rpc_rpcpb_api_proto_msgTypes[37].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[41].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -2932,7 +3200,7 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   41,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

@@ -459,12 +459,13 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ShardService_Register_FullMethodName = "/prism.v1.ShardService/Register"
-	ShardService_Get_FullMethodName      = "/prism.v1.ShardService/Get"
-	ShardService_List_FullMethodName     = "/prism.v1.ShardService/List"
-	ShardService_Drain_FullMethodName    = "/prism.v1.ShardService/Drain"
-	ShardService_Undrain_FullMethodName  = "/prism.v1.ShardService/Undrain"
-	ShardService_Remove_FullMethodName   = "/prism.v1.ShardService/Remove"
+	ShardService_Register_FullMethodName  = "/prism.v1.ShardService/Register"
+	ShardService_Get_FullMethodName       = "/prism.v1.ShardService/Get"
+	ShardService_List_FullMethodName      = "/prism.v1.ShardService/List"
+	ShardService_Drain_FullMethodName     = "/prism.v1.ShardService/Drain"
+	ShardService_Undrain_FullMethodName   = "/prism.v1.ShardService/Undrain"
+	ShardService_Remove_FullMethodName    = "/prism.v1.ShardService/Remove"
+	ShardService_Heartbeat_FullMethodName = "/prism.v1.ShardService/Heartbeat"
 )
 
 // ShardServiceClient is the client API for ShardService service.
@@ -480,6 +481,10 @@ type ShardServiceClient interface {
 	Drain(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*ShardResponse, error)
 	Undrain(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*ShardResponse, error)
 	Remove(ctx context.Context, in *ShardIDRequest, opts ...grpc.CallOption) (*RemoveShardResponse, error)
+	// Heartbeat renews a shard's session. Any node takes it and passes it to
+	// the leader, which tracks liveness in memory: heartbeats never enter the
+	// raft log, only the state transitions they cause (up/suspect/down).
+	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 }
 
 type shardServiceClient struct {
@@ -550,6 +555,16 @@ func (c *shardServiceClient) Remove(ctx context.Context, in *ShardIDRequest, opt
 	return out, nil
 }
 
+func (c *shardServiceClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeartbeatResponse)
+	err := c.cc.Invoke(ctx, ShardService_Heartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ShardServiceServer is the server API for ShardService service.
 // All implementations must embed UnimplementedShardServiceServer
 // for forward compatibility.
@@ -563,6 +578,10 @@ type ShardServiceServer interface {
 	Drain(context.Context, *ShardIDRequest) (*ShardResponse, error)
 	Undrain(context.Context, *ShardIDRequest) (*ShardResponse, error)
 	Remove(context.Context, *ShardIDRequest) (*RemoveShardResponse, error)
+	// Heartbeat renews a shard's session. Any node takes it and passes it to
+	// the leader, which tracks liveness in memory: heartbeats never enter the
+	// raft log, only the state transitions they cause (up/suspect/down).
+	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	mustEmbedUnimplementedShardServiceServer()
 }
 
@@ -590,6 +609,9 @@ func (UnimplementedShardServiceServer) Undrain(context.Context, *ShardIDRequest)
 }
 func (UnimplementedShardServiceServer) Remove(context.Context, *ShardIDRequest) (*RemoveShardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedShardServiceServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Heartbeat not implemented")
 }
 func (UnimplementedShardServiceServer) mustEmbedUnimplementedShardServiceServer() {}
 func (UnimplementedShardServiceServer) testEmbeddedByValue()                      {}
@@ -720,6 +742,24 @@ func _ShardService_Remove_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ShardService_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ShardServiceServer).Heartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ShardService_Heartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ShardServiceServer).Heartbeat(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ShardService_ServiceDesc is the grpc.ServiceDesc for ShardService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -750,6 +790,10 @@ var ShardService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Remove",
 			Handler:    _ShardService_Remove_Handler,
+		},
+		{
+			MethodName: "Heartbeat",
+			Handler:    _ShardService_Heartbeat_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -1122,9 +1166,10 @@ var SnapshotService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Internal_ForwardApply_FullMethodName = "/prism.v1.Internal/ForwardApply"
-	Internal_ForwardAdmin_FullMethodName = "/prism.v1.Internal/ForwardAdmin"
-	Internal_ReadIndex_FullMethodName    = "/prism.v1.Internal/ReadIndex"
+	Internal_ForwardApply_FullMethodName     = "/prism.v1.Internal/ForwardApply"
+	Internal_ForwardAdmin_FullMethodName     = "/prism.v1.Internal/ForwardAdmin"
+	Internal_ReadIndex_FullMethodName        = "/prism.v1.Internal/ReadIndex"
+	Internal_ForwardHeartbeat_FullMethodName = "/prism.v1.Internal/ForwardHeartbeat"
 )
 
 // InternalClient is the client API for Internal service.
@@ -1137,6 +1182,8 @@ type InternalClient interface {
 	// ForwardAdmin runs a raft membership operation on the leader.
 	ForwardAdmin(ctx context.Context, in *ForwardAdminRequest, opts ...grpc.CallOption) (*ForwardAdminResponse, error)
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
+	// ForwardHeartbeat records a shard heartbeat on the leader.
+	ForwardHeartbeat(ctx context.Context, in *ForwardHeartbeatRequest, opts ...grpc.CallOption) (*ForwardHeartbeatResponse, error)
 }
 
 type internalClient struct {
@@ -1177,6 +1224,16 @@ func (c *internalClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, op
 	return out, nil
 }
 
+func (c *internalClient) ForwardHeartbeat(ctx context.Context, in *ForwardHeartbeatRequest, opts ...grpc.CallOption) (*ForwardHeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForwardHeartbeatResponse)
+	err := c.cc.Invoke(ctx, Internal_ForwardHeartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InternalServer is the server API for Internal service.
 // All implementations must embed UnimplementedInternalServer
 // for forward compatibility.
@@ -1187,6 +1244,8 @@ type InternalServer interface {
 	// ForwardAdmin runs a raft membership operation on the leader.
 	ForwardAdmin(context.Context, *ForwardAdminRequest) (*ForwardAdminResponse, error)
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
+	// ForwardHeartbeat records a shard heartbeat on the leader.
+	ForwardHeartbeat(context.Context, *ForwardHeartbeatRequest) (*ForwardHeartbeatResponse, error)
 	mustEmbedUnimplementedInternalServer()
 }
 
@@ -1205,6 +1264,9 @@ func (UnimplementedInternalServer) ForwardAdmin(context.Context, *ForwardAdminRe
 }
 func (UnimplementedInternalServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
+}
+func (UnimplementedInternalServer) ForwardHeartbeat(context.Context, *ForwardHeartbeatRequest) (*ForwardHeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForwardHeartbeat not implemented")
 }
 func (UnimplementedInternalServer) mustEmbedUnimplementedInternalServer() {}
 func (UnimplementedInternalServer) testEmbeddedByValue()                  {}
@@ -1281,6 +1343,24 @@ func _Internal_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Internal_ForwardHeartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForwardHeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InternalServer).ForwardHeartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Internal_ForwardHeartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InternalServer).ForwardHeartbeat(ctx, req.(*ForwardHeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Internal_ServiceDesc is the grpc.ServiceDesc for Internal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1299,6 +1379,10 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadIndex",
 			Handler:    _Internal_ReadIndex_Handler,
+		},
+		{
+			MethodName: "ForwardHeartbeat",
+			Handler:    _Internal_ForwardHeartbeat_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
