@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/prismd", "../cmd/prismctl")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/prismd", "../cmd/prismctl", "../cmd/prism-shard")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
