@@ -1,0 +1,63 @@
+package checker
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/prism/controlplane/jepsen/history"
+)
+
+// Set checks the set workload against the final linearizable listing
+// (name -> revision of every live namespace, deleting ones excluded by the
+// caller): every acknowledged create that no delete touched is present,
+// no acknowledged delete is present, and nothing present was never created.
+func Set(ops []history.Op, present map[string]bool) Result {
+	r := Result{Name: "set", OK: true}
+	created := map[string]string{} // name -> outcome of its create
+	deleted := map[string]string{}
+	for _, op := range ops {
+		switch op.Type {
+		case history.Create:
+			if op.Outcome != history.Fail {
+				created[op.Key] = op.Outcome
+			}
+		case history.Delete:
+			if op.Outcome != history.Fail {
+				deleted[op.Key] = op.Outcome
+			}
+		}
+	}
+	var lost, revived, phantom []string
+	ok := 0
+	for name, out := range created {
+		d, del := deleted[name]
+		switch {
+		case out == history.OK && !del:
+			ok++
+			if !present[name] {
+				lost = append(lost, name)
+			}
+		case d == history.OK && present[name]:
+			revived = append(revived, name)
+		}
+	}
+	for name := range present {
+		if _, ok := created[name]; !ok {
+			phantom = append(phantom, name)
+		}
+	}
+	sort.Strings(lost)
+	sort.Strings(revived)
+	sort.Strings(phantom)
+	if len(lost) > 0 {
+		r.fail("%d acknowledged creates missing: %v", len(lost), lost)
+	}
+	if len(revived) > 0 {
+		r.fail("%d acknowledged deletes still present: %v", len(revived), revived)
+	}
+	if len(phantom) > 0 {
+		r.fail("%d present but never created: %v", len(phantom), phantom)
+	}
+	r.Note = fmt.Sprintf("%d creates attempted, %d acknowledged and kept, %d deletes attempted, %d present", len(created), ok, len(deleted), len(present))
+	return r
+}

@@ -1,0 +1,262 @@
+// Package hosts runs the prismd processes of a Jepsen run, one per network
+// namespace, and kills, pauses and restarts them. It is used from inside the
+// client namespace: the status calls it makes dial test addresses.
+package hosts
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prism/controlplane/jepsen/netns"
+	"github.com/prism/controlplane/rpc/client"
+)
+
+// Node is one prismd host.
+type Node struct {
+	I      int    // 1-based
+	ID     string // node id, "n1"
+	Dir    string // report dir of the node: prismd.log, data/
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
+	paused bool
+}
+
+// GRPC is the node's gRPC address.
+func (n *Node) GRPC() string { return netns.NodeIP(n.I) + ":7400" }
+
+// Cluster is the set of hosts.
+type Cluster struct {
+	Net    *netns.Net
+	Prismd string
+	Nodes  []*Node
+	Log    func(format string, args ...any)
+	client *client.Client
+}
+
+// New describes n hosts with their directories under dir.
+func New(net *netns.Net, prismd, dir string, logf func(string, ...any)) *Cluster {
+	c := &Cluster{Net: net, Prismd: prismd, Log: logf}
+	var eps []string
+	for i := 1; i <= net.Nodes; i++ {
+		id := "n" + strconv.Itoa(i)
+		c.Nodes = append(c.Nodes, &Node{I: i, ID: id, Dir: filepath.Join(dir, id)})
+		eps = append(eps, netns.NodeIP(i)+":7400")
+	}
+	c.client, _ = client.New(client.Config{Endpoints: eps})
+	return c
+}
+
+// Endpoints are the gRPC addresses of every node.
+func (c *Cluster) Endpoints() []string {
+	var eps []string
+	for _, n := range c.Nodes {
+		eps = append(eps, n.GRPC())
+	}
+	return eps
+}
+
+func (c *Cluster) args(n *Node) []string {
+	var join []string
+	for i := 1; i <= len(c.Nodes); i++ {
+		join = append(join, netns.NodeIP(i)+":7600")
+	}
+	ip := netns.NodeIP(n.I)
+	return []string{"netns", "exec", c.Net.Node(n.I), c.Prismd,
+		"--node-id", n.ID,
+		"--data-dir", filepath.Join(n.Dir, "data"),
+		"--grpc-addr", ip + ":7400",
+		"--http-addr", ip + ":7700",
+		"--raft-addr", ip + ":7500",
+		"--gossip-addr", ip + ":7600",
+		"--bootstrap-expect", strconv.Itoa(len(c.Nodes)),
+		"--join", strings.Join(join, ","),
+		"--log-level", "info",
+	}
+}
+
+// Start starts node n (also a restart on its data dir).
+func (c *Cluster) Start(n *Node) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return fmt.Errorf("%s already running", n.ID)
+	}
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return err
+	}
+	lf, err := os.OpenFile(filepath.Join(n.Dir, "prismd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(lf, "==== jepsen: start %s at %s\n", n.ID, time.Now().Format(time.RFC3339Nano))
+	// ip netns exec execs: the pid is prismd's own.
+	cmd := exec.Command("ip", c.args(n)...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); lf.Close(); close(done) }()
+	n.cmd, n.done, n.paused = cmd, done, false
+	return nil
+}
+
+// Kill sends SIGKILL to node n and waits until it is gone.
+func (c *Cluster) Kill(n *Node) error {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.cmd, n.paused = nil, false
+	n.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("%s did not die", n.ID)
+	}
+}
+
+// Pause sends SIGSTOP; Resume SIGCONT.
+func (c *Cluster) Pause(n *Node) error  { return c.signal(n, syscall.SIGSTOP, true) }
+func (c *Cluster) Resume(n *Node) error { return c.signal(n, syscall.SIGCONT, false) }
+
+func (c *Cluster) signal(n *Node, sig syscall.Signal, paused bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return fmt.Errorf("%s is not running", n.ID)
+	}
+	n.paused = paused
+	return n.cmd.Process.Signal(sig)
+}
+
+// Running reports whether node n is started (paused or not), and paused.
+func (n *Node) Running() (running, paused bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil, n.paused
+}
+
+// Pid is node n's process id (0 when down).
+func (n *Node) Pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// ReviveAll resumes paused nodes and restarts dead ones.
+func (c *Cluster) ReviveAll() error {
+	var errs []string
+	for _, n := range c.Nodes {
+		running, paused := n.Running()
+		switch {
+		case paused:
+			if err := c.Resume(n); err != nil {
+				errs = append(errs, err.Error())
+			}
+		case !running:
+			if err := c.Start(n); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+	}
+	if errs != nil {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// StopAll kills every node.
+func (c *Cluster) StopAll() {
+	for _, n := range c.Nodes {
+		if _, paused := n.Running(); paused {
+			_ = c.Resume(n)
+		}
+		_ = c.Kill(n)
+	}
+	c.client.Close()
+}
+
+// Leader asks every running, unpaused node for its status and returns the
+// node that says it leads (the highest term wins), or nil.
+func (c *Cluster) Leader(ctx context.Context) *Node {
+	var best *Node
+	var bestTerm uint64
+	for _, n := range c.Nodes {
+		if running, paused := n.Running(); !running || paused {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		st, err := c.client.StatusOf(sctx, n.GRPC())
+		cancel()
+		if err != nil || st.LeaderId != st.NodeId || st.LeaderId == "" {
+			continue
+		}
+		if best == nil || st.Term > bestTerm {
+			best, bestTerm = n, st.Term
+		}
+	}
+	return best
+}
+
+// WaitHealthy waits until a leader exists and every node answers with the
+// same leader and has applied up to the leader's commit index of the first
+// look (all caught up), or ctx ends.
+func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	var last string
+	for ctx.Err() == nil {
+		last = c.healthy(ctx)
+		if last == "" {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return fmt.Errorf("cluster not healthy: %s", last)
+}
+
+func (c *Cluster) healthy(ctx context.Context) string {
+	leaders := map[string]bool{}
+	var commit uint64
+	applied := map[string]uint64{}
+	for _, n := range c.Nodes {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := c.client.StatusOf(sctx, n.GRPC())
+		cancel()
+		if err != nil {
+			return fmt.Sprintf("%s: %v", n.ID, err)
+		}
+		if st.LeaderId == "" {
+			return n.ID + " knows no leader"
+		}
+		leaders[st.LeaderId] = true
+		if st.NodeId == st.LeaderId {
+			commit = st.CommitIndex
+		}
+		applied[n.ID] = st.AppliedIndex
+	}
+	if len(leaders) != 1 {
+		return fmt.Sprintf("nodes disagree on the leader: %v", leaders)
+	}
+	for id, a := range applied {
+		if a < commit {
+			return fmt.Sprintf("%s applied %d < commit %d", id, a, commit)
+		}
+	}
+	return ""
+}

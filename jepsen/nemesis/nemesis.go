@@ -1,0 +1,275 @@
+// Package nemesis injects faults on a random schedule drawn from a seed,
+// one fault at a time, and records the timeline.
+//
+//   - partition: one of random halves, isolate the leader, majorities ring
+//     (a bridge on 3 nodes), one-way (a node's outbound or inbound cut);
+//   - kill: kill -9 a node (the leader half of the time), restart it on its
+//     data dir after a while;
+//   - pause: SIGSTOP a node (the leader half of the time), SIGCONT later;
+//   - leader-kill: three rounds of kill -9 of the current leader and a quick
+//     restart.
+//
+// Not done: membership changes (add/remove a server), clock skew (the node
+// has no injectable clock yet), slow disks.
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prism/controlplane/jepsen/history"
+	"github.com/prism/controlplane/jepsen/hosts"
+	"github.com/prism/controlplane/jepsen/netns"
+)
+
+// Kinds are the faults --nemesis accepts.
+var Kinds = []string{"partition", "kill", "pause", "leader-kill"}
+
+// Nemesis schedules faults.
+type Nemesis struct {
+	C     *hosts.Cluster
+	Rng   *rand.Rand
+	Kinds []string
+	Now   func() int64
+	Log   func(string, ...any)
+
+	mu       sync.Mutex
+	timeline []history.Fault
+}
+
+// Timeline returns the faults so far.
+func (n *Nemesis) Timeline() []history.Fault {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]history.Fault(nil), n.timeline...)
+}
+
+func (n *Nemesis) record(f history.Fault) {
+	n.mu.Lock()
+	n.timeline = append(n.timeline, f)
+	n.mu.Unlock()
+	if f.Err != "" {
+		n.Log("nemesis: %s %s (%.1fs) error: %s", f.Kind, f.Detail, float64(f.End-f.Start)/1e9, f.Err)
+	} else {
+		n.Log("nemesis: %s %s (%.1fs)", f.Kind, f.Detail, float64(f.End-f.Start)/1e9)
+	}
+}
+
+func (n *Nemesis) dur(lo, hi float64) time.Duration {
+	return time.Duration((lo + n.Rng.Float64()*(hi-lo)) * float64(time.Second))
+}
+
+// sleep waits d or until ctx ends (the fault is then healed at once).
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// Run injects faults until ctx ends, then heals everything.
+func (n *Nemesis) Run(ctx context.Context) {
+	defer n.HealAll()
+	if len(n.Kinds) == 0 {
+		<-ctx.Done()
+		return
+	}
+	sleep(ctx, n.dur(2, 4))
+	for ctx.Err() == nil {
+		kind := n.Kinds[n.Rng.Intn(len(n.Kinds))]
+		f := history.Fault{Kind: kind, Start: n.Now()}
+		var err error
+		switch kind {
+		case "partition":
+			f.Detail, err = n.partition(ctx)
+		case "kill":
+			f.Detail, err = n.kill(ctx)
+		case "pause":
+			f.Detail, err = n.pause(ctx)
+		case "leader-kill":
+			f.Detail, err = n.leaderKill(ctx)
+		}
+		f.End = n.Now()
+		if err != nil {
+			f.Err = err.Error()
+		}
+		n.record(f)
+		sleep(ctx, n.dur(1, 4))
+	}
+}
+
+// HealAll removes partitions, resumes paused nodes, restarts dead ones.
+func (n *Nemesis) HealAll() {
+	f := history.Fault{Kind: "heal", Detail: "all", Start: n.Now()}
+	var errs []string
+	if err := n.C.Net.Heal(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := n.C.ReviveAll(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	f.End = n.Now()
+	if errs != nil {
+		f.Err = strings.Join(errs, "; ")
+	}
+	n.record(f)
+}
+
+func ids(ns []int) string {
+	s := make([]string, len(ns))
+	for i, x := range ns {
+		s[i] = fmt.Sprintf("n%d", x)
+	}
+	return "{" + strings.Join(s, ",") + "}"
+}
+
+func (n *Nemesis) partition(ctx context.Context) (string, error) {
+	total := len(n.C.Nodes)
+	all := make([]int, total)
+	for i := range all {
+		all[i] = i + 1
+	}
+	var drops []netns.Drop
+	var detail string
+	switch n.Rng.Intn(4) {
+	case 0: // random halves
+		perm := n.Rng.Perm(total)
+		var a, b []int
+		for i, p := range perm {
+			if i < total/2 {
+				a = append(a, p+1)
+			} else {
+				b = append(b, p+1)
+			}
+		}
+		sort.Ints(a)
+		sort.Ints(b)
+		drops = []netns.Drop{{From: a, To: b}, {From: b, To: a}}
+		detail = "halves " + ids(a) + " | " + ids(b)
+	case 1: // isolate the leader
+		l := n.C.Leader(ctx)
+		if l == nil {
+			return "isolate-leader: no leader found", nil
+		}
+		rest := without(all, l.I)
+		drops = []netns.Drop{{From: []int{l.I}, To: rest}, {From: rest, To: []int{l.I}}}
+		detail = "isolate leader n" + fmt.Sprint(l.I)
+	case 2: // majorities ring: each node reaches only its ring neighbours
+		perm := n.Rng.Perm(total)
+		pos := map[int]int{}
+		for i, p := range perm {
+			pos[p+1] = i
+		}
+		var pairs []string
+		for a := 1; a <= total; a++ {
+			for b := 1; b <= total; b++ {
+				d := (pos[a] - pos[b] + total) % total
+				if a == b || d == 1 || d == total-1 {
+					continue
+				}
+				if total == 3 && !(pos[a] == 0 && pos[b] == 2 || pos[a] == 2 && pos[b] == 0) {
+					continue
+				}
+				drops = append(drops, netns.Drop{From: []int{a}, To: []int{b}})
+				if a < b {
+					pairs = append(pairs, fmt.Sprintf("n%d-n%d", a, b))
+				}
+			}
+		}
+		if total == 3 { // a ring of 3 is a full mesh: cut one link (a bridge)
+			drops = nil
+			var a, b int
+			for x, p := range pos {
+				switch p {
+				case 0:
+					a = x
+				case 2:
+					b = x
+				}
+			}
+			drops = []netns.Drop{{From: []int{a}, To: []int{b}}, {From: []int{b}, To: []int{a}}}
+			pairs = []string{fmt.Sprintf("n%d-n%d", a, b)}
+		}
+		detail = "ring: cut " + strings.Join(pairs, " ")
+	default: // one-way
+		x := n.Rng.Intn(total) + 1
+		rest := without(all, x)
+		if n.Rng.Intn(2) == 0 {
+			drops = []netns.Drop{{From: []int{x}, To: rest}}
+			detail = fmt.Sprintf("one-way: n%d -> others dropped", x)
+		} else {
+			drops = []netns.Drop{{From: rest, To: []int{x}}}
+			detail = fmt.Sprintf("one-way: others -> n%d dropped", x)
+		}
+	}
+	if err := n.C.Net.Apply(drops); err != nil {
+		return detail, err
+	}
+	sleep(ctx, n.dur(3, 8))
+	return detail, n.C.Net.Heal()
+}
+
+func without(all []int, x int) []int {
+	var out []int
+	for _, v := range all {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// target is the leader half of the time, else a random node.
+func (n *Nemesis) target(ctx context.Context) (*hosts.Node, string) {
+	if n.Rng.Intn(2) == 0 {
+		if l := n.C.Leader(ctx); l != nil {
+			return l, "leader " + l.ID
+		}
+	}
+	x := n.C.Nodes[n.Rng.Intn(len(n.C.Nodes))]
+	return x, x.ID
+}
+
+func (n *Nemesis) kill(ctx context.Context) (string, error) {
+	x, what := n.target(ctx)
+	if err := n.C.Kill(x); err != nil {
+		return what, err
+	}
+	sleep(ctx, n.dur(1, 6))
+	return "kill -9 " + what + ", restart", n.C.Start(x)
+}
+
+func (n *Nemesis) pause(ctx context.Context) (string, error) {
+	x, what := n.target(ctx)
+	if err := n.C.Pause(x); err != nil {
+		return what, err
+	}
+	sleep(ctx, n.dur(2, 7))
+	return "SIGSTOP " + what + ", SIGCONT", n.C.Resume(x)
+}
+
+func (n *Nemesis) leaderKill(ctx context.Context) (string, error) {
+	var killed []string
+	for round := 0; round < 3 && ctx.Err() == nil; round++ {
+		l := n.C.Leader(ctx)
+		if l == nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		if err := n.C.Kill(l); err != nil {
+			return strings.Join(killed, ","), err
+		}
+		killed = append(killed, l.ID)
+		sleep(ctx, n.dur(0.5, 1.5))
+		if err := n.C.Start(l); err != nil {
+			return strings.Join(killed, ","), err
+		}
+		sleep(ctx, n.dur(1.5, 3))
+	}
+	return "leaders killed: " + strings.Join(killed, ","), nil
+}

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prism/controlplane/jepsen/checker"
+	"github.com/prism/controlplane/jepsen/history"
+	"github.com/prism/controlplane/jepsen/hosts"
+	"github.com/prism/controlplane/jepsen/nemesis"
+	"github.com/prism/controlplane/jepsen/netns"
+	"github.com/prism/controlplane/jepsen/workload"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// runner runs inside the client namespace: every dial from here stays in
+// the test network.
+func runner(c *config) int {
+	start := time.Now()
+	logf := func(format string, args ...any) {
+		fmt.Printf("[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	if c.prefix == "" || c.reportDir == "" {
+		fmt.Fprintln(os.Stderr, "jepsen: the runner role is internal")
+		return exitError
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	interrupted := false
+	go func() {
+		<-sigs
+		interrupted = true
+		logf("interrupted: winding down")
+		cancel()
+	}()
+
+	net := &netns.Net{Prefix: c.prefix, Nodes: c.nodes}
+	cl := hosts.New(net, c.prismd, c.reportDir, logf)
+	defer cl.StopAll()
+	rec := history.NewRecorder()
+	env := &workload.Env{Endpoints: cl.Endpoints(), Rec: rec, OpTimeout: 2 * time.Second}
+
+	for _, n := range cl.Nodes {
+		if err := cl.Start(n); err != nil {
+			logf("start %s: %v", n.ID, err)
+			return exitError
+		}
+	}
+	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+	err := cl.WaitHealthy(sctx)
+	scancel()
+	if err != nil {
+		logf("cluster did not form: %v", err)
+		return exitError
+	}
+	logf("cluster formed: leader %s", leaderID(ctx, cl))
+
+	keys := workload.RegisterKeys(c.keys)
+	if c.has("register") {
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		err := workload.SetupRegisters(sctx, env, keys)
+		scancel()
+		if err != nil {
+			logf("setup: %v", err)
+			return exitError
+		}
+	}
+
+	rng := rand.New(rand.NewSource(c.seed))
+	// Watchers first, so they see everything the traffic does.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	var wwg sync.WaitGroup
+	var watchers []*history.Watcher
+	var reached []*atomic.Int64
+	if c.has("watch") {
+		for i := 0; i < c.watchers; i++ {
+			pref := i % c.nodes
+			w := &history.Watcher{ID: i, Node: cl.Nodes[pref].ID}
+			watchers = append(watchers, w)
+			r := new(atomic.Int64)
+			reached = append(reached, r)
+			every := time.Duration(5+rng.Intn(6)) * time.Second
+			wwg.Add(1)
+			go func() { defer wwg.Done(); workload.Watcher(wctx, env, w, pref, every, r) }()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	tctx, tcancel := context.WithTimeout(ctx, c.dur)
+	defer tcancel()
+	var twg sync.WaitGroup
+	if c.has("register") {
+		for i := 0; i < c.regWorkers; i++ {
+			proc, seed := i+1, rng.Int63()
+			twg.Add(1)
+			go func() { defer twg.Done(); workload.Register(tctx, env, proc, proc%c.nodes, keys, seed) }()
+		}
+	}
+	if c.has("set") {
+		for i := 0; i < c.setWorkers; i++ {
+			proc, seed := 100+i, rng.Int63()
+			twg.Add(1)
+			go func() { defer twg.Done(); workload.Set(tctx, env, proc, proc%c.nodes, seed) }()
+		}
+	}
+	nem := &nemesis.Nemesis{C: cl, Rng: rand.New(rand.NewSource(rng.Int63())), Kinds: c.nemeses, Now: rec.Now, Log: logf}
+	nemDone := make(chan struct{})
+	go func() { defer close(nemDone); nem.Run(tctx) }()
+	logf("traffic and faults for %s", c.dur)
+	<-tctx.Done()
+	<-nemDone
+	twg.Wait()
+	logf("traffic stopped, everything healed; waiting for the cluster to settle")
+
+	// After healing: the cluster must recover, then the final reads.
+	hctx, hcancel := context.WithTimeout(ctx, 45*time.Second)
+	healthErr := cl.WaitHealthy(hctx)
+	hcancel()
+	if healthErr != nil {
+		logf("warning: %v", healthErr)
+	}
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	if c.has("register") {
+		workload.FinalReads(fctx, env, keys, 999)
+	}
+	final, finalRev, ferr := finalListing(fctx, env)
+	fcancel()
+	if ferr != nil {
+		logf("final listing failed: %v", ferr)
+	}
+	if c.has("watch") {
+		// Let every watcher reach the final revision (bookmarks every 0.5 s).
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) && ctx.Err() == nil && !allReached(reached, finalRev) {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	wcancel()
+	wwg.Wait()
+	cl.StopAll()
+
+	ops := rec.Ops()
+	hf := history.File{Seed: c.seed, Nodes: c.nodes, Ops: ops, Faults: nem.Timeline(), Final: final, FinalRev: finalRev}
+	for _, w := range watchers {
+		hf.Watchers = append(hf.Watchers, *w)
+	}
+	writeJSON(filepath.Join(c.reportDir, "history.json"), hf)
+	writeJSON(filepath.Join(c.reportDir, "timeline.json"), hf.Faults)
+
+	// Check.
+	var results []checker.Result
+	if interrupted {
+		logf("interrupted: history written, not checked")
+		return exitError
+	}
+	if healthErr != nil {
+		results = append(results, checker.Result{Name: "recovery", OK: false, Problems: []string{healthErr.Error()}})
+	}
+	if c.has("register") {
+		results = append(results,
+			checker.Linearizable(ops, 60*time.Second, filepath.Join(c.reportDir, "linearizability.html")),
+			checker.NoLostWrites(ops),
+			checker.StaleReads(ops))
+	}
+	if ferr != nil {
+		results = append(results, checker.Result{Name: "final-listing", OK: false, Problems: []string{ferr.Error()}})
+	} else {
+		if c.has("set") {
+			present := map[string]bool{}
+			for name := range final {
+				if strings.HasPrefix(name, "set-") && !deadStatus[statusOf(name)] {
+					present[name] = true
+				}
+			}
+			results = append(results, checker.Set(ops, present))
+		}
+		if c.has("watch") {
+			results = append(results, checker.Watch(hf.Watchers, ops, final, finalRev))
+		}
+	}
+	writeJSON(filepath.Join(c.reportDir, "results.json"), results)
+
+	// Summary.
+	counts := map[string]int{}
+	for _, op := range ops {
+		counts[op.Outcome]++
+	}
+	faults := map[string]int{}
+	for _, f := range hf.Faults {
+		if f.Kind != "heal" {
+			faults[f.Kind]++
+		}
+	}
+	violation := false
+	var passed, failed []string
+	for _, r := range results {
+		mark := "ok"
+		if !r.OK {
+			violation = true
+			mark = "VIOLATION"
+			failed = append(failed, r.Name)
+		} else {
+			passed = append(passed, r.Name)
+		}
+		if r.Unknown {
+			mark = "unknown (timeout)"
+		}
+		logf("checker %-22s %s  %s", r.Name, mark, r.Note)
+		for _, p := range r.Problems {
+			logf("    %s", p)
+		}
+	}
+	secs := c.dur.Seconds()
+	fmt.Printf("jepsen: %s: %d ops (%.0f/s): %d ok, %d fail, %d unknown; faults %s; checkers passed [%s] failed [%s]; seed %d\n",
+		map[bool]string{true: "VIOLATION", false: "PASS"}[violation], len(ops), float64(len(ops))/secs,
+		counts[history.OK], counts[history.Fail], counts[history.Unknown], fmtCounts(faults),
+		strings.Join(passed, " "), strings.Join(failed, " "), c.seed)
+	if violation {
+		return exitViolation
+	}
+	return exitOK
+}
+
+var finalStatus = map[string]string{}
+
+var deadStatus = map[string]bool{"deleting": true, "deleted": true}
+
+func statusOf(name string) string { return finalStatus[name] }
+
+// finalListing lists every namespace (tombstones included) linearizably:
+// name -> revision, and the cluster revision of the read.
+func finalListing(ctx context.Context, env *workload.Env) (map[string]int64, int64, error) {
+	c := env.Client(0)
+	defer c.Close()
+	var last error
+	for ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := c.List(actx, &rpcpb.ListRequest{IncludeDeleted: true})
+		cancel()
+		if err == nil {
+			out := map[string]int64{}
+			for _, ns := range resp.Namespaces {
+				out[ns.Spec.Name] = ns.Revision
+				finalStatus[ns.Spec.Name] = strings.ToLower(strings.TrimPrefix(ns.Status.String(), "NAMESPACE_STATUS_"))
+			}
+			return out, resp.Header.GetRevision(), nil
+		}
+		last = err
+		time.Sleep(300 * time.Millisecond)
+	}
+	return nil, 0, fmt.Errorf("final listing: %v", last)
+}
+
+func allReached(rs []*atomic.Int64, rev int64) bool {
+	for _, r := range rs {
+		if r.Load() < rev {
+			return false
+		}
+	}
+	return true
+}
+
+func leaderID(ctx context.Context, cl *hosts.Cluster) string {
+	if l := cl.Leader(ctx); l != nil {
+		return l.ID
+	}
+	return "?"
+}
+
+func writeJSON(path string, v any) {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "jepsen: write", path, err)
+	}
+}
+
+func fmtCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var s []string
+	for _, k := range keys {
+		s = append(s, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(s, ",")
+}
