@@ -71,7 +71,10 @@ func notApplied(err error) bool {
 			return r == rpcpb.ReasonNoLeader
 		}
 		m := st.Message()
-		return strings.Contains(m, "connection refused") || strings.Contains(m, "no such host")
+		// "error reading server preface": the connection never became
+		// ready, so gRPC never sent the request.
+		return strings.Contains(m, "connection refused") || strings.Contains(m, "no such host") ||
+			strings.Contains(m, "error reading server preface")
 	}
 	return false
 }
@@ -182,6 +185,9 @@ func Register(ctx context.Context, env *Env, proc, pref int, keys []string, seed
 				op.Type = CASRejected // not applied, no revision seen: kept out of the model
 			}
 			env.Rec.Add(op)
+			if op.Type == CASRejected || op.Outcome == history.Unknown {
+				pause(ctx, 50*time.Millisecond)
+			}
 		}
 	}
 }
@@ -198,6 +204,7 @@ func read(ctx context.Context, env *Env, c *client.Client, proc int, k string, c
 	op.Return = env.Rec.Now()
 	if err != nil {
 		op.Outcome, op.Err = history.Fail, short(err)
+		defer pause(ctx, 50*time.Millisecond)
 	} else {
 		op.Outcome, op.Val, op.Rev, op.Node = history.OK, Value(resp.Namespace), resp.Namespace.GetRevision(), resp.Header.GetNodeId()
 		if typ == history.Read && seen != nil {
@@ -272,6 +279,18 @@ func Set(ctx context.Context, env *Env, proc, pref int, seed int64) {
 			op.Outcome, op.Err = history.Unknown, short(err)
 		}
 		env.Rec.Add(op)
+		if err != nil && status.Code(err) != codes.FailedPrecondition {
+			pause(ctx, 50*time.Millisecond)
+		}
+	}
+}
+
+// pause sleeps d (or until ctx ends): after an error, so a node that fails
+// fast does not make a worker spin.
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
 	}
 }
 
