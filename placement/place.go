@@ -1,0 +1,380 @@
+package placement
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// Placement tiers, in the order they are tried for a shared namespace.
+const (
+	tierNone     = ""
+	tierOpen     = "open"     // a used shared shard, staying within the pack limit
+	tierEmpty    = "empty"    // an empty shard (opened for a shared namespace, or given to a dedicated one)
+	tierFallback = "fallback" // a used shared shard within TargetUtil, when no empty shard is left
+)
+
+// packLimit is the per-mille utilization up to which shared namespaces of
+// backend b are co-located on used shards before an empty shard is opened:
+// the projected mean fill of the backend's shared shards (placed load plus
+// demand waiting in this step) plus PackSlack, at least PackFloor, at most
+// TargetUtil.
+func (s *State) packLimit(b int32) int64 {
+	br := &s.backends[b]
+	f := worstPPM(br.loadSum.add(br.pending), br.capSum)
+	lim := s.cfg.TargetUtil
+	if f < inf {
+		lim = (f*(1000+s.cfg.PackSlack)/1000 + 999) / 1000
+	}
+	return min(max(lim, s.cfg.PackFloor), s.cfg.TargetUtil)
+}
+
+// better reports whether candidate (after, hash) beats the best so far.
+// lowFirst: lower utilization wins; otherwise higher wins (best fit).
+func better(after, bestAfter int64, n *nsRec, i, best int32, ids []shardRec, lowFirst bool) bool {
+	if best < 0 {
+		return true
+	}
+	if after != bestAfter {
+		return (after < bestAfter) == lowFirst
+	}
+	return rendezvous(n.seed, ids[i].id) > rendezvous(n.seed, ids[best].id)
+}
+
+// scanOpen finds the used shared shard of backend b with the lowest
+// worst-dimension utilization after adding n that stays within lim (per
+// mille) in every dimension. The open list is ordered by current
+// utilization, a lower bound of the utilization after, so the scan stops as
+// soon as no later shard can win.
+func (s *State) scanOpen(n *nsRec, lim int64, exclude int32) (int32, int64) {
+	list := s.backends[n.cls.backend].open
+	limPPM := lim * 1000
+	best, bestAfter := int32(-1), int64(0)
+	for _, i := range list {
+		sh := &s.shards[i]
+		if sh.worst > limPPM || (best >= 0 && sh.worst > bestAfter) {
+			break
+		}
+		if i == exclude || !labelsOK(n.cls, sh) {
+			continue
+		}
+		nl := sh.load.add(n.dem)
+		if !fitsPermille(nl, sh.capa, lim) {
+			continue
+		}
+		after := worstPPM(nl, sh.capa)
+		if better(after, bestAfter, n, i, best, s.shards, true) {
+			best, bestAfter = i, after
+		}
+	}
+	return best, bestAfter
+}
+
+// scanEmpty finds the empty shard of n's backend that n fits best: the
+// highest utilization after placement (the smallest shard that fits), so
+// large empty shards stay available for large dedicated namespaces.
+// Shared namespaces must fit within TargetUtil, dedicated ones within the
+// whole shard.
+func (s *State) scanEmpty(n *nsRec, exclude int32) (int32, int64) {
+	best, bestAfter := int32(-1), int64(0)
+	for _, i := range s.backends[n.cls.backend].empty {
+		sh := &s.shards[i]
+		if i == exclude || !labelsOK(n.cls, sh) {
+			continue
+		}
+		if n.class == cShared {
+			if !fitsPermille(n.dem, sh.capa, s.cfg.TargetUtil) {
+				continue
+			}
+		} else if !fitsWhole(n.dem, sh.capa) {
+			continue
+		}
+		after := worstPPM(n.dem, sh.capa)
+		if better(after, bestAfter, n, i, best, s.shards, false) {
+			best, bestAfter = i, after
+		}
+	}
+	return best, bestAfter
+}
+
+// choose picks n's destination without changing the state.
+func (s *State) choose(n *nsRec, exclude int32) (dest int32, after int64, tier string, packLim int64) {
+	if n.class == cUnsched || n.cls.backend < 0 {
+		return -1, 0, tierNone, 0
+	}
+	if n.class == cDedicated {
+		d, a := s.scanEmpty(n, exclude)
+		if d < 0 {
+			return -1, 0, tierNone, 0
+		}
+		return d, a, tierEmpty, 0
+	}
+	lim := s.packLimit(n.cls.backend)
+	if d, a := s.scanOpen(n, lim, exclude); d >= 0 {
+		return d, a, tierOpen, lim
+	}
+	if d, a := s.scanEmpty(n, exclude); d >= 0 {
+		return d, a, tierEmpty, lim
+	}
+	if lim < s.cfg.TargetUtil {
+		if d, a := s.scanOpen(n, s.cfg.TargetUtil, exclude); d >= 0 {
+			return d, a, tierFallback, lim
+		}
+	}
+	return -1, 0, tierNone, lim
+}
+
+func (s *State) tierReason(n *nsRec, tier string, lim int64) string {
+	switch {
+	case n.class != cShared:
+		return "dedicated: smallest empty eligible shard that fits"
+	case tier == tierOpen:
+		return "co-located on the least-loaded used shard within pack limit " + fmtPermille(lim)
+	case tier == tierEmpty:
+		return "opened an empty shard: no used shard fits within pack limit " + fmtPermille(lim)
+	}
+	return "least-loaded used shard within target " + fmtPermille(s.cfg.TargetUtil) + " (no empty shard fits)"
+}
+
+// placeRec places nss[idx] (currently occupying nothing) and records the
+// decision. from is the shard it leaves ("" for a new assignment), fromIdx
+// that shard's index if it still exists. On failure a namespace leaving a
+// shard that still exists stays there.
+func (s *State) placeRec(idx int32, from string, fromIdx int32) bool {
+	n := &s.nss[idx]
+	d, after, tier, lim := s.choose(n, fromIdx)
+	if d < 0 {
+		counts, reason := s.diagnose(n, fromIdx)
+		if n.why != "" {
+			reason = n.why + "; " + reason
+		}
+		s.dec = append(s.dec, Decision{Namespace: n.Name, From: from, Kind: KindUnschedulable, Reason: reason, Rejected: counts})
+		if fromIdx >= 0 {
+			n.loc = fromIdx
+			s.occupy(idx, fromIdx, true)
+		}
+		return false
+	}
+	n.loc = d
+	n.touched = true
+	s.occupy(idx, d, true)
+	kind, reason := KindAssign, s.tierReason(n, tier, lim)
+	if from != "" {
+		kind = KindMove
+		reason = n.why + "; " + reason
+	}
+	n.CurrentShard, n.why = s.shards[d].id, ""
+	s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: s.shards[d].id, From: from, Kind: kind, Reason: reason, Score: permille(after)})
+	return true
+}
+
+// PlaceOne assigns a new, unassigned namespace (CurrentShard and Moving
+// empty) and records it in the state, so later calls see its load. An
+// operator pin to a PinnedShard is honoured as given. The cost is one scan
+// of the namespace's backend's used shards in utilization order, which
+// stops at the first shard no later one can beat.
+func (s *State) PlaceOne(ns Namespace) (Decision, error) {
+	if _, ok := s.nsIdx[ns.Name]; ok {
+		return Decision{}, fmt.Errorf("%w: %q", ErrDuplicateNamespace, ns.Name)
+	}
+	if ns.CurrentShard != "" || ns.Moving != nil {
+		return Decision{}, fmt.Errorf("%w: PlaceOne takes an unassigned namespace, %q has a shard", ErrInvalidInput, ns.Name)
+	}
+	idx := int32(len(s.nss))
+	s.nss = append(s.nss, nsRec{Namespace: ns})
+	s.nsIdx[ns.Name] = idx
+	s.initNS(idx)
+	s.dec = s.dec[:0]
+	n := &s.nss[idx]
+	if n.Pinned && n.PinnedShard != "" {
+		s.pinned(idx)
+	} else {
+		s.placeShared([]int32{idx})
+	}
+	if len(s.dec) == 0 {
+		return Decision{Namespace: ns.Name, Kind: KindKeep}, nil
+	}
+	return s.dec[0], nil
+}
+
+// placeShared places namespaces that occupy nothing; their shared demand is
+// counted as pending for the pack limit until each is placed.
+func (s *State) placeShared(list []int32) {
+	for _, idx := range list {
+		n := &s.nss[idx]
+		if n.class == cShared && n.cls.backend >= 0 {
+			br := &s.backends[n.cls.backend]
+			br.pending = br.pending.add(n.dem)
+		}
+	}
+	for _, idx := range list {
+		n := &s.nss[idx]
+		from, fromIdx := "", int32(-1)
+		if n.why != "" {
+			from = n.CurrentShard
+			if n.inflight && n.Moving != nil {
+				from = n.Moving.From
+			}
+			if i, ok := s.shardIdx[from]; ok && !s.shards[i].removed {
+				fromIdx = i
+			}
+		}
+		s.placeRec(idx, from, fromIdx)
+		if n.class == cShared && n.cls.backend >= 0 {
+			br := &s.backends[n.cls.backend]
+			br.pending = br.pending.sub(n.dem)
+		}
+	}
+}
+
+// pinned handles a namespace held by an operator pin: never moved by the
+// engine; assigned to (or moved onto) its pinned shard if it is not there yet.
+func (s *State) pinned(idx int32) {
+	n := &s.nss[idx]
+	target := pinTarget(&n.Namespace)
+	if n.loc < 0 {
+		kind := KindDegraded
+		if n.CurrentShard == "" {
+			kind = KindUnschedulable
+		}
+		s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: n.CurrentShard, Kind: kind,
+			Reason: "pinned by operator to shard " + target + ", which is absent; not moved"})
+		return
+	}
+	sh := &s.shards[n.loc]
+	if n.CurrentShard == target {
+		if sh.state == Down || sh.state == Draining {
+			s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: target, Kind: KindDegraded,
+				Reason: "pinned by operator to shard " + target + ", which is " + sh.state.String() + "; not moved"})
+		}
+		return
+	}
+	if !sh.up() {
+		s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: n.CurrentShard, Kind: KindDegraded,
+			Reason: "pinned by operator to shard " + target + ", which is " + sh.state.String() + "; waiting"})
+		return
+	}
+	if !slices.Contains(sh.members, idx) {
+		s.occupy(idx, n.loc, true)
+	}
+	kind := KindMove
+	if n.CurrentShard == "" {
+		kind = KindAssign
+	}
+	n.touched = true
+	s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: target, From: n.CurrentShard, Kind: kind,
+		Reason: "operator pin", Score: permille(sh.worst)})
+	n.CurrentShard = target
+}
+
+// Place runs one steady-state step: it assigns unassigned namespaces,
+// repairs namespaces on removed, draining and down-past-grace shards,
+// relieves shards above HighWatermark, and reports degraded and
+// unschedulable namespaces. Nothing else moves; it never rebalances.
+func Place(cfg Config, in Input) Plan {
+	s := newState(cfg, in)
+	s.step()
+	return s.plan()
+}
+
+// Step runs the steady-state step of Place on the state and returns its plan;
+// the state reflects the plan afterwards.
+func (s *State) Step() Plan {
+	s.step()
+	return s.plan()
+}
+
+func (s *State) step() {
+	var evicted, fresh []int32
+	for i := range s.nss {
+		idx := int32(i)
+		n := &s.nss[idx]
+		n.touched = false
+		switch {
+		case n.inflight:
+			s.checkInflight(idx)
+		case pinTarget(&n.Namespace) != "":
+			s.pinned(idx)
+		case n.CurrentShard == "":
+			fresh = append(fresh, idx)
+		case n.loc < 0:
+			n.why = "shard " + n.CurrentShard + " removed"
+			evicted = append(evicted, idx)
+		default:
+			sh := &s.shards[n.loc]
+			switch {
+			case sh.state == Down && sh.pastGrace:
+				n.why = "shard " + sh.id + " down past grace"
+			case sh.state == Down:
+				s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: sh.id, Kind: KindDegraded,
+					Reason: "shard " + sh.id + " is down within the grace period; not moved yet"})
+			case sh.state == Draining:
+				n.why = "shard " + sh.id + " draining"
+			}
+			if n.why != "" {
+				s.vacate(idx, n.loc)
+				n.loc = -1
+				evicted = append(evicted, idx)
+			}
+		}
+	}
+	s.placeShared(s.order(evicted))
+	s.relieve()
+	s.placeShared(s.order(fresh))
+}
+
+// order sorts namespaces for placement: those needing a shard of their own
+// first, then by decreasing size, then by name.
+func (s *State) order(list []int32) []int32 {
+	slices.SortFunc(list, func(a, b int32) int {
+		x, y := &s.nss[a], &s.nss[b]
+		return cmp.Or(boolCmp(x.class == cShared, y.class == cShared), cmp.Compare(y.size, x.size), cmp.Compare(a, b))
+	})
+	return list
+}
+
+func (s *State) checkInflight(idx int32) {
+	n := &s.nss[idx]
+	for _, end := range []struct {
+		id string
+		i  int32
+	}{{n.Moving.From, n.from}, {n.Moving.To, n.to}} {
+		state := ""
+		switch {
+		case end.i < 0:
+			state = "removed"
+		case s.shards[end.i].state == Down:
+			state = "down"
+		}
+		if state != "" {
+			s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: n.Moving.From, Kind: KindDegraded,
+				Reason: fmt.Sprintf("in-flight move %s→%s: shard %s is %s; the caller must abort or finish it",
+					n.Moving.From, n.Moving.To, end.id, state)})
+			return
+		}
+	}
+}
+
+// plan collects the recorded decisions, sorted by namespace.
+func (s *State) plan() Plan {
+	d := s.dec
+	s.dec = nil
+	slices.SortStableFunc(d, func(a, b Decision) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind),
+			cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.From, b.From), cmp.Compare(a.Reason, b.Reason))
+	})
+	p := Plan{Decisions: d}
+	for i := range d {
+		switch d[i].Kind {
+		case KindMove:
+			p.Moves++
+		case KindAssign:
+			p.Assigns++
+		case KindUnschedulable:
+			p.Unschedulable++
+		case KindDegraded:
+			p.Degraded++
+		}
+	}
+	return p
+}

@@ -1,0 +1,431 @@
+package placement
+
+import (
+	"cmp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Internal namespace classes.
+const (
+	cShared uint8 = iota
+	cDedicated
+	cUnsched
+)
+
+type shardRec struct {
+	id        string
+	capa      Load
+	limT      Load // floor(TargetUtil*capa/1000)
+	backends  []int32
+	labels    map[string]string
+	state     ShardState
+	pastGrace bool
+	removed   bool // removed through State.RemoveShards
+
+	load     Load
+	count    int32 // namespaces occupying the shard (in-flight moves count on both ends)
+	ownCount int32 // occupying namespaces that need a shard of their own
+	worst    int64 // worst-dimension utilization, ppm
+	members  []int32
+}
+
+func (sh *shardRec) up() bool      { return sh.state == Up && !sh.removed }
+func (sh *shardRec) inSums() bool  { return sh.up() && sh.ownCount == 0 }
+func (sh *shardRec) isOpen() bool  { return sh.inSums() && sh.count > 0 }
+func (sh *shardRec) isEmpty() bool { return sh.up() && sh.count == 0 }
+
+// leaving reports a shard whose namespaces must move (or that no longer counts
+// for classification): removed, draining, or down past grace.
+func (sh *shardRec) leaving() bool {
+	return sh.removed || sh.state == Draining || (sh.state == Down && sh.pastGrace)
+}
+
+func (sh *shardRec) serves(b int32) bool {
+	for _, x := range sh.backends {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+type backendRec struct {
+	name    string
+	open    []int32 // used shared Up shards serving the backend, by (worst, index)
+	empty   []int32 // empty Up shards serving the backend, by index
+	capSum  Load    // capacity of shared Up shards serving the backend
+	loadSum Load    // their load
+	pending Load    // shared demand waiting to be placed in the current step
+}
+
+type classRec struct {
+	backend  int32 // -1: no shard serves it
+	name     string
+	labels   [][2]string
+	maxCap   Load   // per-dimension maximum over candidate shards
+	frontier []Load // non-dominated candidate capacities
+	nCand    int
+}
+
+type nsRec struct {
+	Namespace
+	dem      Load
+	cls      *classRec
+	class    uint8
+	seed     uint64
+	size     int64 // worst-dimension demand relative to the class's largest shard, ppm
+	loc      int32 // shard the namespace lives on; -1 none or absent
+	from, to int32 // in-flight endpoints, -1 absent
+	inflight bool
+	touched  bool   // changed by the current plan
+	why      string // why it has to move
+}
+
+// State is the engine's index over one Input: per-shard load sums, per-backend
+// lists of used and empty shards ordered for the placement scan, and a name
+// index. Building it is O(N log N + S log S); PlaceOne and RemoveShards update
+// it incrementally. A State is not safe for concurrent use.
+type State struct {
+	cfg        Config
+	shards     []shardRec
+	shardIdx   map[string]int32
+	backends   []backendRec
+	backendIdx map[string]int32
+	plain      map[string]*classRec
+	labeled    map[string]*classRec
+	nss        []nsRec
+	nsIdx      map[string]int32
+	dec        []Decision
+}
+
+// NewState validates cfg and indexes in.
+func NewState(cfg Config, in Input) (*State, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return newState(cfg, in), nil
+}
+
+func cmpLoad(a, b Load) int {
+	return cmp.Or(cmp.Compare(a.ReadRPS, b.ReadRPS), cmp.Compare(a.WriteRPS, b.WriteRPS), cmp.Compare(a.DataMB, b.DataMB))
+}
+
+func newState(cfg Config, in Input) *State {
+	cfg = cfg.normalized()
+	s := &State{
+		cfg:        cfg,
+		shardIdx:   make(map[string]int32, len(in.Shards)),
+		backendIdx: map[string]int32{},
+		plain:      map[string]*classRec{},
+		labeled:    map[string]*classRec{},
+	}
+	// Shards, by id; of duplicate ids the smallest (capacity, state) wins.
+	sh := make([]*Shard, len(in.Shards))
+	for i := range in.Shards {
+		sh[i] = &in.Shards[i]
+	}
+	slices.SortFunc(sh, func(a, b *Shard) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), cmpLoad(a.Capacity, b.Capacity),
+			cmp.Compare(a.State, b.State), boolCmp(a.DownPastGrace, b.DownPastGrace),
+			strings.Compare(strings.Join(a.Backends, ","), strings.Join(b.Backends, ",")))
+	})
+	var names []string
+	for _, x := range sh {
+		names = append(names, x.Backends...)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	s.backends = make([]backendRec, len(names))
+	for i, n := range names {
+		s.backends[i].name = n
+		s.backendIdx[n] = int32(i)
+	}
+	s.shards = make([]shardRec, 0, len(sh))
+	for _, x := range sh {
+		if _, dup := s.shardIdx[x.ID]; dup {
+			continue
+		}
+		r := shardRec{id: x.ID, capa: x.Capacity.clamped(), labels: x.Labels, state: x.State, pastGrace: x.DownPastGrace}
+		r.limT = Load{r.capa.ReadRPS * cfg.TargetUtil / 1000, r.capa.WriteRPS * cfg.TargetUtil / 1000, r.capa.DataMB * cfg.TargetUtil / 1000}
+		for _, b := range x.Backends {
+			r.backends = append(r.backends, s.backendIdx[b])
+		}
+		slices.Sort(r.backends)
+		r.backends = slices.Compact(r.backends)
+		s.shardIdx[x.ID] = int32(len(s.shards))
+		s.shards = append(s.shards, r)
+	}
+
+	// Namespaces, by name; of duplicate names one is kept, the others are reported.
+	order := make([]int32, len(in.Namespaces))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		x, y := &in.Namespaces[a], &in.Namespaces[b]
+		if c := strings.Compare(x.Name, y.Name); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(x.CurrentShard, y.CurrentShard), cmpLoad(x.Demand, y.Demand),
+			strings.Compare(x.Backend, y.Backend), strings.Compare(x.PinnedShard, y.PinnedShard), cmp.Compare(a, b))
+	})
+	s.nss = make([]nsRec, 0, len(order))
+	s.nsIdx = make(map[string]int32, len(order))
+	for k, oi := range order {
+		ns := &in.Namespaces[oi]
+		if k > 0 && in.Namespaces[order[k-1]].Name == ns.Name {
+			s.dec = append(s.dec, Decision{Namespace: ns.Name, Kind: KindUnschedulable,
+				Reason: "duplicate namespace name; only one copy is placed"})
+			continue
+		}
+		idx := int32(len(s.nss))
+		s.nss = append(s.nss, nsRec{Namespace: *ns})
+		s.nsIdx[ns.Name] = idx
+		s.initNS(idx)
+		s.occupyAll(idx, false)
+	}
+	for i := range s.shards {
+		r := &s.shards[i]
+		r.worst = worstPPM(r.load, r.capa)
+	}
+	for i := range s.shards {
+		s.attach(int32(i))
+	}
+	return s
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+func (s *State) lookup(id string) int32 {
+	if id == "" {
+		return -1
+	}
+	if i, ok := s.shardIdx[id]; ok && !s.shards[i].removed {
+		return i
+	}
+	return -1
+}
+
+// pinTarget is the shard an operator pin holds the namespace on ("" if none).
+func pinTarget(ns *Namespace) string {
+	if !ns.Pinned {
+		return ""
+	}
+	if ns.PinnedShard != "" {
+		return ns.PinnedShard
+	}
+	return ns.CurrentShard
+}
+
+// initNS derives the engine's view of nss[idx] from its Namespace.
+func (s *State) initNS(idx int32) {
+	n := &s.nss[idx]
+	n.dem = n.Demand.clamped()
+	n.cls = s.classFor(n.Backend, n.Labels)
+	n.class, _ = s.classify(n)
+	n.seed = nsSeed(n.Name)
+	n.size = worstPPM(n.dem, n.cls.maxCap)
+	n.loc, n.from, n.to = -1, -1, -1
+	switch {
+	case n.Moving != nil:
+		n.inflight = true
+		n.from, n.to = s.lookup(n.Moving.From), s.lookup(n.Moving.To)
+		n.loc = n.from
+	case pinTarget(&n.Namespace) != "":
+		n.loc = s.lookup(pinTarget(&n.Namespace))
+	default:
+		n.loc = s.lookup(n.CurrentShard)
+	}
+}
+
+// occupyAll records the capacity nss[idx] holds: both ends of an in-flight move,
+// otherwise its location. live maintains the scan lists (false while building).
+func (s *State) occupyAll(idx int32, live bool) {
+	n := &s.nss[idx]
+	if n.inflight {
+		if n.from >= 0 {
+			s.occupy(idx, n.from, live)
+		}
+		if n.to >= 0 && n.to != n.from {
+			s.occupy(idx, n.to, live)
+		}
+		return
+	}
+	if n.loc >= 0 {
+		s.occupy(idx, n.loc, live)
+	}
+}
+
+func (s *State) vacateAll(idx int32) {
+	n := &s.nss[idx]
+	if n.inflight {
+		if n.from >= 0 {
+			s.vacate(idx, n.from)
+		}
+		if n.to >= 0 && n.to != n.from {
+			s.vacate(idx, n.to)
+		}
+		return
+	}
+	if n.loc >= 0 {
+		s.vacate(idx, n.loc)
+	}
+}
+
+func (s *State) occupy(idx, i int32, live bool) {
+	if live {
+		s.detach(i)
+	}
+	n, sh := &s.nss[idx], &s.shards[i]
+	sh.load = sh.load.add(n.dem)
+	sh.count++
+	if n.class != cShared {
+		sh.ownCount++
+	}
+	sh.members = append(sh.members, idx)
+	if live {
+		sh.worst = worstPPM(sh.load, sh.capa)
+		s.attach(i)
+	}
+}
+
+func (s *State) vacate(idx, i int32) {
+	s.detach(i)
+	n, sh := &s.nss[idx], &s.shards[i]
+	sh.load = sh.load.sub(n.dem)
+	sh.count--
+	if n.class != cShared {
+		sh.ownCount--
+	}
+	if k := slices.Index(sh.members, idx); k >= 0 {
+		sh.members[k] = sh.members[len(sh.members)-1]
+		sh.members = sh.members[:len(sh.members)-1]
+	}
+	sh.worst = worstPPM(sh.load, sh.capa)
+	s.attach(i)
+}
+
+// openPos is the position of (worst, i) in a backend's open list.
+func (s *State) openPos(list []int32, worst int64, i int32) int {
+	return sort.Search(len(list), func(k int) bool {
+		j := list[k]
+		w := s.shards[j].worst
+		return w > worst || (w == worst && j >= i)
+	})
+}
+
+// detach takes shard i out of its backends' lists and sums before a change.
+func (s *State) detach(i int32) {
+	sh := &s.shards[i]
+	for _, b := range sh.backends {
+		br := &s.backends[b]
+		if sh.inSums() {
+			br.capSum = br.capSum.sub(sh.capa)
+			br.loadSum = br.loadSum.sub(sh.load)
+		}
+		if sh.isOpen() {
+			if k := s.openPos(br.open, sh.worst, i); k < len(br.open) && br.open[k] == i {
+				br.open = slices.Delete(br.open, k, k+1)
+			}
+		}
+		if sh.isEmpty() {
+			if k, ok := slices.BinarySearch(br.empty, i); ok {
+				br.empty = slices.Delete(br.empty, k, k+1)
+			}
+		}
+	}
+}
+
+// attach puts shard i back after a change.
+func (s *State) attach(i int32) {
+	sh := &s.shards[i]
+	for _, b := range sh.backends {
+		br := &s.backends[b]
+		if sh.inSums() {
+			br.capSum = br.capSum.add(sh.capa)
+			br.loadSum = br.loadSum.add(sh.load)
+		}
+		if sh.isOpen() {
+			k := s.openPos(br.open, sh.worst, i)
+			br.open = slices.Insert(br.open, k, i)
+		}
+		if sh.isEmpty() {
+			k, _ := slices.BinarySearch(br.empty, i)
+			br.empty = slices.Insert(br.empty, k, i)
+		}
+	}
+}
+
+// classFor returns the (cached) candidate-shard summary for a backend and label set.
+func (s *State) classFor(backend string, labels map[string]string) *classRec {
+	var key string
+	if len(labels) == 0 {
+		if c, ok := s.plain[backend]; ok {
+			return c
+		}
+	} else {
+		kv := make([]string, 0, len(labels))
+		for k, v := range labels {
+			kv = append(kv, k+"="+v)
+		}
+		slices.Sort(kv)
+		key = backend + "\x00" + strings.Join(kv, "\x00")
+		if c, ok := s.labeled[key]; ok {
+			return c
+		}
+	}
+	c := &classRec{backend: -1, name: backend}
+	if b, ok := s.backendIdx[backend]; ok {
+		c.backend = b
+	}
+	for k, v := range labels {
+		c.labels = append(c.labels, [2]string{k, v})
+	}
+	slices.SortFunc(c.labels, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	if c.backend >= 0 {
+		for i := range s.shards {
+			sh := &s.shards[i]
+			if sh.leaving() || !sh.serves(c.backend) || !labelsOK(c, sh) {
+				continue
+			}
+			c.nCand++
+			c.maxCap = Load{max(c.maxCap.ReadRPS, sh.capa.ReadRPS), max(c.maxCap.WriteRPS, sh.capa.WriteRPS), max(c.maxCap.DataMB, sh.capa.DataMB)}
+			dominated := false
+			for _, f := range c.frontier {
+				if fitsWhole(sh.capa, f) {
+					dominated = true
+					break
+				}
+			}
+			if !dominated {
+				c.frontier = slices.DeleteFunc(c.frontier, func(f Load) bool { return fitsWhole(f, sh.capa) })
+				c.frontier = append(c.frontier, sh.capa)
+			}
+		}
+	}
+	if len(labels) == 0 {
+		s.plain[backend] = c
+	} else {
+		s.labeled[key] = c
+	}
+	return c
+}
+
+func labelsOK(c *classRec, sh *shardRec) bool {
+	for _, kv := range c.labels {
+		if v, ok := sh.labels[kv[0]]; !ok || v != kv[1] {
+			return false
+		}
+	}
+	return true
+}
