@@ -62,6 +62,7 @@ func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Serve
 		// Reused handler goroutines keep their grown stacks: less stack
 		// copying per request than a fresh goroutine each time.
 		grpc.NumStreamWorkers(64),
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.ChainUnaryInterceptor(m.unary),
 		grpc.ChainStreamInterceptor(m.stream),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),

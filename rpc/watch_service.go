@@ -138,34 +138,61 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	var batches []watch.Batch
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case b, ok := <-sub.C():
-			if !ok {
+		case <-sub.Ready():
+			var ok bool
+			if batches, ok = sub.Next(batches); !ok {
 				err := sub.Err()
 				if errors.Is(err, watch.ErrReset) {
 					_ = stream.Send(&rpcpb.WatchResponse{Events: []*rpcpb.WatchEvent{{Type: watch.Reset, Revision: hub.Latest()}}})
 				}
 				return watchStatus(err, 0)
 			}
-			out := make([]*rpcpb.WatchEvent, len(b.Events))
-			for i, e := range b.Events {
-				out[i] = toWatchEvent(e)
-			}
-			if err := stream.Send(&rpcpb.WatchResponse{Events: out}); err != nil {
-				return err
+			for _, b := range batches {
+				if err := sendBatch(stream, b); err != nil {
+					return err
+				}
 			}
 		case <-tick.C:
 			// Report progress only when nothing is queued, so a bookmark
 			// never runs ahead of an event not yet sent.
 			p := sub.Progress()
-			if len(sub.C()) == 0 {
+			if sub.Pending() == 0 {
 				if err := stream.Send(&rpcpb.WatchResponse{Events: []*rpcpb.WatchEvent{{Type: watch.Bookmark, Revision: p}}}); err != nil {
 					return err
 				}
 			}
 		}
 	}
+}
+
+// sendBatch sends one revision's events as one message. A batch the
+// watcher gets whole is encoded once (in its Memo) for every watcher.
+func sendBatch(stream rpcpb.WatchService_WatchServer, b watch.Batch) error {
+	if b.Memo != nil {
+		enc := b.Memo.Do(func() any {
+			msg, err := encode(batchResponse(b))
+			if err != nil {
+				return err
+			}
+			return msg
+		})
+		if err, bad := enc.(error); bad {
+			return toStatus(err)
+		}
+		return stream.SendMsg(enc.(preEncoded))
+	}
+	return stream.Send(batchResponse(b))
+}
+
+func batchResponse(b watch.Batch) *rpcpb.WatchResponse {
+	out := make([]*rpcpb.WatchEvent, len(b.Events))
+	for i, e := range b.Events {
+		out[i] = toWatchEvent(e)
+	}
+	return &rpcpb.WatchResponse{Events: out}
 }

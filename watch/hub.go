@@ -100,6 +100,21 @@ func DefaultConfig() Config { return Config{HistoryEvents: 10000, WatcherBuffer:
 type Batch struct {
 	Revision int64
 	Events   []Event
+	// Memo is shared by every watcher that receives this batch whole (nil
+	// for a filtered copy): the layer above keeps the batch's encoding there.
+	Memo *Memo
+}
+
+// Memo holds one value computed at most once, on first use.
+type Memo struct {
+	once sync.Once
+	val  any
+}
+
+// Do returns the memoized value, computing it with f the first time.
+func (m *Memo) Do(f func() any) any {
+	m.once.Do(func() { m.val = f() })
+	return m.val
 }
 
 // Hub is safe for concurrent use.
@@ -118,20 +133,54 @@ func NewHub(cfg Config, latest int64) *Hub {
 	return &Hub{cfg: cfg, oldest: latest, latest: latest, subs: map[*Sub]struct{}{}}
 }
 
-// Sub is one watcher's subscription.
+// Sub is one watcher's subscription. Its queue grows only with what is
+// actually pending (a caught-up watcher holds almost nothing), up to a
+// limit past which it is cut with ErrSlow.
 type Sub struct {
 	hub    *Hub
 	filter Filter
-	ch     chan Batch
-	done   chan struct{}
+	ready  chan struct{} // capacity 1: something was queued, or the sub ended
+	// Guarded by hub.mu:
+	queue  []Batch
+	limit  int
+	ended  bool
 	err    error
-	last   int64 // last revision queued to ch
+	last   int64 // last revision queued (or skipped by the filter)
 }
 
-// C delivers batches in revision order; it is closed when the sub ends.
-func (s *Sub) C() <-chan Batch { return s.ch }
+// Ready is signalled when batches are queued or the sub ends; call Next.
+func (s *Sub) Ready() <-chan struct{} { return s.ready }
 
-// Err says why C was closed (nil after Close).
+// Next takes every queued batch, in revision order. ok is false once the
+// sub has ended and nothing is left (Err says why). reuse, when not nil,
+// is a slice returned by an earlier Next that the caller is done with: its
+// array is reused, so a steady watcher allocates nothing per batch.
+func (s *Sub) Next(reuse []Batch) (batches []Batch, ok bool) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if len(s.queue) == 0 {
+		return nil, !s.ended
+	}
+	clear(reuse)
+	batches, s.queue = s.queue, reuse[:0]
+	return batches, true
+}
+
+// Pending is how many batches are queued.
+func (s *Sub) Pending() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return len(s.queue)
+}
+
+func (s *Sub) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Err says why the sub ended (nil after Close).
 func (s *Sub) Err() error {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
@@ -139,7 +188,7 @@ func (s *Sub) Err() error {
 }
 
 // Progress is the newest revision this watcher is caught up to: what a
-// bookmark may report.
+// bookmark may report once nothing is pending.
 func (s *Sub) Progress() int64 {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
@@ -165,7 +214,7 @@ func (h *Hub) Subscribe(from int64, f Filter) (*Sub, error) {
 	if from < h.oldest {
 		return nil, &CompactedError{Oldest: h.oldest}
 	}
-	s := &Sub{hub: h, filter: f, ch: make(chan Batch, h.cfg.WatcherBuffer+len(h.history)), done: make(chan struct{}), last: from}
+	s := &Sub{hub: h, filter: f, ready: make(chan struct{}, 1), limit: h.cfg.WatcherBuffer + len(h.history), last: from}
 	for _, b := range h.history {
 		if b.Revision > from {
 			s.offer(b)
@@ -176,28 +225,39 @@ func (h *Hub) Subscribe(from int64, f Filter) (*Sub, error) {
 	return s, nil
 }
 
-// offer queues the filtered part of a batch; false when the buffer is full.
+// offer queues the filtered part of a batch; false when the queue is full.
+// A batch that passes the filter whole is queued as is, Memo included, so
+// the layer above can encode it once for every such watcher.
 func (s *Sub) offer(b Batch) bool {
 	if b.Revision <= s.last {
 		return true // already covered by the state the watcher listed
 	}
-	var out []Event
-	for _, e := range b.Events {
-		if m, ok := s.filter.Match(e); ok {
-			out = append(out, m)
+	out, whole := b, true
+	for i, e := range b.Events {
+		m, ok := s.filter.Match(e)
+		if whole && ok && m == e {
+			continue
+		}
+		if whole { // first difference: copy what passed so far
+			out, whole = Batch{Revision: b.Revision, Events: append([]Event(nil), b.Events[:i]...)}, false
+		}
+		if ok {
+			out.Events = append(out.Events, m)
 		}
 	}
-	if len(out) == 0 {
+	if len(out.Events) == 0 {
 		s.last = b.Revision
 		return true
 	}
-	select {
-	case s.ch <- Batch{Revision: b.Revision, Events: out}:
-		s.last = b.Revision
-		return true
-	default:
+	if len(s.queue) >= s.limit {
 		return false
 	}
+	s.queue = append(s.queue, out)
+	s.last = b.Revision
+	if len(s.queue) == 1 {
+		s.signal()
+	}
+	return true
 }
 
 // Publish records one revision's events and hands them to every watcher.
@@ -209,6 +269,9 @@ func (h *Hub) Publish(b Batch) {
 		return // already seen (a replay after restart)
 	}
 	h.latest = b.Revision
+	if b.Memo == nil {
+		b.Memo = &Memo{}
+	}
 	h.history = append(h.history, b)
 	h.held += len(b.Events)
 	for h.held > h.cfg.HistoryEvents && len(h.history) > 1 {
@@ -247,6 +310,6 @@ func (h *Hub) endLocked(s *Sub, err error) {
 		return
 	}
 	delete(h.subs, s)
-	s.err = err
-	close(s.ch)
+	s.err, s.ended = err, true
+	s.signal()
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prism/controlplane/rpc/client"
@@ -71,25 +72,36 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 			return fmt.Errorf("bench watch: only %d of %d watches started", i, o.watchers)
 		}
 	}
+	// Open loop: a write starts every 1/rate seconds whether or not the
+	// previous ones are done (at most 256 in flight), so a slow write does
+	// not lower the offered rate.
 	rng := rand.New(rand.NewPCG(7, 7))
 	tick := time.NewTicker(time.Second / time.Duration(o.rate))
 	deadline := time.Now().Add(o.duration)
-	errs := 0
+	var errs atomic.Int64
+	var writes sync.WaitGroup
+	inflight := make(chan struct{}, 256)
 	for time.Now().Before(deadline) {
 		<-tick.C
-		wctx, wcancel := context.WithTimeout(ctx, g.timeout)
 		spec := benchSpec(0, o.valueSize, rng)
 		spec.Name = "bench-watch"
-		r, err := writer.Apply(wctx, &rpcpb.ApplyRequest{Spec: spec})
-		wcancel()
-		if err != nil {
-			errs++
-			continue
-		}
-		mu.Lock()
-		acked[r.Revision] = time.Now()
-		mu.Unlock()
+		inflight <- struct{}{}
+		writes.Add(1)
+		go func() {
+			defer func() { <-inflight; writes.Done() }()
+			wctx, wcancel := context.WithTimeout(ctx, g.timeout)
+			r, err := writer.Apply(wctx, &rpcpb.ApplyRequest{Spec: spec})
+			wcancel()
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			mu.Lock()
+			acked[r.Revision] = time.Now()
+			mu.Unlock()
+		}()
 	}
+	writes.Wait()
 	tick.Stop()
 	time.Sleep(2 * time.Second) // let the last events arrive
 	cancel()
@@ -107,7 +119,7 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 		}
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	res := benchResult{Op: "watch", Clients: o.clients, Watchers: o.watchers, Ops: len(acked), Errors: errs, EventsLost: lost,
+	res := benchResult{Op: "watch", Clients: o.clients, Watchers: o.watchers, Ops: len(acked), Errors: int(errs.Load()), EventsLost: lost,
 		OpsPerSec: float64(len(acked)) / o.duration.Seconds()}
 	if len(lat) > 0 {
 		res.P50Ms = ms(lat[len(lat)*50/100])

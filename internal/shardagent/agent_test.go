@@ -138,8 +138,13 @@ func TestAgentConvergesAcrossNodeFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	testcluster.Eventually(t, 15*time.Second, func() error { return converged(t, cl, a, "s1") })
-	if v := a.View(); len(v.Namespaces) != 2 || v.Namespaces[1].Spec.Name != "ns-2" {
-		t.Fatalf("agent view %+v", v)
+	// ns-1 may be deleting (still served) or deleted (gone) by now.
+	names := map[string]bool{}
+	for _, ns := range a.View().Namespaces {
+		names[ns.Spec.Name] = true
+	}
+	if !names["ns-2"] || names["ns-0"] || names["ns-3"] {
+		t.Fatalf("agent serves %v", names)
 	}
 }
 
