@@ -82,7 +82,6 @@ func agentConverged(t *testing.T, eps string, a *agentProc, shard string) error 
 	return nil
 }
 
-
 // prism-shard as a user runs it: it registers, keeps its session, serves
 // its assignments, converges again after the node it streams from is
 // killed, and its shard goes suspect → down when it stops and up when it

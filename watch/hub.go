@@ -141,11 +141,11 @@ type Sub struct {
 	filter Filter
 	ready  chan struct{} // capacity 1: something was queued, or the sub ended
 	// Guarded by hub.mu:
-	queue  []Batch
-	limit  int
-	ended  bool
-	err    error
-	last   int64 // last revision queued (or skipped by the filter)
+	queue []Batch
+	limit int
+	ended bool
+	err   error
+	last  int64 // last revision queued (or skipped by the filter)
 }
 
 // Ready is signalled when batches are queued or the sub ends; call Next.

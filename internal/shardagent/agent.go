@@ -76,8 +76,8 @@ type Agent struct {
 	shard      *fsmpb.Shard
 	nss        map[string]*fsmpb.Namespace // assigned to this shard
 	pending    map[string]*fsmpb.Namespace // a listing in progress
-	listing    bool // the current watch started with a listing
-	relist     bool // the next watch must list (after compacted or reset)
+	listing    bool                        // the current watch started with a listing
+	relist     bool                        // the next watch must list (after compacted or reset)
 	connected  bool
 	registered bool
 	changed    chan struct{} // closed and replaced on every change
