@@ -191,10 +191,12 @@ func (s *State) PlaceOne(ns Namespace) (Decision, error) {
 	} else {
 		s.placeShared([]int32{idx})
 	}
-	if len(s.dec) == 0 {
-		return Decision{Namespace: ns.Name, Kind: KindKeep}, nil
+	d := Decision{Namespace: ns.Name, Kind: KindKeep}
+	if len(s.dec) > 0 {
+		d = s.dec[0]
 	}
-	return s.dec[0], nil
+	s.dec = s.dec[:0]
+	return d, nil
 }
 
 // placeShared places namespaces that occupy nothing; their shared demand is
@@ -285,6 +287,8 @@ func (s *State) Step() Plan {
 }
 
 func (s *State) step() {
+	s.dec = append(s.dec, s.dups...)
+	s.dups = nil
 	var evicted, fresh []int32
 	for i := range s.nss {
 		idx := int32(i)

@@ -98,6 +98,7 @@ type State struct {
 	nss        []nsRec
 	nsIdx      map[string]int32
 	dec        []Decision
+	dups       []Decision // duplicate names, reported by the next step
 }
 
 // NewState validates cfg and indexes in.
@@ -176,7 +177,7 @@ func newState(cfg Config, in Input) *State {
 	for k, oi := range order {
 		ns := &in.Namespaces[oi]
 		if k > 0 && in.Namespaces[order[k-1]].Name == ns.Name {
-			s.dec = append(s.dec, Decision{Namespace: ns.Name, Kind: KindUnschedulable,
+			s.dups = append(s.dups, Decision{Namespace: ns.Name, Kind: KindUnschedulable,
 				Reason: "duplicate namespace name; only one copy is placed"})
 			continue
 		}
