@@ -10,7 +10,7 @@ PRISMD=${PRISMD:-./bin/prismd}
 go build -o /tmp/prism-jepsen-bin ./jepsen
 runs=0
 for nodes in 3 5; do
-  for nem in partition kill pause leader-kill partition,kill,pause,leader-kill; do
+  for nem in partition kill pause leader-kill membership partition,kill,pause,leader-kill,membership; do
     for s in $(seq 1 "$SEEDS"); do
       seed=$((nodes * 1000 + s * 37 + ${#nem}))
       echo "=== nodes=$nodes nemesis=$nem seed=$seed"

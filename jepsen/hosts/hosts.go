@@ -28,6 +28,7 @@ type Node struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	paused bool
+	fresh  bool // next start joins an existing cluster (no --bootstrap-expect)
 }
 
 // GRPC is the node's gRPC address.
@@ -70,17 +71,58 @@ func (c *Cluster) args(n *Node) []string {
 		join = append(join, netns.NodeIP(i)+":7600")
 	}
 	ip := netns.NodeIP(n.I)
-	return []string{"netns", "exec", c.Net.Node(n.I), c.Prismd,
+	args := []string{"netns", "exec", c.Net.Node(n.I), c.Prismd,
 		"--node-id", n.ID,
 		"--data-dir", filepath.Join(n.Dir, "data"),
 		"--grpc-addr", ip + ":7400",
 		"--http-addr", ip + ":7700",
 		"--raft-addr", ip + ":7500",
 		"--gossip-addr", ip + ":7600",
-		"--bootstrap-expect", strconv.Itoa(len(c.Nodes)),
 		"--join", strings.Join(join, ","),
 		"--log-level", "info",
 	}
+	if !n.fresh {
+		args = append(args, "--bootstrap-expect", strconv.Itoa(len(c.Nodes)))
+	}
+	return args
+}
+
+// Wipe deletes a stopped node's data dir; its next start joins the running
+// cluster as a new server (it enters as a nonvoter, autopilot promotes it).
+func (c *Cluster) Wipe(n *Node) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return fmt.Errorf("%s is running", n.ID)
+	}
+	n.fresh = true
+	return os.RemoveAll(filepath.Join(n.Dir, "data"))
+}
+
+// RemovePeer removes node id from raft (refused without a healthy quorum left).
+func (c *Cluster) RemovePeer(ctx context.Context, id string) error {
+	return c.client.RemovePeer(ctx, id, false)
+}
+
+// Voters returns the voter ids the leader reports.
+func (c *Cluster) Voters(ctx context.Context) ([]string, error) {
+	l := c.Leader(ctx)
+	if l == nil {
+		return nil, fmt.Errorf("no leader")
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := c.client.StatusOf(sctx, l.GRPC())
+	if err != nil {
+		return nil, err
+	}
+	var v []string
+	for _, n := range st.Nodes {
+		if n.Suffrage == "voter" {
+			v = append(v, n.Id)
+		}
+	}
+	return v, nil
 }
 
 // Start starts node n (also a restart on its data dir).

@@ -3,18 +3,26 @@
 //
 //   - partition: one of random halves, isolate the leader, majorities ring
 //     (a bridge on 3 nodes), one-way (a node's outbound or inbound cut);
+//
 //   - kill: kill -9 a node (the leader half of the time), restart it on its
 //     data dir after a while;
+//
 //   - pause: SIGSTOP a node (the leader half of the time), SIGCONT later;
+//
 //   - leader-kill: three rounds of kill -9 of the current leader and a quick
 //     restart.
 //
-// Not done: membership changes (add/remove a server), clock skew (the node
-// has no injectable clock yet), slow disks.
+//   - membership: kill a follower, remove it from raft (remove-peer), wipe
+//     its data dir and start it again as a new server: it joins by gossip as
+//     a nonvoter and autopilot promotes it (the fault lasts until it is a
+//     voter again, at most 30 s).
+//
+// Not done: clock skew (the node has no injectable clock yet), slow disks.
 package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -28,7 +36,7 @@ import (
 )
 
 // Kinds are the faults --nemesis accepts.
-var Kinds = []string{"partition", "kill", "pause", "leader-kill"}
+var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership"}
 
 // Nemesis schedules faults.
 type Nemesis struct {
@@ -93,6 +101,8 @@ func (n *Nemesis) Run(ctx context.Context) {
 			f.Detail, err = n.pause(ctx)
 		case "leader-kill":
 			f.Detail, err = n.leaderKill(ctx)
+		case "membership":
+			f.Detail, err = n.membership(ctx)
 		}
 		f.End = n.Now()
 		if err != nil {
@@ -272,4 +282,55 @@ func (n *Nemesis) leaderKill(ctx context.Context) (string, error) {
 		sleep(ctx, n.dur(1.5, 3))
 	}
 	return "leaders killed: " + strings.Join(killed, ","), nil
+}
+
+func (n *Nemesis) membership(ctx context.Context) (string, error) {
+	for _, x := range n.C.Nodes {
+		if running, paused := x.Running(); !running || paused {
+			return "skipped: a node is down", nil
+		}
+	}
+	l := n.C.Leader(ctx)
+	if l == nil {
+		return "skipped: no leader", nil
+	}
+	var followers []*hosts.Node
+	for _, x := range n.C.Nodes {
+		if x != l {
+			followers = append(followers, x)
+		}
+	}
+	if len(followers) == 0 {
+		return "skipped: one node", nil
+	}
+	x := followers[n.Rng.Intn(len(followers))]
+	detail := "remove " + x.ID + ", wipe, re-add"
+	if err := n.C.Kill(x); err != nil {
+		return detail, err
+	}
+	// Not cancelled by ctx: a half-done membership change must finish.
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := n.C.RemovePeer(rctx, x.ID)
+	cancel()
+	if err != nil {
+		return detail + " (remove-peer refused; restarted as is)", errors.Join(fmt.Errorf("remove-peer: %w", err), n.C.Start(x))
+	}
+	sleep(ctx, n.dur(1, 3))
+	if err := n.C.Wipe(x); err != nil {
+		return detail, errors.Join(err, n.C.Start(x))
+	}
+	if err := n.C.Start(x); err != nil {
+		return detail, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		v, _ := n.C.Voters(context.Background())
+		for _, id := range v {
+			if id == x.ID {
+				return detail + ": voter again", nil
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return detail, fmt.Errorf("%s not a voter again after 30 s", x.ID)
 }
