@@ -41,29 +41,50 @@ func better(after, bestAfter int64, n *nsRec, i, best int32, ids []shardRec, low
 	return rendezvous(n.seed, ids[i].id) > rendezvous(n.seed, ids[best].id)
 }
 
-// scanOpen finds the used shared shard of backend b with the lowest
-// worst-dimension utilization after adding n that stays within lim (per
-// mille) in every dimension. The open list is ordered by current
-// utilization, a lower bound of the utilization after, so the scan stops as
-// soon as no later shard can win.
+// scanOpen finds the used shared shard of n's backend with the lowest
+// worst-dimension utilization after adding n, among those that stay within
+// lim (per mille) in every dimension (utilization is rounded up, so
+// "after <= lim" is exactly "fits within lim"). The open list is ordered by
+// current utilization, a lower bound of the utilization after, so the scan
+// stops as soon as no later shard can win.
+var scanEvals, scanCalls int
+
 func (s *State) scanOpen(n *nsRec, lim int64, exclude int32) (int32, int64) {
-	list := s.backends[n.cls.backend].open
-	limPPM := lim * 1000
-	best, bestAfter := int32(-1), int64(0)
-	for _, i := range list {
-		sh := &s.shards[i]
-		if sh.worst > limPPM || (best >= 0 && sh.worst > bestAfter) {
+	br := &s.backends[n.cls.backend]
+	scanCalls++
+	// A shard filed under worst dimension g ends at least at worst + the
+	// namespace's share of dimension g on the largest shard (rounded down),
+	// so the three lists are merged in order of that lower bound.
+	var inc [dims]int64
+	var pos [dims]int
+	for g := 0; g < dims; g++ {
+		inc[g] = floorPPM(n.dem.at(g), br.maxCap.at(g))
+	}
+	best, bestAfter := int32(-1), lim*1000
+	for {
+		g, lb := -1, int64(0)
+		for d := 0; d < dims; d++ {
+			if pos[d] < len(br.open[d]) {
+				if b := s.shards[br.open[d][pos[d]]].worst + inc[d]; g < 0 || b < lb {
+					g, lb = d, b
+				}
+			}
+		}
+		if g < 0 || lb > bestAfter {
 			break
 		}
+		i := br.open[g][pos[g]]
+		pos[g]++
+		sh := &s.shards[i]
 		if i == exclude || !labelsOK(n.cls, sh) {
 			continue
 		}
-		nl := sh.load.add(n.dem)
-		if !fitsPermille(nl, sh.capa, lim) {
+		after := worstPPM(sh.load.add(n.dem), sh.capa)
+		scanEvals++
+		if after > bestAfter {
 			continue
 		}
-		after := worstPPM(nl, sh.capa)
-		if better(after, bestAfter, n, i, best, s.shards, true) {
+		if best < 0 || after < bestAfter || rendezvous(n.seed, sh.id) > rendezvous(n.seed, s.shards[best].id) {
 			best, bestAfter = i, after
 		}
 	}
@@ -109,17 +130,18 @@ func (s *State) choose(n *nsRec, exclude int32) (dest int32, after int64, tier s
 		}
 		return d, a, tierEmpty, 0
 	}
+	// The least-loaded used shard within TargetUtil is also the least-loaded
+	// within the pack limit, if any shard fits within the pack limit.
 	lim := s.packLimit(n.cls.backend)
-	if d, a := s.scanOpen(n, lim, exclude); d >= 0 {
+	d, a := s.scanOpen(n, s.cfg.TargetUtil, exclude)
+	if d >= 0 && a <= lim*1000 {
 		return d, a, tierOpen, lim
 	}
-	if d, a := s.scanEmpty(n, exclude); d >= 0 {
-		return d, a, tierEmpty, lim
+	if e, ea := s.scanEmpty(n, exclude); e >= 0 {
+		return e, ea, tierEmpty, lim
 	}
-	if lim < s.cfg.TargetUtil {
-		if d, a := s.scanOpen(n, s.cfg.TargetUtil, exclude); d >= 0 {
-			return d, a, tierFallback, lim
-		}
+	if d >= 0 {
+		return d, a, tierFallback, lim
 	}
 	return -1, 0, tierNone, lim
 }
@@ -148,7 +170,7 @@ func (s *State) placeRec(idx int32, from string, fromIdx int32) bool {
 		if n.why != "" {
 			reason = n.why + "; " + reason
 		}
-		s.dec = append(s.dec, Decision{Namespace: n.Name, From: from, Kind: KindUnschedulable, Reason: reason, Rejected: counts})
+		s.emit(idx, Decision{Namespace: n.Name, From: from, Kind: KindUnschedulable, Reason: reason, Rejected: counts})
 		if fromIdx >= 0 {
 			n.loc = fromIdx
 			s.occupy(idx, fromIdx, true)
@@ -164,7 +186,7 @@ func (s *State) placeRec(idx int32, from string, fromIdx int32) bool {
 		reason = n.why + "; " + reason
 	}
 	n.CurrentShard, n.why = s.shards[d].id, ""
-	s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: s.shards[d].id, From: from, Kind: kind, Reason: reason, Score: permille(after)})
+	s.emit(idx, Decision{Namespace: n.Name, Shard: s.shards[d].id, From: from, Kind: kind, Reason: reason, Score: permille(after)})
 	return true
 }
 
@@ -183,8 +205,9 @@ func (s *State) PlaceOne(ns Namespace) (Decision, error) {
 	idx := int32(len(s.nss))
 	s.nss = append(s.nss, nsRec{Namespace: ns})
 	s.nsIdx[ns.Name] = idx
+	s.appended = true
 	s.initNS(idx)
-	s.dec = s.dec[:0]
+	s.dec, s.decNS = s.dec[:0], s.decNS[:0]
 	n := &s.nss[idx]
 	if n.Pinned && n.PinnedShard != "" {
 		s.pinned(idx)
@@ -195,7 +218,7 @@ func (s *State) PlaceOne(ns Namespace) (Decision, error) {
 	if len(s.dec) > 0 {
 		d = s.dec[0]
 	}
-	s.dec = s.dec[:0]
+	s.dec, s.decNS = s.dec[:0], s.decNS[:0]
 	return d, nil
 }
 
@@ -239,20 +262,20 @@ func (s *State) pinned(idx int32) {
 		if n.CurrentShard == "" {
 			kind = KindUnschedulable
 		}
-		s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: n.CurrentShard, Kind: kind,
+		s.emit(idx, Decision{Namespace: n.Name, Shard: n.CurrentShard, Kind: kind,
 			Reason: "pinned by operator to shard " + target + ", which is absent; not moved"})
 		return
 	}
 	sh := &s.shards[n.loc]
 	if n.CurrentShard == target {
 		if sh.state == Down || sh.state == Draining {
-			s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: target, Kind: KindDegraded,
+			s.emit(idx, Decision{Namespace: n.Name, Shard: target, Kind: KindDegraded,
 				Reason: "pinned by operator to shard " + target + ", which is " + sh.state.String() + "; not moved"})
 		}
 		return
 	}
 	if !sh.up() {
-		s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: n.CurrentShard, Kind: KindDegraded,
+		s.emit(idx, Decision{Namespace: n.Name, Shard: n.CurrentShard, Kind: KindDegraded,
 			Reason: "pinned by operator to shard " + target + ", which is " + sh.state.String() + "; waiting"})
 		return
 	}
@@ -264,7 +287,7 @@ func (s *State) pinned(idx int32) {
 		kind = KindAssign
 	}
 	n.touched = true
-	s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: target, From: n.CurrentShard, Kind: kind,
+	s.emit(idx, Decision{Namespace: n.Name, Shard: target, From: n.CurrentShard, Kind: kind,
 		Reason: "operator pin", Score: permille(sh.worst)})
 	n.CurrentShard = target
 }
@@ -288,7 +311,8 @@ func (s *State) Step() Plan {
 
 func (s *State) step() {
 	s.dec = append(s.dec, s.dups...)
-	s.dups = nil
+	s.decNS = append(s.decNS, s.dupNS...)
+	s.dups, s.dupNS = nil, nil
 	var evicted, fresh []int32
 	for i := range s.nss {
 		idx := int32(i)
@@ -310,7 +334,7 @@ func (s *State) step() {
 			case sh.state == Down && sh.pastGrace:
 				n.why = "shard " + sh.id + " down past grace"
 			case sh.state == Down:
-				s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: sh.id, Kind: KindDegraded,
+				s.emit(idx, Decision{Namespace: n.Name, Shard: sh.id, Kind: KindDegraded,
 					Reason: "shard " + sh.id + " is down within the grace period; not moved yet"})
 			case sh.state == Draining:
 				n.why = "shard " + sh.id + " draining"
@@ -351,7 +375,7 @@ func (s *State) checkInflight(idx int32) {
 			state = "down"
 		}
 		if state != "" {
-			s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: n.Moving.From, Kind: KindDegraded,
+			s.emit(idx, Decision{Namespace: n.Name, Shard: n.Moving.From, Kind: KindDegraded,
 				Reason: fmt.Sprintf("in-flight move %s→%s: shard %s is %s; the caller must abort or finish it",
 					n.Moving.From, n.Moving.To, end.id, state)})
 			return
@@ -359,17 +383,20 @@ func (s *State) checkInflight(idx int32) {
 	}
 }
 
-// plan collects the recorded decisions, sorted by namespace.
+// plan collects the recorded decisions, sorted by namespace (namespaces are
+// indexed in name order; a namespace's own decisions keep the deterministic
+// order they were made in).
 func (s *State) plan() Plan {
-	d := s.dec
-	s.dec = nil
-	slices.SortStableFunc(d, func(a, b Decision) int {
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Kind, b.Kind),
-			cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.From, b.From), cmp.Compare(a.Reason, b.Reason))
-	})
-	p := Plan{Decisions: d}
-	for i := range d {
-		switch d[i].Kind {
+	keys := make([]int64, len(s.dec))
+	for p := range s.dec {
+		keys[p] = int64(s.decNS[p])<<32 | int64(p)
+	}
+	slices.Sort(keys)
+	p := Plan{Decisions: make([]Decision, len(keys))}
+	for k, key := range keys {
+		d := &p.Decisions[k]
+		*d = s.dec[key&0xffffffff]
+		switch d.Kind {
 		case KindMove:
 			p.Moves++
 		case KindAssign:
@@ -380,5 +407,10 @@ func (s *State) plan() Plan {
 			p.Degraded++
 		}
 	}
+	if s.appended {
+		// PlaceOne appended namespaces out of name order.
+		slices.SortStableFunc(p.Decisions, func(a, b Decision) int { return cmp.Compare(a.Namespace, b.Namespace) })
+	}
+	s.dec, s.decNS = nil, nil
 	return p
 }

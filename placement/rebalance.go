@@ -90,7 +90,7 @@ func (s *State) rebalanceFrom(i int32, minGain int64) bool {
 	n.loc = bestDest
 	n.touched = true
 	s.occupy(best, bestDest, true)
-	s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: dest.id, From: sh.id, Kind: KindMove,
+	s.emit(best, Decision{Namespace: n.Name, Shard: dest.id, From: sh.id, Kind: KindMove,
 		Score: permille(after),
 		Reason: fmt.Sprintf("rebalance: shard %s %s -> %s, shard %s -> %s", sh.id,
 			fmtPermille(permille(before)), fmtPermille(permille(sh.worst)), dest.id, fmtPermille(permille(after)))})

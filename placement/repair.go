@@ -11,7 +11,7 @@ import (
 // namespaces on them are reported degraded instead. Unknown ids are
 // reported with ErrUnknownShard after the known ones are processed.
 func (s *State) RemoveShards(ids ...string) (Plan, error) {
-	s.dec = s.dec[:0]
+	s.dec, s.decNS = s.dec[:0], s.decNS[:0]
 	var errs []error
 	var hit []int32
 	for _, id := range ids {
@@ -37,7 +37,7 @@ func (s *State) RemoveShards(ids ...string) (Plan, error) {
 		case n.inflight:
 			s.checkInflightRemoved(idx)
 		case pinTarget(&n.Namespace) != "":
-			s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: s.shards[n.loc].id, Kind: KindDegraded,
+			s.emit(idx, Decision{Namespace: n.Name, Shard: s.shards[n.loc].id, Kind: KindDegraded,
 				Reason: "pinned by operator to shard " + pinTarget(&n.Namespace) + ", which is absent; not moved"})
 		default:
 			s.vacate(idx, n.loc)
@@ -65,7 +65,7 @@ func (s *State) RemoveShards(ids ...string) (Plan, error) {
 
 func (s *State) checkInflightRemoved(idx int32) {
 	n := &s.nss[idx]
-	s.dec = append(s.dec, Decision{Namespace: n.Name, Shard: n.Moving.From, Kind: KindDegraded,
+	s.emit(idx, Decision{Namespace: n.Name, Shard: n.Moving.From, Kind: KindDegraded,
 		Reason: fmt.Sprintf("in-flight move %s→%s: a shard was removed; the caller must abort or finish it", n.Moving.From, n.Moving.To)})
 }
 

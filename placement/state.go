@@ -28,6 +28,7 @@ type shardRec struct {
 	count    int32 // namespaces occupying the shard (in-flight moves count on both ends)
 	ownCount int32 // occupying namespaces that need a shard of their own
 	worst    int64 // worst-dimension utilization, ppm
+	grp      int8  // worst dimension, the open list the shard is filed in
 	members  []int32
 }
 
@@ -52,8 +53,11 @@ func (sh *shardRec) serves(b int32) bool {
 }
 
 type backendRec struct {
-	name    string
-	open    []int32 // used shared Up shards serving the backend, by (worst, index)
+	name string
+	// open holds the used shared Up shards serving the backend, one list per
+	// worst dimension, each ordered by (worst, index).
+	open    [dims][]int32
+	maxCap  Load    // per-dimension maximum capacity of the shards serving the backend
 	empty   []int32 // empty Up shards serving the backend, by index
 	capSum  Load    // capacity of shared Up shards serving the backend
 	loadSum Load    // their load
@@ -98,7 +102,16 @@ type State struct {
 	nss        []nsRec
 	nsIdx      map[string]int32
 	dec        []Decision
+	decNS      []int32    // namespace index of each decision, for ordering
 	dups       []Decision // duplicate names, reported by the next step
+	dupNS      []int32
+	appended   bool // PlaceOne added namespaces after the name-ordered ones
+}
+
+// emit records a decision about namespace idx.
+func (s *State) emit(idx int32, d Decision) {
+	s.dec = append(s.dec, d)
+	s.decNS = append(s.decNS, idx)
 }
 
 // NewState validates cfg and indexes in.
@@ -155,6 +168,10 @@ func newState(cfg Config, in Input) *State {
 		}
 		slices.Sort(r.backends)
 		r.backends = slices.Compact(r.backends)
+		for _, b := range r.backends {
+			m := &s.backends[b].maxCap
+			*m = Load{max(m.ReadRPS, r.capa.ReadRPS), max(m.WriteRPS, r.capa.WriteRPS), max(m.DataMB, r.capa.DataMB)}
+		}
 		s.shardIdx[x.ID] = int32(len(s.shards))
 		s.shards = append(s.shards, r)
 	}
@@ -179,6 +196,7 @@ func newState(cfg Config, in Input) *State {
 		if k > 0 && in.Namespaces[order[k-1]].Name == ns.Name {
 			s.dups = append(s.dups, Decision{Namespace: ns.Name, Kind: KindUnschedulable,
 				Reason: "duplicate namespace name; only one copy is placed"})
+			s.dupNS = append(s.dupNS, s.nsIdx[ns.Name])
 			continue
 		}
 		idx := int32(len(s.nss))
@@ -335,8 +353,9 @@ func (s *State) detach(i int32) {
 			br.loadSum = br.loadSum.sub(sh.load)
 		}
 		if sh.isOpen() {
-			if k := s.openPos(br.open, sh.worst, i); k < len(br.open) && br.open[k] == i {
-				br.open = slices.Delete(br.open, k, k+1)
+			l := &br.open[sh.grp]
+			if k := s.openPos(*l, sh.worst, i); k < len(*l) && (*l)[k] == i {
+				*l = slices.Delete(*l, k, k+1)
 			}
 		}
 		if sh.isEmpty() {
@@ -357,8 +376,10 @@ func (s *State) attach(i int32) {
 			br.loadSum = br.loadSum.add(sh.load)
 		}
 		if sh.isOpen() {
-			k := s.openPos(br.open, sh.worst, i)
-			br.open = slices.Insert(br.open, k, i)
+			sh.grp = int8(worstDim(sh.load, sh.capa))
+			l := &br.open[sh.grp]
+			k := s.openPos(*l, sh.worst, i)
+			*l = slices.Insert(*l, k, i)
 		}
 		if sh.isEmpty() {
 			k, _ := slices.BinarySearch(br.empty, i)

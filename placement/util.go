@@ -6,9 +6,10 @@ import (
 )
 
 // inf is the utilization reported for a load on a zero capacity.
-const inf = int64(1) << 62
+const inf = int64(1) << 61
 
-// utilPPM is floor(load*1e6/cap): utilization in parts per million.
+// utilPPM is ceil(load*1e6/cap): utilization in parts per million, rounded
+// up so that utilPPM(load, cap) <= p*1000 exactly when load*1000 <= p*cap.
 func utilPPM(load, capa int64) int64 {
 	if load <= 0 {
 		return 0
@@ -20,7 +21,10 @@ func utilPPM(load, capa int64) int64 {
 	if hi >= uint64(capa) {
 		return inf
 	}
-	q, _ := bits.Div64(hi, lo, uint64(capa))
+	q, r := bits.Div64(hi, lo, uint64(capa))
+	if r != 0 {
+		q++
+	}
 	if q > uint64(inf) {
 		return inf
 	}
@@ -90,3 +94,19 @@ func fmtPermille(p int64) string {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// floorPPM is floor(load*1e6/cap), a lower bound of utilPPM.
+func floorPPM(load, capa int64) int64 {
+	if load <= 0 {
+		return 0
+	}
+	if capa <= 0 {
+		return inf
+	}
+	hi, lo := bits.Mul64(uint64(load), 1_000_000)
+	if hi >= uint64(capa) {
+		return inf
+	}
+	q, _ := bits.Div64(hi, lo, uint64(capa))
+	return int64(min(q, uint64(inf)))
+}
