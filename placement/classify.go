@@ -6,6 +6,28 @@ import (
 	"strings"
 )
 
+// classOf is classify without the reason.
+func (s *State) classOf(n *nsRec) uint8 {
+	c := n.cls
+	if c.nCand == 0 {
+		return cUnsched
+	}
+	ded := n.Isolation == IsolationDedicated || exceedsPermille(n.dem, c.maxCap, s.cfg.DedicatedFraction)
+	if !ded {
+		for _, f := range c.frontier {
+			if fitsPermille(n.dem, f, s.cfg.TargetUtil) {
+				return cShared
+			}
+		}
+	}
+	for _, f := range c.frontier {
+		if fitsWhole(n.dem, f) {
+			return cDedicated
+		}
+	}
+	return cUnsched
+}
+
 // classify decides whether n can share a shard, needs one of its own, or
 // cannot be placed on any candidate shard (one that serves its backend,
 // carries its labels and is not draining, removed or down past grace),

@@ -29,29 +29,14 @@ func (s *State) packLimit(b int32) int64 {
 	return min(max(lim, s.cfg.PackFloor), s.cfg.TargetUtil)
 }
 
-// better reports whether candidate (after, hash) beats the best so far.
-// lowFirst: lower utilization wins; otherwise higher wins (best fit).
-func better(after, bestAfter int64, n *nsRec, i, best int32, ids []shardRec, lowFirst bool) bool {
-	if best < 0 {
-		return true
-	}
-	if after != bestAfter {
-		return (after < bestAfter) == lowFirst
-	}
-	return rendezvous(n.seed, ids[i].id) > rendezvous(n.seed, ids[best].id)
-}
-
 // scanOpen finds the used shared shard of n's backend with the lowest
 // worst-dimension utilization after adding n, among those that stay within
 // lim (per mille) in every dimension (utilization is rounded up, so
 // "after <= lim" is exactly "fits within lim"). The open list is ordered by
 // current utilization, a lower bound of the utilization after, so the scan
 // stops as soon as no later shard can win.
-var scanEvals, scanCalls int
-
 func (s *State) scanOpen(n *nsRec, lim int64, exclude int32) (int32, int64) {
 	br := &s.backends[n.cls.backend]
-	scanCalls++
 	// A shard filed under worst dimension g ends at least at worst + the
 	// namespace's share of dimension g on the largest shard (rounded down),
 	// so the three lists are merged in order of that lower bound.
@@ -60,7 +45,7 @@ func (s *State) scanOpen(n *nsRec, lim int64, exclude int32) (int32, int64) {
 	for g := 0; g < dims; g++ {
 		inc[g] = floorPPM(n.dem.at(g), br.maxCap.at(g))
 	}
-	best, bestAfter := int32(-1), lim*1000
+	best, bestAfter, bestHash := int32(-1), lim*1000, uint64(0)
 	for {
 		g, lb := -1, int64(0)
 		for d := 0; d < dims; d++ {
@@ -80,12 +65,18 @@ func (s *State) scanOpen(n *nsRec, lim int64, exclude int32) (int32, int64) {
 			continue
 		}
 		after := worstPPM(sh.load.add(n.dem), sh.capa)
-		scanEvals++
 		if after > bestAfter {
 			continue
 		}
-		if best < 0 || after < bestAfter || rendezvous(n.seed, sh.id) > rendezvous(n.seed, s.shards[best].id) {
-			best, bestAfter = i, after
+		if best < 0 || after < bestAfter {
+			best, bestAfter, bestHash = i, after, 0
+			continue
+		}
+		if bestHash == 0 {
+			bestHash = rendezvous(n.seed, s.shards[best].id)
+		}
+		if h := rendezvous(n.seed, sh.id); h > bestHash {
+			best, bestHash = i, h
 		}
 	}
 	return best, bestAfter
@@ -97,7 +88,7 @@ func (s *State) scanOpen(n *nsRec, lim int64, exclude int32) (int32, int64) {
 // Shared namespaces must fit within TargetUtil, dedicated ones within the
 // whole shard.
 func (s *State) scanEmpty(n *nsRec, exclude int32) (int32, int64) {
-	best, bestAfter := int32(-1), int64(0)
+	best, bestAfter, bestHash := int32(-1), int64(0), uint64(0)
 	for _, i := range s.backends[n.cls.backend].empty {
 		sh := &s.shards[i]
 		if i == exclude || !labelsOK(n.cls, sh) {
@@ -111,8 +102,18 @@ func (s *State) scanEmpty(n *nsRec, exclude int32) (int32, int64) {
 			continue
 		}
 		after := worstPPM(n.dem, sh.capa)
-		if better(after, bestAfter, n, i, best, s.shards, false) {
-			best, bestAfter = i, after
+		if best < 0 || after > bestAfter {
+			best, bestAfter, bestHash = i, after, 0
+			continue
+		}
+		if after < bestAfter {
+			continue
+		}
+		if bestHash == 0 {
+			bestHash = rendezvous(n.seed, s.shards[best].id)
+		}
+		if h := rendezvous(n.seed, sh.id); h > bestHash {
+			best, bestHash = i, h
 		}
 	}
 	return best, bestAfter
@@ -147,6 +148,25 @@ func (s *State) choose(n *nsRec, exclude int32) (dest int32, after int64, tier s
 }
 
 func (s *State) tierReason(n *nsRec, tier string, lim int64) string {
+	k := reasonKey{tier, lim, n.class == cShared}
+	if r, ok := s.reasons[k]; ok {
+		return r
+	}
+	if s.reasons == nil {
+		s.reasons = map[reasonKey]string{}
+	}
+	r := s.tierReasonText(n, tier, lim)
+	s.reasons[k] = r
+	return r
+}
+
+type reasonKey struct {
+	tier   string
+	lim    int64
+	shared bool
+}
+
+func (s *State) tierReasonText(n *nsRec, tier string, lim int64) string {
 	switch {
 	case n.class != cShared:
 		return "dedicated: smallest empty eligible shard that fits"
@@ -346,18 +366,40 @@ func (s *State) step() {
 			}
 		}
 	}
+	if need := len(s.dec) + len(evicted) + len(fresh); cap(s.dec) < need {
+		s.dec = slices.Grow(s.dec, need-len(s.dec))
+		s.decNS = slices.Grow(s.decNS, need-len(s.decNS))
+	}
 	s.placeShared(s.order(evicted))
 	s.relieve()
 	s.placeShared(s.order(fresh))
 }
 
 // order sorts namespaces for placement: those needing a shard of their own
-// first, then by decreasing size, then by name.
+// first, then by decreasing size, then by index (name).
 func (s *State) order(list []int32) []int32 {
-	slices.SortFunc(list, func(a, b int32) int {
-		x, y := &s.nss[a], &s.nss[b]
-		return cmp.Or(boolCmp(x.class == cShared, y.class == cShared), cmp.Compare(y.size, x.size), cmp.Compare(a, b))
+	type key struct {
+		k   int64
+		idx int32
+	}
+	keys := make([]key, len(list))
+	for j, idx := range list {
+		n := &s.nss[idx]
+		k := inf - min(n.size, inf) // decreasing size
+		if n.class == cShared {
+			k += inf // after the dedicated ones
+		}
+		keys[j] = key{k, idx}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.k != b.k {
+			return cmp.Compare(a.k, b.k)
+		}
+		return cmp.Compare(a.idx, b.idx)
 	})
+	for j := range keys {
+		list[j] = keys[j].idx
+	}
 	return list
 }
 

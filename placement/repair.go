@@ -45,7 +45,7 @@ func (s *State) RemoveShards(ids ...string) (Plan, error) {
 			n.CurrentShard = s.shards[n.loc].id
 			n.loc = -1
 			n.cls = s.classFor(n.Backend, n.Labels)
-			n.class, _ = s.classify(n)
+			n.class = s.classOf(n)
 			n.size = worstPPM(n.dem, n.cls.maxCap)
 			evicted = append(evicted, idx)
 		}

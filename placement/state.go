@@ -106,6 +106,7 @@ type State struct {
 	dups       []Decision // duplicate names, reported by the next step
 	dupNS      []int32
 	appended   bool // PlaceOne added namespaces after the name-ordered ones
+	reasons    map[reasonKey]string
 }
 
 // emit records a decision about namespace idx.
@@ -251,7 +252,7 @@ func (s *State) initNS(idx int32) {
 	n := &s.nss[idx]
 	n.dem = n.Demand.clamped()
 	n.cls = s.classFor(n.Backend, n.Labels)
-	n.class, _ = s.classify(n)
+	n.class = s.classOf(n)
 	n.seed = nsSeed(n.Name)
 	n.size = worstPPM(n.dem, n.cls.maxCap)
 	n.loc, n.from, n.to = -1, -1, -1
@@ -302,36 +303,99 @@ func (s *State) vacateAll(idx int32) {
 }
 
 func (s *State) occupy(idx, i int32, live bool) {
-	if live {
-		s.detach(i)
-	}
 	n, sh := &s.nss[idx], &s.shards[i]
-	sh.load = sh.load.add(n.dem)
-	sh.count++
-	if n.class != cShared {
-		sh.ownCount++
+	if !live {
+		sh.load = sh.load.add(n.dem)
+		sh.count++
+		if n.class != cShared {
+			sh.ownCount++
+		}
+		sh.members = append(sh.members, idx)
+		return
 	}
+	s.change(i, n.dem, 1, n.class != cShared)
 	sh.members = append(sh.members, idx)
-	if live {
-		sh.worst = worstPPM(sh.load, sh.capa)
-		s.attach(i)
-	}
 }
 
 func (s *State) vacate(idx, i int32) {
-	s.detach(i)
 	n, sh := &s.nss[idx], &s.shards[i]
-	sh.load = sh.load.sub(n.dem)
-	sh.count--
-	if n.class != cShared {
-		sh.ownCount--
-	}
+	s.change(i, Load{}.sub(n.dem), -1, n.class != cShared)
 	if k := slices.Index(sh.members, idx); k >= 0 {
 		sh.members[k] = sh.members[len(sh.members)-1]
 		sh.members = sh.members[:len(sh.members)-1]
 	}
+}
+
+// change adds delta load and dc namespaces (own: needing the shard alone) to
+// shard i and keeps the backend lists and sums in order. In the common case,
+// a used shared shard that stays one in the same list, the shard is slid to
+// its new position instead of being removed and re-inserted.
+func (s *State) change(i int32, delta Load, dc int32, own bool) {
+	sh := &s.shards[i]
+	wasOpen, oldWorst, oldGrp := sh.isOpen(), sh.worst, sh.grp
+	if !wasOpen || own {
+		s.detach(i)
+		s.apply(sh, delta, dc, own)
+		s.attach(i)
+		return
+	}
+	var ks [4]int
+	if len(sh.backends) > len(ks) {
+		s.detach(i)
+		s.apply(sh, delta, dc, own)
+		s.attach(i)
+		return
+	}
+	for j, b := range sh.backends {
+		ks[j] = s.openPos(s.backends[b].open[oldGrp], oldWorst, i)
+	}
+	s.apply(sh, delta, dc, own)
+	grp := int8(worstDim(sh.load, sh.capa))
+	if !sh.isOpen() || grp != oldGrp {
+		// Undo, then take the general path.
+		s.apply(sh, Load{}.sub(delta), -dc, own)
+		s.detach(i)
+		s.apply(sh, delta, dc, own)
+		s.attach(i)
+		return
+	}
+	for j, b := range sh.backends {
+		br := &s.backends[b]
+		br.loadSum = br.loadSum.add(delta)
+		s.slide(br.open[grp], ks[j])
+	}
+}
+
+func (s *State) apply(sh *shardRec, delta Load, dc int32, own bool) {
+	sh.load = sh.load.add(delta)
+	sh.count += dc
+	if own {
+		sh.ownCount += dc
+	}
 	sh.worst = worstPPM(sh.load, sh.capa)
-	s.attach(i)
+}
+
+// less orders open shards by (worst, index).
+func (s *State) less(a, b int32) bool {
+	wa, wb := s.shards[a].worst, s.shards[b].worst
+	return wa < wb || (wa == wb && a < b)
+}
+
+// slide restores the order of l after the key of l[k] changed.
+func (s *State) slide(l []int32, k int) {
+	i := l[k]
+	if k+1 < len(l) && s.less(l[k+1], i) {
+		// Moves right: first position after k whose element is not less than i.
+		j := k + 1 + sort.Search(len(l)-k-1, func(m int) bool { return !s.less(l[k+1+m], i) })
+		copy(l[k:j-1], l[k+1:j])
+		l[j-1] = i
+		return
+	}
+	if k > 0 && s.less(i, l[k-1]) {
+		j := sort.Search(k, func(m int) bool { return s.less(i, l[m]) })
+		copy(l[j+1:k+1], l[j:k])
+		l[j] = i
+	}
 }
 
 // openPos is the position of (worst, i) in a backend's open list.
