@@ -130,6 +130,23 @@ func runner(c *config) int {
 	hctx, hcancel := context.WithTimeout(ctx, 45*time.Second)
 	healthErr := cl.WaitHealthy(hctx)
 	hcancel()
+	if healthErr == nil && (c.nodes == 3 || c.nodes == 5) {
+		// Every server is a voter again (a re-added one is promoted by
+		// autopilot after its stabilization time).
+		vctx, vcancel := context.WithTimeout(ctx, 30*time.Second)
+		for {
+			v, err := cl.Voters(vctx)
+			if err == nil && len(v) == c.nodes {
+				break
+			}
+			if vctx.Err() != nil {
+				healthErr = fmt.Errorf("voters after healing: %v (err %v), want all %d servers", v, err, c.nodes)
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		vcancel()
+	}
 	if healthErr != nil {
 		logf("warning: %v", healthErr)
 	}

@@ -81,6 +81,9 @@ func (c *Cluster) args(n *Node) []string {
 		"--join", strings.Join(join, ","),
 		"--log-level", "info",
 	}
+	if v := len(c.Nodes); v == 3 || v == 5 {
+		args = append(args, "--voters", strconv.Itoa(v)) // every server a voter
+	}
 	if !n.fresh {
 		args = append(args, "--bootstrap-expect", strconv.Itoa(len(c.Nodes)))
 	}
