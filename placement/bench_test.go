@@ -29,6 +29,16 @@ func benchInputs(b *testing.B) (Input, Input) {
 	return benchFresh, benchPlaced
 }
 
+// cpuMeter reports process CPU time per op ("cpu-ms"): wall-clock times on
+// a shared 2-core machine include waiting for other processes.
+type cpuMeter struct{ start time.Duration }
+
+func startCPU() cpuMeter { return cpuMeter{processCPU()} }
+
+func (m cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-m.start)/1e6/float64(b.N), "cpu-ms")
+}
+
 func reportQuantiles(b *testing.B, d []time.Duration) {
 	slices.Sort(d)
 	q := func(p float64) float64 { return float64(d[int(p*float64(len(d)-1))]) / 1e6 }
@@ -58,9 +68,9 @@ func heapUse(b *testing.B, f func() any) {
 func BenchmarkFullPlacement(b *testing.B) {
 	fresh, _ := benchInputs(b)
 	cfg := DefaultConfig()
-	heapUse(b, func() any { return Place(cfg, fresh) })
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
 	var ds []time.Duration
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -71,7 +81,9 @@ func BenchmarkFullPlacement(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	cpu.report(b)
 	reportQuantiles(b, ds)
+	heapUse(b, func() any { return Place(cfg, fresh) })
 }
 
 // BenchmarkSteadyStatePlace: Place on the already placed instance (no changes).
@@ -80,11 +92,13 @@ func BenchmarkSteadyStatePlace(b *testing.B) {
 	cfg := DefaultConfig()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
 	for i := 0; i < b.N; i++ {
 		if p := Place(cfg, placed); len(p.Decisions) != 0 {
 			b.Fatal("changes")
 		}
 	}
+	cpu.report(b)
 }
 
 // BenchmarkPlaceOne: one new namespace into the placed 100k x 1k instance
@@ -109,6 +123,7 @@ func BenchmarkPlaceOne(b *testing.B) {
 	}
 	b.StopTimer()
 	reportQuantiles(b, ds)
+	b.ReportMetric(float64(ds[len(ds)-1])/1e6, "max-ms")
 }
 
 // BenchmarkRepairLose5Shards: re-place the ~500 namespaces of 5 lost shards
@@ -132,6 +147,7 @@ func BenchmarkRepairLose5Shards(b *testing.B) {
 		if err != nil || p.Moves == 0 || p.Unschedulable != 0 {
 			b.Fatalf("moves %d unschedulable %d err %v", p.Moves, p.Unschedulable, err)
 		}
+		b.ReportMetric(float64(p.Moves), "moves")
 	}
 	b.StopTimer()
 	reportQuantiles(b, ds)
@@ -152,6 +168,7 @@ func BenchmarkRepairLose5ShardsFromInput(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
 	var ds []time.Duration
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -162,6 +179,7 @@ func BenchmarkRepairLose5ShardsFromInput(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	cpu.report(b)
 	reportQuantiles(b, ds)
 }
 
@@ -171,7 +189,11 @@ func BenchmarkRebalance(b *testing.B) {
 	cfg := DefaultConfig()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU()
+	moves := 0
 	for i := 0; i < b.N; i++ {
-		Rebalance(cfg, placed, 0)
+		moves = Rebalance(cfg, placed, 0).Moves
 	}
+	cpu.report(b)
+	b.ReportMetric(float64(moves), "moves")
 }

@@ -171,8 +171,8 @@ func className(c uint8) string {
 // in.Namespaces is ignored), and why.
 func Classify(cfg Config, in Input, ns Namespace) (class string, reason string) {
 	s := newState(cfg, Input{Shards: in.Shards})
-	s.nss = append(s.nss, nsRec{Namespace: ns})
+	s.nss.add(nsRec{Namespace: ns})
 	s.initNS(0)
-	c, why := s.classify(&s.nss[0])
+	c, why := s.classify(s.nss.at(0))
 	return className(c), why
 }

@@ -51,7 +51,7 @@ func (s *State) Explain(name string) (Explanation, error) {
 	if !ok {
 		return Explanation{}, fmt.Errorf("%w: %q", ErrUnknownNamespace, name)
 	}
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	loc, from, to := n.loc, n.from, n.to
 	ex := s.explain(idx)
 	n.loc, n.from, n.to = loc, from, to
@@ -60,7 +60,7 @@ func (s *State) Explain(name string) (Explanation, error) {
 }
 
 func (s *State) explain(idx int32) Explanation {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	s.vacateAll(idx)
 	class, why := s.classify(n)
 	ex := Explanation{Namespace: n.Name, Class: className(class), ClassReason: why, Current: n.CurrentShard, Rejected: map[string]int{}}

@@ -55,8 +55,8 @@ func (s *State) check() error {
 		var load Load
 		own := int32(0)
 		for _, idx := range sh.members {
-			load = load.add(s.nss[idx].dem)
-			if s.nss[idx].class != cShared {
+			load = load.add(s.nss.at(idx).dem)
+			if s.nss.at(idx).class != cShared {
 				own++
 			}
 		}

@@ -183,7 +183,7 @@ func (s *State) tierReasonText(n *nsRec, tier string, lim int64) string {
 // that shard's index if it still exists. On failure a namespace leaving a
 // shard that still exists stays there.
 func (s *State) placeRec(idx int32, from string, fromIdx int32) bool {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	d, after, tier, lim := s.choose(n, fromIdx)
 	if d < 0 {
 		counts, reason := s.diagnose(n, fromIdx)
@@ -222,13 +222,13 @@ func (s *State) PlaceOne(ns Namespace) (Decision, error) {
 	if ns.CurrentShard != "" || ns.Moving != nil {
 		return Decision{}, fmt.Errorf("%w: PlaceOne takes an unassigned namespace, %q has a shard", ErrInvalidInput, ns.Name)
 	}
-	idx := int32(len(s.nss))
-	s.nss = append(s.nss, nsRec{Namespace: ns})
+	idx := int32(s.nss.len())
+	s.nss.add(nsRec{Namespace: ns})
 	s.nsIdx[ns.Name] = idx
 	s.appended = true
 	s.initNS(idx)
 	s.dec, s.decNS = s.dec[:0], s.decNS[:0]
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	if n.Pinned && n.PinnedShard != "" {
 		s.pinned(idx)
 	} else {
@@ -246,14 +246,14 @@ func (s *State) PlaceOne(ns Namespace) (Decision, error) {
 // counted as pending for the pack limit until each is placed.
 func (s *State) placeShared(list []int32) {
 	for _, idx := range list {
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		if n.class == cShared && n.cls.backend >= 0 {
 			br := &s.backends[n.cls.backend]
 			br.pending = br.pending.add(n.dem)
 		}
 	}
 	for _, idx := range list {
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		from, fromIdx := "", int32(-1)
 		if n.why != "" {
 			from = n.CurrentShard
@@ -275,7 +275,7 @@ func (s *State) placeShared(list []int32) {
 // pinned handles a namespace held by an operator pin: never moved by the
 // engine; assigned to (or moved onto) its pinned shard if it is not there yet.
 func (s *State) pinned(idx int32) {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	target := pinTarget(&n.Namespace)
 	if n.loc < 0 {
 		kind := KindDegraded
@@ -334,9 +334,9 @@ func (s *State) step() {
 	s.decNS = append(s.decNS, s.dupNS...)
 	s.dups, s.dupNS = nil, nil
 	var evicted, fresh []int32
-	for i := range s.nss {
+	for i := 0; i < s.nss.len(); i++ {
 		idx := int32(i)
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		n.touched = false
 		switch {
 		case n.inflight:
@@ -384,7 +384,7 @@ func (s *State) order(list []int32) []int32 {
 	}
 	keys := make([]key, len(list))
 	for j, idx := range list {
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		k := inf - min(n.size, inf) // decreasing size
 		if n.class == cShared {
 			k += inf // after the dedicated ones
@@ -404,7 +404,7 @@ func (s *State) order(list []int32) []int32 {
 }
 
 func (s *State) checkInflight(idx int32) {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	for _, end := range []struct {
 		id string
 		i  int32

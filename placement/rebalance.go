@@ -20,7 +20,7 @@ func Rebalance(cfg Config, in Input, maxMoves int) Plan {
 	s := newState(cfg, in)
 	s.step()
 	if maxMoves <= 0 {
-		maxMoves = s.cfg.rebalanceBudget(len(s.nss))
+		maxMoves = s.cfg.rebalanceBudget(s.nss.len())
 	}
 	s.rebalance(maxMoves)
 	return s.plan()
@@ -65,7 +65,7 @@ func (s *State) rebalanceFrom(i int32, minGain int64) bool {
 	members := slices.Clone(sh.members)
 	slices.Sort(members)
 	for _, idx := range members {
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		if !movable(n) || n.loc != i {
 			continue
 		}
@@ -82,7 +82,7 @@ func (s *State) rebalanceFrom(i int32, minGain int64) bool {
 	if best < 0 || bestGain < minGain {
 		return false
 	}
-	n := &s.nss[best]
+	n := s.nss.at(best)
 	dest := &s.shards[bestDest]
 	after := worstPPM(dest.load.add(n.dem), dest.capa)
 	before := sh.worst

@@ -32,7 +32,7 @@ func (s *State) RemoveShards(ids ...string) (Plan, error) {
 	hit = slices.Compact(hit)
 	var evicted []int32
 	for _, idx := range hit {
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		switch {
 		case n.inflight:
 			s.checkInflightRemoved(idx)
@@ -52,7 +52,7 @@ func (s *State) RemoveShards(ids ...string) (Plan, error) {
 	}
 	s.placeShared(s.order(evicted))
 	for _, idx := range evicted {
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		n.why, n.touched = "", false
 		if n.loc >= 0 {
 			n.CurrentShard = s.shards[n.loc].id
@@ -64,7 +64,7 @@ func (s *State) RemoveShards(ids ...string) (Plan, error) {
 }
 
 func (s *State) checkInflightRemoved(idx int32) {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	s.emit(idx, Decision{Namespace: n.Name, Shard: n.Moving.From, Kind: KindDegraded,
 		Reason: fmt.Sprintf("in-flight move %s→%s: a shard was removed; the caller must abort or finish it", n.Moving.From, n.Moving.To)})
 }
@@ -98,7 +98,7 @@ func (s *State) relieveShard(i int32) {
 	sh := &s.shards[i]
 	var cands []int32
 	for _, idx := range sh.members {
-		if n := &s.nss[idx]; movable(n) && n.loc == i {
+		if n := s.nss.at(idx); movable(n) && n.loc == i {
 			cands = append(cands, idx)
 		}
 	}
@@ -113,7 +113,7 @@ func (s *State) relieveShard(i int32) {
 		}
 		pick, pickSize := -1, int64(0)
 		for k, idx := range cands {
-			n := &s.nss[idx]
+			n := s.nss.at(idx)
 			if covers(n.dem, rem) {
 				if sz := worstPPM(n.dem, sh.capa); pick < 0 || sz < pickSize {
 					pick, pickSize = k, sz
@@ -123,7 +123,7 @@ func (s *State) relieveShard(i int32) {
 		if pick < 0 {
 			bestCov := int64(0)
 			for k, idx := range cands {
-				n := &s.nss[idx]
+				n := s.nss.at(idx)
 				cov := coverage(n.dem, rem)
 				sz := worstPPM(n.dem, sh.capa)
 				if cov > bestCov || (cov == bestCov && cov > 0 && sz > pickSize) {
@@ -136,7 +136,7 @@ func (s *State) relieveShard(i int32) {
 		}
 		idx := cands[pick]
 		cands = slices.Delete(cands, pick, pick+1)
-		n := &s.nss[idx]
+		n := s.nss.at(idx)
 		dest, _, _, _ := s.choose(n, i)
 		if dest < 0 {
 			continue

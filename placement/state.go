@@ -28,7 +28,8 @@ type shardRec struct {
 	count    int32 // namespaces occupying the shard (in-flight moves count on both ends)
 	ownCount int32 // occupying namespaces that need a shard of their own
 	worst    int64 // worst-dimension utilization, ppm
-	grp      int8  // worst dimension, the open list the shard is filed in
+	grp      int8  // worst dimension when filed: the open list the shard is in
+	wdim     int8  // current worst dimension
 	members  []int32
 }
 
@@ -99,7 +100,7 @@ type State struct {
 	backendIdx map[string]int32
 	plain      map[string]*classRec
 	labeled    map[string]*classRec
-	nss        []nsRec
+	nss        nsStore
 	nsIdx      map[string]int32
 	dec        []Decision
 	decNS      []int32    // namespace index of each decision, for ordering
@@ -190,7 +191,6 @@ func newState(cfg Config, in Input) *State {
 		return cmp.Or(strings.Compare(x.CurrentShard, y.CurrentShard), cmpLoad(x.Demand, y.Demand),
 			strings.Compare(x.Backend, y.Backend), strings.Compare(x.PinnedShard, y.PinnedShard), cmp.Compare(a, b))
 	})
-	s.nss = make([]nsRec, 0, len(order))
 	s.nsIdx = make(map[string]int32, len(order))
 	for k, oi := range order {
 		ns := &in.Namespaces[oi]
@@ -200,15 +200,15 @@ func newState(cfg Config, in Input) *State {
 			s.dupNS = append(s.dupNS, s.nsIdx[ns.Name])
 			continue
 		}
-		idx := int32(len(s.nss))
-		s.nss = append(s.nss, nsRec{Namespace: *ns})
+		idx := int32(s.nss.len())
+		s.nss.add(nsRec{Namespace: *ns})
 		s.nsIdx[ns.Name] = idx
 		s.initNS(idx)
 		s.occupyAll(idx, false)
 	}
 	for i := range s.shards {
 		r := &s.shards[i]
-		r.worst = worstPPM(r.load, r.capa)
+		r.worst, r.wdim = worstAndDim(r.load, r.capa)
 	}
 	for i := range s.shards {
 		s.attach(int32(i))
@@ -249,7 +249,7 @@ func pinTarget(ns *Namespace) string {
 
 // initNS derives the engine's view of nss[idx] from its Namespace.
 func (s *State) initNS(idx int32) {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	n.dem = n.Demand.clamped()
 	n.cls = s.classFor(n.Backend, n.Labels)
 	n.class = s.classOf(n)
@@ -271,7 +271,7 @@ func (s *State) initNS(idx int32) {
 // occupyAll records the capacity nss[idx] holds: both ends of an in-flight move,
 // otherwise its location. live maintains the scan lists (false while building).
 func (s *State) occupyAll(idx int32, live bool) {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	if n.inflight {
 		if n.from >= 0 {
 			s.occupy(idx, n.from, live)
@@ -287,7 +287,7 @@ func (s *State) occupyAll(idx int32, live bool) {
 }
 
 func (s *State) vacateAll(idx int32) {
-	n := &s.nss[idx]
+	n := s.nss.at(idx)
 	if n.inflight {
 		if n.from >= 0 {
 			s.vacate(idx, n.from)
@@ -303,7 +303,7 @@ func (s *State) vacateAll(idx int32) {
 }
 
 func (s *State) occupy(idx, i int32, live bool) {
-	n, sh := &s.nss[idx], &s.shards[i]
+	n, sh := s.nss.at(idx), &s.shards[i]
 	if !live {
 		sh.load = sh.load.add(n.dem)
 		sh.count++
@@ -318,7 +318,7 @@ func (s *State) occupy(idx, i int32, live bool) {
 }
 
 func (s *State) vacate(idx, i int32) {
-	n, sh := &s.nss[idx], &s.shards[i]
+	n, sh := s.nss.at(idx), &s.shards[i]
 	s.change(i, Load{}.sub(n.dem), -1, n.class != cShared)
 	if k := slices.Index(sh.members, idx); k >= 0 {
 		sh.members[k] = sh.members[len(sh.members)-1]
@@ -350,7 +350,7 @@ func (s *State) change(i int32, delta Load, dc int32, own bool) {
 		ks[j] = s.openPos(s.backends[b].open[oldGrp], oldWorst, i)
 	}
 	s.apply(sh, delta, dc, own)
-	grp := int8(worstDim(sh.load, sh.capa))
+	grp := sh.wdim
 	if !sh.isOpen() || grp != oldGrp {
 		// Undo, then take the general path.
 		s.apply(sh, Load{}.sub(delta), -dc, own)
@@ -372,7 +372,7 @@ func (s *State) apply(sh *shardRec, delta Load, dc int32, own bool) {
 	if own {
 		sh.ownCount += dc
 	}
-	sh.worst = worstPPM(sh.load, sh.capa)
+	sh.worst, sh.wdim = worstAndDim(sh.load, sh.capa)
 }
 
 // less orders open shards by (worst, index).
@@ -440,7 +440,7 @@ func (s *State) attach(i int32) {
 			br.loadSum = br.loadSum.add(sh.load)
 		}
 		if sh.isOpen() {
-			sh.grp = int8(worstDim(sh.load, sh.capa))
+			sh.grp = sh.wdim
 			l := &br.open[sh.grp]
 			k := s.openPos(*l, sh.worst, i)
 			*l = slices.Insert(*l, k, i)
@@ -514,4 +514,28 @@ func labelsOK(c *classRec, sh *shardRec) bool {
 		}
 	}
 	return true
+}
+
+// nsStore keeps namespace records in fixed-size chunks, so adding one
+// (PlaceOne) never copies the whole set and pointers stay valid.
+type nsStore struct {
+	chunks [][]nsRec
+	n      int
+}
+
+const nsChunk = 1024
+
+func (st *nsStore) len() int { return st.n }
+
+func (st *nsStore) at(idx int32) *nsRec {
+	return &st.chunks[idx/nsChunk][idx%nsChunk]
+}
+
+func (st *nsStore) add(r nsRec) {
+	if st.n%nsChunk == 0 {
+		st.chunks = append(st.chunks, make([]nsRec, 0, nsChunk))
+	}
+	c := &st.chunks[len(st.chunks)-1]
+	*c = append(*c, r)
+	st.n++
 }

@@ -17,6 +17,10 @@ func utilPPM(load, capa int64) int64 {
 	if capa <= 0 {
 		return inf
 	}
+	if load < 1<<43 {
+		// load*1e6 < 2^63: one 64-bit division.
+		return (load*1_000_000 + capa - 1) / capa
+	}
 	hi, lo := bits.Mul64(uint64(load), 1_000_000)
 	if hi >= uint64(capa) {
 		return inf
@@ -41,6 +45,19 @@ func worstPPM(load, capa Load) int64 {
 		w = u
 	}
 	return w
+}
+
+// worstAndDim is worstPPM and the index of the worst dimension (the lowest
+// index on ties).
+func worstAndDim(load, capa Load) (int64, int8) {
+	w, d := utilPPM(load.ReadRPS, capa.ReadRPS), int8(0)
+	if u := utilPPM(load.WriteRPS, capa.WriteRPS); u > w {
+		w, d = u, 1
+	}
+	if u := utilPPM(load.DataMB, capa.DataMB); u > w {
+		w, d = u, 2
+	}
+	return w, d
 }
 
 // worstDim is the index of the worst dimension.
