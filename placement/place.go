@@ -64,6 +64,11 @@ func (s *State) scanOpen(n *nsRec, lim int64, exclude int32) (int32, int64) {
 		if i == exclude || !labelsOK(n.cls, sh) {
 			continue
 		}
+		// A second, tighter lower bound without dividing: every dimension's
+		// utilization plus the namespace's share of it on the largest shard.
+		if sh.util[0]+inc[0] > bestAfter || sh.util[1]+inc[1] > bestAfter || sh.util[2]+inc[2] > bestAfter {
+			continue
+		}
 		after := worstPPM(sh.load.add(n.dem), sh.capa)
 		if after > bestAfter {
 			continue
@@ -376,29 +381,22 @@ func (s *State) step() {
 }
 
 // order sorts namespaces for placement: those needing a shard of their own
-// first, then by decreasing size, then by index (name).
+// first, then by decreasing size (sizes above 2^22 ppm compare equal), then
+// by index (name order).
 func (s *State) order(list []int32) []int32 {
-	type key struct {
-		k   int64
-		idx int32
-	}
-	keys := make([]key, len(list))
+	const sizeBits = 22
+	keys := make([]uint64, len(list))
 	for j, idx := range list {
 		n := s.nss.at(idx)
-		k := inf - min(n.size, inf) // decreasing size
+		k := uint64(1<<sizeBits-1) - uint64(min(n.size, 1<<sizeBits-1)) // decreasing size
 		if n.class == cShared {
-			k += inf // after the dedicated ones
+			k |= 1 << sizeBits // after the dedicated ones
 		}
-		keys[j] = key{k, idx}
+		keys[j] = k<<32 | uint64(uint32(idx))
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.k != b.k {
-			return cmp.Compare(a.k, b.k)
-		}
-		return cmp.Compare(a.idx, b.idx)
-	})
-	for j := range keys {
-		list[j] = keys[j].idx
+	slices.Sort(keys)
+	for j, k := range keys {
+		list[j] = int32(uint32(k))
 	}
 	return list
 }

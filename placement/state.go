@@ -25,11 +25,12 @@ type shardRec struct {
 	removed   bool // removed through State.RemoveShards
 
 	load     Load
-	count    int32 // namespaces occupying the shard (in-flight moves count on both ends)
-	ownCount int32 // occupying namespaces that need a shard of their own
-	worst    int64 // worst-dimension utilization, ppm
-	grp      int8  // worst dimension when filed: the open list the shard is in
-	wdim     int8  // current worst dimension
+	count    int32       // namespaces occupying the shard (in-flight moves count on both ends)
+	ownCount int32       // occupying namespaces that need a shard of their own
+	worst    int64       // worst-dimension utilization, ppm
+	grp      int8        // worst dimension when filed: the open list the shard is in
+	wdim     int8        // current worst dimension
+	util     [dims]int64 // per-dimension utilization, ppm (rounded up)
 	members  []int32
 }
 
@@ -208,7 +209,7 @@ func newState(cfg Config, in Input) *State {
 	}
 	for i := range s.shards {
 		r := &s.shards[i]
-		r.worst, r.wdim = worstAndDim(r.load, r.capa)
+		r.setUtil()
 	}
 	for i := range s.shards {
 		s.attach(int32(i))
@@ -372,7 +373,18 @@ func (s *State) apply(sh *shardRec, delta Load, dc int32, own bool) {
 	if own {
 		sh.ownCount += dc
 	}
-	sh.worst, sh.wdim = worstAndDim(sh.load, sh.capa)
+	sh.setUtil()
+}
+
+// setUtil recomputes util, worst and wdim from load.
+func (sh *shardRec) setUtil() {
+	sh.util = [dims]int64{utilPPM(sh.load.ReadRPS, sh.capa.ReadRPS), utilPPM(sh.load.WriteRPS, sh.capa.WriteRPS), utilPPM(sh.load.DataMB, sh.capa.DataMB)}
+	sh.worst, sh.wdim = sh.util[0], 0
+	for d := int8(1); d < dims; d++ {
+		if sh.util[d] > sh.worst {
+			sh.worst, sh.wdim = sh.util[d], d
+		}
+	}
 }
 
 // less orders open shards by (worst, index).
