@@ -447,3 +447,29 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("NewState accepted a bad config")
 	}
 }
+
+func TestValidateInputAndDuplicates(t *testing.T) {
+	in := seedInput(false)
+	if err := ValidateInput(in); err != nil {
+		t.Fatal(err)
+	}
+	in.Shards = append(in.Shards, in.Shards[0])
+	in.Namespaces = append(in.Namespaces, in.Namespaces[0], Namespace{Name: "x", Isolation: "exclusive", Demand: Load{-1, 0, 0}})
+	err := ValidateInput(in)
+	for _, want := range []string{`duplicate shard id "shard-a"`, `duplicate namespace name "user-profiles"`, `unknown isolation "exclusive"`, "read_rps -1"} {
+		if !contains(fmt.Sprint(err), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	// The engine still produces a deterministic plan, flagging the duplicate name.
+	p := Place(DefaultConfig(), in)
+	n := 0
+	for _, d := range p.Decisions {
+		if d.Namespace == "user-profiles" {
+			n++
+		}
+	}
+	if n != 2 || !reflect.DeepEqual(p, Place(DefaultConfig(), shuffled(rand.New(rand.NewSource(3)), in))) {
+		t.Errorf("duplicates: %d decisions for user-profiles", n)
+	}
+}
