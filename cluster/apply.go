@@ -162,13 +162,14 @@ func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command) (fsm.Result,
 		return fsm.Result{}, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
 	}
 	observeApply(bodyLabel(c), time.Since(start))
-	if res.Err == nil && !res.Unchanged && needsReconcile(res.Namespace) {
+	if res.Err == nil && !res.Unchanged && (needsReconcile(res.Namespace) || res.Shard != nil) {
 		n.nudge()
 	}
 	return res, nil
 }
 
-// needsReconcile: the lifecycle reconciler has work for this namespace.
+// needsReconcile: the lifecycle reconciler (or placement) has work for
+// this namespace. Shard changes wake it too (placement).
 func needsReconcile(ns *fsmpb.Namespace) bool {
 	switch ns.GetStatus() {
 	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/prism/controlplane/placement"
 )
 
 // Config holds a node's settings. Addresses must be host:port; port 0 picks
@@ -97,6 +99,14 @@ type Config struct {
 	ShardSuspectAfter time.Duration
 	ShardDownAfter    time.Duration
 
+	// Placement tunes the placement engine (placement.DefaultConfig).
+	// ShardDownGrace: namespaces of a down shard are degraded for this long
+	// before they are moved. MoveCooling: a namespace the engine moved is
+	// not moved again for this long unless forced.
+	Placement      placement.Config
+	ShardDownGrace time.Duration
+	MoveCooling    time.Duration
+
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip and namespace lifecycles with provisioners.
 	ReconcileInterval time.Duration
@@ -136,6 +146,9 @@ func DefaultConfig() Config {
 		RejoinInterval:      30 * time.Second,
 		ShardSuspectAfter:   10 * time.Second,
 		ShardDownAfter:      30 * time.Second,
+		Placement:           placement.DefaultConfig(),
+		ShardDownGrace:      30 * time.Second,
+		MoveCooling:         5 * time.Minute,
 	}
 }
 
@@ -197,6 +210,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShardSuspectAfter < 100*time.Millisecond || c.ShardDownAfter <= c.ShardSuspectAfter {
 		bad("shard suspect-after %v must be at least 100ms and below down-after %v", c.ShardSuspectAfter, c.ShardDownAfter)
+	}
+	if err := c.Placement.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	if c.ShardDownGrace < 0 || c.MoveCooling < 0 {
+		bad("shard down grace and move cooling must not be negative")
 	}
 	if c.TombstoneRetention < 0 {
 		bad("tombstone retention must not be negative")

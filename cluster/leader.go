@@ -122,6 +122,7 @@ func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, every time.Durat
 // step is guarded by the revision it saw, so it never overwrites a newer
 // change.
 func (n *Node) reconcileNamespaces(ctx context.Context) {
+	n.placeNamespaces(ctx)
 	all, _ := n.fsm.List(fsm.Filter{IncludeDeleted: true})
 	work := make(chan *fsmpb.Namespace)
 	var wg sync.WaitGroup
@@ -139,7 +140,11 @@ func (n *Node) reconcileNamespaces(ctx context.Context) {
 			break
 		}
 		switch ns.Status {
-		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
+		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
+			if n.awaitsPlacement(ns) {
+				continue
+			}
+		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
 		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
 			if time.Since(time.Unix(0, ns.DeletedUnixNano)) < n.cfg.TombstoneRetention {
 				continue

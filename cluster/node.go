@@ -61,6 +61,8 @@ type Node struct {
 	memberNudgeCh chan struct{} // wakes the leader's membership reconciler
 	sessNudgeCh   chan struct{} // wakes the leader's shard liveness check
 	sess          *sessions     // shard heartbeats (leader only)
+	moved         sync.Map      // namespace → time.Time of its last placement move (cooling)
+	placedAt      atomic.Int64  // revision of the last placement round
 	leaderCh      chan bool     // raft leadership notifications
 	shutdownCh    chan struct{}
 	wg            sync.WaitGroup

@@ -138,12 +138,13 @@ func TestAgentConvergesAcrossNodeFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	testcluster.Eventually(t, 15*time.Second, func() error { return converged(t, cl, a, "s1") })
-	// ns-1 may be deleting (still served) or deleted (gone) by now.
+	// ns-1 may be deleting (still served) or deleted (gone) by now; the
+	// placement engine puts unpinned ns-0 and ns-3 on some shard.
 	names := map[string]bool{}
 	for _, ns := range a.View().Namespaces {
 		names[ns.Spec.Name] = true
 	}
-	if !names["ns-2"] || names["ns-0"] || names["ns-3"] {
+	if !names["ns-2"] {
 		t.Fatalf("agent serves %v", names)
 	}
 }

@@ -1,0 +1,201 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/placement"
+)
+
+// unschedulablePrefix starts the status reason of a namespace placement
+// cannot place; the lifecycle keeps such a namespace provisioning.
+const unschedulablePrefix = "unschedulable: "
+
+// PlacementInput maps the replicated state to the placement engine's
+// input, as of now by this node's clock (down-shard grace, move cooling).
+// Deleting namespaces keep their shard's capacity until deleted.
+func (n *Node) PlacementInput() placement.Input {
+	return n.placementInput(time.Now())
+}
+
+func (n *Node) placementInput(now time.Time) placement.Input {
+	nss, shs, _ := n.fsm.State()
+	var in placement.Input
+	for _, sh := range shs {
+		st := placement.Up
+		switch sh.State {
+		case fsmpb.ShardState_SHARD_STATE_SUSPECT:
+			st = placement.Suspect
+		case fsmpb.ShardState_SHARD_STATE_DOWN:
+			st = placement.Down
+		case fsmpb.ShardState_SHARD_STATE_DRAINING:
+			st = placement.Draining
+		}
+		c := sh.Spec.GetCapacity()
+		in.Shards = append(in.Shards, placement.Shard{
+			ID:       sh.Spec.GetId(),
+			Capacity: placement.Load{ReadRPS: c.GetReadRps(), WriteRPS: c.GetWriteRps(), DataMB: gbToMB(c.GetDataGb())},
+			Backends: sh.Spec.GetBackends(), Labels: sh.Spec.GetLabels(), State: st,
+			DownPastGrace: st == placement.Down && now.Sub(time.Unix(0, sh.UpdatedUnixNano)) >= n.cfg.ShardDownGrace,
+		})
+	}
+	for _, ns := range nss {
+		switch ns.Status {
+		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
+			continue
+		}
+		sp := ns.Spec
+		c := sp.GetCapacity()
+		pn := placement.Namespace{
+			Name:         sp.GetName(),
+			Demand:       placement.Load{ReadRPS: c.GetEstimatedReadRps(), WriteRPS: c.GetEstimatedWriteRps(), DataMB: gbToMB(c.GetEstimatedDataSizeGb())},
+			Backend:      sp.GetBackend(),
+			Isolation:    sp.GetPlacement().GetIsolation(),
+			Labels:       sp.GetPlacement().GetLabels(),
+			CurrentShard: ns.ShardId,
+			Pinned:       ns.Pinned || (ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING && ns.ShardId != ""),
+		}
+		if at, ok := n.moved.Load(pn.Name); ok && now.Sub(at.(time.Time)) < n.cfg.MoveCooling {
+			pn.MovedRecently = true
+		}
+		in.Namespaces = append(in.Namespaces, pn)
+	}
+	return in
+}
+
+func gbToMB(gb float64) int64 { return int64(math.Round(gb * 1000)) }
+
+// PlacementPlan is what the engine would change now (Rebalance when
+// maxMoves is not zero: < 0 for the default budget).
+func (n *Node) PlacementPlan(rebalance bool, maxMoves int) placement.Plan {
+	in := n.PlacementInput()
+	if rebalance {
+		return placement.Rebalance(n.cfg.Placement, in, maxMoves)
+	}
+	return placement.Place(n.cfg.Placement, in)
+}
+
+// ApplyPlan commits a plan's assignments and moves, each guarded by the
+// namespace revision the plan was computed from, and records unschedulable
+// and degraded namespaces in their status. It returns how many changes
+// were committed; a namespace that changed meanwhile is skipped (the next
+// round plans it again).
+func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
+	done := 0
+	for _, d := range p.Decisions {
+		ns, _, err := n.fsm.Get(d.Namespace)
+		if err != nil {
+			continue
+		}
+		var cmd *fsmpb.Command
+		switch d.Kind {
+		case placement.KindAssign, placement.KindMove:
+			if ns.ShardId == d.Shard {
+				continue
+			}
+			cmd = &fsmpb.Command{Body: &fsmpb.Command_AssignNamespace{AssignNamespace: &fsmpb.AssignNamespace{
+				Name: d.Namespace, ShardId: d.Shard, Pinned: ns.Pinned, IfRevision: ns.Revision}}}
+		case placement.KindUnschedulable:
+			reason := unschedulablePrefix + d.Reason
+			if ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING || ns.StatusReason == reason {
+				continue
+			}
+			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, reason)
+		case placement.KindDegraded:
+			if ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE {
+				continue
+			}
+			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DEGRADED, d.Reason)
+		default:
+			continue
+		}
+		res, err := n.Apply(ctx, cmd)
+		if err == nil {
+			err = res.Err
+		}
+		if errors.Is(err, fsm.ErrRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			return done, fmt.Errorf("placement of %s: %w", d.Namespace, err)
+		}
+		if d.Kind == placement.KindMove {
+			n.moved.Store(d.Namespace, time.Now())
+		}
+		done++
+	}
+	return done, nil
+}
+
+// placeNamespaces is the leader's placement round: it runs when the state
+// changed since the last round, or while a down shard's grace may expire.
+// Placement stays idle while no shard is registered: namespaces then go
+// active unplaced, as before shards existed.
+func (n *Node) placeNamespaces(ctx context.Context) {
+	rev := n.fsm.Revision()
+	in := n.PlacementInput()
+	if len(in.Shards) == 0 {
+		return
+	}
+	pendingGrace := false
+	for _, sh := range in.Shards {
+		pendingGrace = pendingGrace || (sh.State == placement.Down && !sh.DownPastGrace)
+	}
+	if rev == n.placedAt.Load() && !pendingGrace {
+		return
+	}
+	p := placement.Place(n.cfg.Placement, in)
+	changed, err := n.ApplyPlan(ctx, p)
+	if err != nil {
+		n.log.Warn("placement round failed", "err", err)
+		return
+	}
+	n.restoreDegraded(ctx, p)
+	if changed > 0 {
+		n.log.Info("placement round", "changes", changed, "assigns", p.Assigns, "moves", p.Moves, "unschedulable", p.Unschedulable, "degraded", p.Degraded)
+	}
+	n.placedAt.Store(rev)
+}
+
+// restoreDegraded returns degraded namespaces to active once the engine no
+// longer reports them degraded (their shard is back, or they moved).
+func (n *Node) restoreDegraded(ctx context.Context, p placement.Plan) {
+	still := map[string]bool{}
+	for _, d := range p.Decisions {
+		if d.Kind == placement.KindDegraded {
+			still[d.Namespace] = true
+		}
+	}
+	list, _ := n.fsm.List(fsm.Filter{Status: fsmpb.NamespaceStatus_NAMESPACE_STATUS_DEGRADED})
+	for _, ns := range list {
+		if still[ns.Spec.GetName()] {
+			continue
+		}
+		res, err := n.Apply(ctx, statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "serving shard is up"))
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil && !errors.Is(err, fsm.ErrRevisionMismatch) {
+			n.log.Warn("restoring a degraded namespace failed", "namespace", ns.Spec.GetName(), "err", err)
+		}
+	}
+}
+
+// awaitsPlacement: a provisioning namespace is not activated while shards
+// exist and it has none (placement first; unschedulable ones wait).
+func (n *Node) awaitsPlacement(ns *fsmpb.Namespace) bool {
+	if ns.ShardId != "" {
+		return false
+	}
+	if strings.HasPrefix(ns.StatusReason, unschedulablePrefix) {
+		return true
+	}
+	shs, _ := n.fsm.ListShards()
+	return len(shs) > 0
+}
