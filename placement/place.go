@@ -153,22 +153,25 @@ func (s *State) choose(n *nsRec, exclude int32) (dest int32, after int64, tier s
 }
 
 func (s *State) tierReason(n *nsRec, tier string, lim int64) string {
-	k := reasonKey{tier, lim, n.class == cShared}
+	k := lim << 3
+	switch tier {
+	case tierOpen:
+		k |= 1
+	case tierEmpty:
+		k |= 2
+	}
+	if n.class == cShared {
+		k |= 4
+	}
 	if r, ok := s.reasons[k]; ok {
 		return r
 	}
 	if s.reasons == nil {
-		s.reasons = map[reasonKey]string{}
+		s.reasons = map[int64]string{}
 	}
 	r := s.tierReasonText(n, tier, lim)
 	s.reasons[k] = r
 	return r
-}
-
-type reasonKey struct {
-	tier   string
-	lim    int64
-	shared bool
 }
 
 func (s *State) tierReasonText(n *nsRec, tier string, lim int64) string {

@@ -107,8 +107,8 @@ type State struct {
 	decNS      []int32    // namespace index of each decision, for ordering
 	dups       []Decision // duplicate names, reported by the next step
 	dupNS      []int32
-	appended   bool // PlaceOne added namespaces after the name-ordered ones
-	reasons    map[reasonKey]string
+	appended   bool             // PlaceOne added namespaces after the name-ordered ones
+	reasons    map[int64]string // tier reasons by (pack limit, tier, shared)
 }
 
 // emit records a decision about namespace idx.
