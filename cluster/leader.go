@@ -63,6 +63,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	term := n.Term()
 	n.log.Info("became leader", "term", term)
 	n.sess.reset(time.Now()) // every shard gets a full period from now
+	n.placedAt.Store(-1)     // a placement round is due
 	// Barrier: a no-op command of this term. Once it is applied, the commit
 	// index is current and every earlier entry is in the state machine.
 	for {

@@ -63,6 +63,7 @@ type Node struct {
 	sess          *sessions     // shard heartbeats (leader only)
 	moved         sync.Map      // namespace → time.Time of its last placement move (cooling)
 	placedAt      atomic.Int64  // revision of the last placement round
+	graceWait     atomic.Bool   // the last round saw a down shard within its grace
 	leaderCh      chan bool     // raft leadership notifications
 	shutdownCh    chan struct{}
 	wg            sync.WaitGroup

@@ -143,12 +143,14 @@ func (n *Node) placeNamespaces(ctx context.Context) {
 	if len(in.Shards) == 0 {
 		return
 	}
+	// A round is due when the state changed, or when the last round saw a
+	// down shard within its grace (the grace may have run out since).
+	if rev == n.placedAt.Load() && !n.graceWait.Load() {
+		return
+	}
 	pendingGrace := false
 	for _, sh := range in.Shards {
 		pendingGrace = pendingGrace || (sh.State == placement.Down && !sh.DownPastGrace)
-	}
-	if rev == n.placedAt.Load() && !pendingGrace {
-		return
 	}
 	p := placement.Place(n.cfg.Placement, in)
 	changed, err := n.ApplyPlan(ctx, p)
@@ -161,6 +163,7 @@ func (n *Node) placeNamespaces(ctx context.Context) {
 		n.log.Info("placement round", "changes", changed, "assigns", p.Assigns, "moves", p.Moves, "unschedulable", p.Unschedulable, "degraded", p.Degraded)
 	}
 	n.placedAt.Store(rev)
+	n.graceWait.Store(pendingGrace)
 }
 
 // restoreDegraded returns degraded namespaces to active once the engine no
