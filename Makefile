@@ -6,7 +6,7 @@ PROTOS := fsm/fsmpb/types.proto rpc/rpcpb/api.proto
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test test-race test-short lint generate generate-check run bench bench-failover fuzz clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run bench bench-failover fuzz clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -15,8 +15,21 @@ build: ## build ./bin/prismd, ./bin/prismctl, ./bin/prism-shard
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-test: build ## run every test with the race detector (what CI runs)
+test: build ## every test with the race detector, then (as root) the Jepsen smoke and self-test: what CI runs
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory jepsen-smoke jepsen-selftest; \
+	else echo "not root: skipping jepsen-smoke and jepsen-selftest (they need network namespaces)"; fi
+
+jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes, 60 s, partition+kill+pause, register+set+watch
+	$(GO) run ./jepsen --nodes 3 --time 60s --nemesis partition,kill,pause --workload register,set,watch --seed $${SEED:-1} --prismd $(BIN)/prismd
+
+jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_bug; needs root)
+	@mkdir -p $(BIN)/bug
+	$(GO) build -tags prism_bug -o $(BIN)/bug/prismd ./cmd/prismd
+	$(GO) run ./jepsen --nodes 3 --time 20s --prismd $(BIN)/bug/prismd --expect-violation
+
+jepsen: build ## full Jepsen matrix (needs root; tens of minutes)
+	PRISMD=$(BIN)/prismd ./jepsen/matrix.sh 3 60s
 
 test-race: test ## alias of test: tests always run with -race
 

@@ -99,7 +99,8 @@ func (n *Node) onLeaderOnce(ctx context.Context, local func() error, remote func
 	}
 	// Unavailable before the request was sent (connection refused) is
 	// safe to retry; anything else may have reached the leader.
-	if status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "connection refused") {
+	if status.Code(err) == codes.Unavailable && (strings.Contains(err.Error(), "connection refused") ||
+		strings.Contains(err.Error(), "error reading server preface")) {
 		return fmt.Errorf("%w: forward to %s: %v", ErrNoLeader, leader, err)
 	}
 	return fmt.Errorf("%w: forward to %s: %v", ErrUncertain, leader, err)

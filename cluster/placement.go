@@ -202,3 +202,8 @@ func (n *Node) awaitsPlacement(ns *fsmpb.Namespace) bool {
 	shs, _ := n.fsm.ListShards()
 	return len(shs) > 0
 }
+
+// PlacementExplain explains where the engine would put a namespace now.
+func (n *Node) PlacementExplain(name string) (placement.Explanation, error) {
+	return placement.Explain(n.cfg.Placement, n.PlacementInput(), name)
+}

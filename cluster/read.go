@@ -19,6 +19,9 @@ import (
 // A new leader serves no read before its first entry of the term (a no-op
 // command) is applied, so its commit index is current.
 func (n *Node) LinearizableBarrier(ctx context.Context) error {
+	if injectedBug && n.raft.State() != raft.Leader {
+		return nil // injected bug (-tags prism_bug): a follower reads its local state
+	}
 	for {
 		idx, err := n.readIndex(ctx)
 		if err == nil {

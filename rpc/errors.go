@@ -12,6 +12,7 @@ import (
 
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/placement"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -29,6 +30,7 @@ var codeTable = []struct {
 	{fsm.ErrRevisionMismatch, codes.FailedPrecondition, rpcpb.ReasonRevisionMismatch},
 	{fsm.ErrFailedPrecondition, codes.FailedPrecondition, ""},
 	{cluster.ErrServerNotFound, codes.NotFound, ""},
+	{placement.ErrUnknownNamespace, codes.NotFound, ""},
 	{cluster.ErrWouldBreakQuorum, codes.FailedPrecondition, ""},
 	{cluster.ErrServerRunning, codes.FailedPrecondition, ""},
 	{cluster.ErrAdminFailed, codes.FailedPrecondition, ""},

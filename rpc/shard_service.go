@@ -116,23 +116,6 @@ func (s *shardService) List(ctx context.Context, req *rpcpb.ListShardsRequest) (
 	return resp, nil
 }
 
-// placementService implements rpcpb.PlacementServiceServer.
-type placementService struct {
-	rpcpb.UnimplementedPlacementServiceServer
-	node *cluster.Node
-}
-
-// Assign pins a namespace to a shard ("" unassigns and unpins).
-func (p *placementService) Assign(ctx context.Context, req *rpcpb.AssignRequest) (*rpcpb.AssignResponse, error) {
-	res, err := apply(ctx, p.node, &fsmpb.Command{Body: &fsmpb.Command_AssignNamespace{AssignNamespace: &fsmpb.AssignNamespace{
-		Name: req.Name, ShardId: req.ShardId, Pinned: req.ShardId != "",
-	}}})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &rpcpb.AssignResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
-}
-
 // Heartbeat renews a shard's session (see cluster.Node.Heartbeat).
 func (s *shardService) Heartbeat(ctx context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
 	info, err := s.node.Heartbeat(ctx, req.ShardId)

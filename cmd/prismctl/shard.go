@@ -142,22 +142,6 @@ func shardRegisterCmd(g *globals) *cobra.Command {
 	return c
 }
 
-func placementCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "placement", Short: "See and steer placement"}
-	c.AddCommand(&cobra.Command{Use: "assign NAME SHARD", Short: `Pin a namespace to a shard ("" unassigns)`, Args: cobra.ExactArgs(2),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return g.withClient(func(ctx context.Context, cl *client.Client) error {
-				r, err := cl.Assign(ctx, args[0], args[1])
-				if err != nil {
-					return err
-				}
-				v := nsfile.ToView(r.Namespace)
-				return g.emit(v, func(w io.Writer) { nsTable(w, []nsfile.View{v}) })
-			})
-		}})
-	return c
-}
-
 // resolveCmd answers which shard serves a namespace, and its endpoints.
 func resolveCmd(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "resolve NAME", Short: "Which shard serves a namespace, and its endpoints", Args: cobra.ExactArgs(1),

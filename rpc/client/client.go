@@ -219,7 +219,10 @@ func retryable(err error, kind int) bool {
 		return r == rpcpb.ReasonNoLeader
 	}
 	msg := st.Message()
+	// The request never reached a server: refused, unresolvable, or the
+	// connection died before the HTTP/2 preface (a node just killed).
 	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
+		strings.Contains(msg, "error reading server preface") ||
 		strings.Contains(msg, "produced zero addresses")
 }
 
@@ -464,6 +467,38 @@ func (c *Client) RemoveShard(ctx context.Context, id string) error {
 func (c *Client) Assign(ctx context.Context, name, shardID string) (resp *rpcpb.AssignResponse, err error) {
 	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewPlacementServiceClient(cc).Assign(ctx, &rpcpb.AssignRequest{Name: name, ShardId: shardID})
+		return e
+	})
+	return resp, err
+}
+
+// PlacementPlan is what the placement engine would change now.
+func (c *Client) PlacementPlan(ctx context.Context) (resp *rpcpb.PlanResponse, err error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewPlacementServiceClient(cc).Plan(ctx, &rpcpb.PlanRequest{})
+		return e
+	})
+	return resp, err
+}
+
+// Explain shows every shard's verdict for a namespace.
+func (c *Client) Explain(ctx context.Context, name string) (resp *rpcpb.ExplainResponse, err error) {
+	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewPlacementServiceClient(cc).Explain(ctx, &rpcpb.ExplainRequest{Name: name})
+		return e
+	})
+	return resp, err
+}
+
+// Rebalance plans (dryRun) or runs a rebalance under a move budget (0:
+// the default). Its moves are guarded by revision, so a retry is safe.
+func (c *Client) Rebalance(ctx context.Context, dryRun bool, maxMoves int) (resp *rpcpb.PlanResponse, err error) {
+	kind := idempotent
+	if dryRun {
+		kind = read
+	}
+	err = c.do(ctx, kind, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewPlacementServiceClient(cc).Rebalance(ctx, &rpcpb.RebalanceRequest{DryRun: dryRun, MaxMoves: int32(maxMoves)})
 		return e
 	})
 	return resp, err

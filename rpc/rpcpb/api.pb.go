@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49, 0}
 }
 
 type ApplyRequest struct {
@@ -1873,6 +1873,498 @@ func (x *RemoveShardResponse) GetRevision() int64 {
 	return 0
 }
 
+type PlanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanRequest) Reset() {
+	*x = PlanRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRequest) ProtoMessage() {}
+
+func (x *PlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
+func (*PlanRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
+}
+
+type RebalanceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DryRun        bool                   `protobuf:"varint,1,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	MaxMoves      int32                  `protobuf:"varint,2,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"` // 0: the default budget (0.5% of namespaces, at least 1)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceRequest) Reset() {
+	*x = RebalanceRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceRequest) ProtoMessage() {}
+
+func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RebalanceRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RebalanceRequest) GetMaxMoves() int32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+type PlanDecision struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // assign|move|unschedulable|degraded
+	Shard         string                 `protobuf:"bytes,3,opt,name=shard,proto3" json:"shard,omitempty"`
+	From          string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Rejected      map[string]int32       `protobuf:"bytes,6,rep,name=rejected,proto3" json:"rejected,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // shards rejected per constraint
+	ScorePermille int64                  `protobuf:"varint,7,opt,name=score_permille,json=scorePermille,proto3" json:"score_permille,omitempty"`                                            // worst-dimension utilization after placement
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanDecision) Reset() {
+	*x = PlanDecision{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanDecision) ProtoMessage() {}
+
+func (x *PlanDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanDecision.ProtoReflect.Descriptor instead.
+func (*PlanDecision) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PlanDecision) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PlanDecision) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PlanDecision) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *PlanDecision) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PlanDecision) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PlanDecision) GetRejected() map[string]int32 {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
+func (x *PlanDecision) GetScorePermille() int64 {
+	if x != nil {
+		return x.ScorePermille
+	}
+	return 0
+}
+
+type PlanResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Decisions     []*PlanDecision        `protobuf:"bytes,1,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	Assigns       int32                  `protobuf:"varint,2,opt,name=assigns,proto3" json:"assigns,omitempty"`
+	Moves         int32                  `protobuf:"varint,3,opt,name=moves,proto3" json:"moves,omitempty"`
+	Unschedulable int32                  `protobuf:"varint,4,opt,name=unschedulable,proto3" json:"unschedulable,omitempty"`
+	Degraded      int32                  `protobuf:"varint,5,opt,name=degraded,proto3" json:"degraded,omitempty"`
+	Applied       int32                  `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`   // changes committed (Rebalance without dry_run)
+	Revision      int64                  `protobuf:"varint,7,opt,name=revision,proto3" json:"revision,omitempty"` // the state the plan was computed from
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanResponse) Reset() {
+	*x = PlanResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanResponse) ProtoMessage() {}
+
+func (x *PlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
+func (*PlanResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PlanResponse) GetDecisions() []*PlanDecision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetAssigns() int32 {
+	if x != nil {
+		return x.Assigns
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetMoves() int32 {
+	if x != nil {
+		return x.Moves
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetUnschedulable() int32 {
+	if x != nil {
+		return x.Unschedulable
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetDegraded() int32 {
+	if x != nil {
+		return x.Degraded
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetApplied() int32 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *PlanResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type ExplainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainRequest) Reset() {
+	*x = ExplainRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainRequest) ProtoMessage() {}
+
+func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
+func (*ExplainRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ExplainRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PlacementCandidate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Shard         string                 `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	Accepted      bool                   `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Tier          string                 `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`             // open|empty|fallback for accepted shards
+	Constraint    string                 `protobuf:"bytes,4,opt,name=constraint,proto3" json:"constraint,omitempty"` // the first failed constraint
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	ScorePermille int64                  `protobuf:"varint,6,opt,name=score_permille,json=scorePermille,proto3" json:"score_permille,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlacementCandidate) Reset() {
+	*x = PlacementCandidate{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementCandidate) ProtoMessage() {}
+
+func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementCandidate.ProtoReflect.Descriptor instead.
+func (*PlacementCandidate) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PlacementCandidate) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *PlacementCandidate) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *PlacementCandidate) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *PlacementCandidate) GetConstraint() string {
+	if x != nil {
+		return x.Constraint
+	}
+	return ""
+}
+
+func (x *PlacementCandidate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PlacementCandidate) GetScorePermille() int64 {
+	if x != nil {
+		return x.ScorePermille
+	}
+	return 0
+}
+
+type ExplainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Class         string                 `protobuf:"bytes,2,opt,name=class,proto3" json:"class,omitempty"` // shared|dedicated|unschedulable
+	ClassReason   string                 `protobuf:"bytes,3,opt,name=class_reason,json=classReason,proto3" json:"class_reason,omitempty"`
+	Current       string                 `protobuf:"bytes,4,opt,name=current,proto3" json:"current,omitempty"`
+	Choice        string                 `protobuf:"bytes,5,opt,name=choice,proto3" json:"choice,omitempty"`
+	Candidates    []*PlacementCandidate  `protobuf:"bytes,6,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	Revision      int64                  `protobuf:"varint,7,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainResponse) Reset() {
+	*x = ExplainResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainResponse) ProtoMessage() {}
+
+func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
+func (*ExplainResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ExplainResponse) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetClass() string {
+	if x != nil {
+		return x.Class
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetClassReason() string {
+	if x != nil {
+		return x.ClassReason
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetCurrent() string {
+	if x != nil {
+		return x.Current
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetChoice() string {
+	if x != nil {
+		return x.Choice
+	}
+	return ""
+}
+
+func (x *ExplainResponse) GetCandidates() []*PlacementCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *ExplainResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 type AssignRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1883,7 +2375,7 @@ type AssignRequest struct {
 
 func (x *AssignRequest) Reset() {
 	*x = AssignRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +2387,7 @@ func (x *AssignRequest) String() string {
 func (*AssignRequest) ProtoMessage() {}
 
 func (x *AssignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +2400,7 @@ func (x *AssignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignRequest.ProtoReflect.Descriptor instead.
 func (*AssignRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AssignRequest) GetName() string {
@@ -1935,7 +2427,7 @@ type AssignResponse struct {
 
 func (x *AssignResponse) Reset() {
 	*x = AssignResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2439,7 @@ func (x *AssignResponse) String() string {
 func (*AssignResponse) ProtoMessage() {}
 
 func (x *AssignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2452,7 @@ func (x *AssignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignResponse.ProtoReflect.Descriptor instead.
 func (*AssignResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AssignResponse) GetNamespace() *fsmpb.Namespace {
@@ -1993,7 +2485,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2497,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2510,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WatchRequest) GetFromRevision() int64 {
@@ -2070,7 +2562,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2574,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2587,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WatchEvent) GetType() string {
@@ -2149,7 +2641,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2653,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2666,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -2192,7 +2684,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2696,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2709,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{41}
 }
 
 type SnapshotChunk struct {
@@ -2229,7 +2721,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2733,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2746,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -2274,7 +2766,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2286,7 +2778,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2791,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SnapshotRestoreResponse) GetRevision() int64 {
@@ -2326,7 +2818,7 @@ type ForwardHeartbeatRequest struct {
 
 func (x *ForwardHeartbeatRequest) Reset() {
 	*x = ForwardHeartbeatRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2830,7 @@ func (x *ForwardHeartbeatRequest) String() string {
 func (*ForwardHeartbeatRequest) ProtoMessage() {}
 
 func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2843,7 @@ func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ForwardHeartbeatRequest) GetShardId() string {
@@ -2380,7 +2872,7 @@ type ForwardHeartbeatResponse struct {
 
 func (x *ForwardHeartbeatResponse) Reset() {
 	*x = ForwardHeartbeatResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2884,7 @@ func (x *ForwardHeartbeatResponse) String() string {
 func (*ForwardHeartbeatResponse) ProtoMessage() {}
 
 func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2897,7 @@ func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ForwardHeartbeatResponse) GetRefusal() Refusal {
@@ -2447,7 +2939,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2951,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2964,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -2500,7 +2992,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +3004,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +3017,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -2562,7 +3054,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +3066,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +3079,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{41}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -2643,7 +3135,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +3147,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +3160,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -2707,7 +3199,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2719,7 +3211,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2732,7 +3224,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{43}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{50}
 }
 
 type ReadIndexResponse struct {
@@ -2746,7 +3238,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2758,7 +3250,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2771,7 +3263,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{44}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -2923,7 +3415,51 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x06shards\x18\x01 \x03(\v2\x17.prism.v1.ShardResponseR\x06shards\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\"1\n" +
 	"\x13RemoveShardResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevision\">\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\"\r\n" +
+	"\vPlanRequest\"H\n" +
+	"\x10RebalanceRequest\x12\x17\n" +
+	"\adry_run\x18\x01 \x01(\bR\x06dryRun\x12\x1b\n" +
+	"\tmax_moves\x18\x02 \x01(\x05R\bmaxMoves\"\xa8\x02\n" +
+	"\fPlanDecision\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05shard\x18\x03 \x01(\tR\x05shard\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12@\n" +
+	"\brejected\x18\x06 \x03(\v2$.prism.v1.PlanDecision.RejectedEntryR\brejected\x12%\n" +
+	"\x0escore_permille\x18\a \x01(\x03R\rscorePermille\x1a;\n" +
+	"\rRejectedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xec\x01\n" +
+	"\fPlanResponse\x124\n" +
+	"\tdecisions\x18\x01 \x03(\v2\x16.prism.v1.PlanDecisionR\tdecisions\x12\x18\n" +
+	"\aassigns\x18\x02 \x01(\x05R\aassigns\x12\x14\n" +
+	"\x05moves\x18\x03 \x01(\x05R\x05moves\x12$\n" +
+	"\runschedulable\x18\x04 \x01(\x05R\runschedulable\x12\x1a\n" +
+	"\bdegraded\x18\x05 \x01(\x05R\bdegraded\x12\x18\n" +
+	"\aapplied\x18\x06 \x01(\x05R\aapplied\x12\x1a\n" +
+	"\brevision\x18\a \x01(\x03R\brevision\"$\n" +
+	"\x0eExplainRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xb9\x01\n" +
+	"\x12PlacementCandidate\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\tR\x05shard\x12\x1a\n" +
+	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x12\n" +
+	"\x04tier\x18\x03 \x01(\tR\x04tier\x12\x1e\n" +
+	"\n" +
+	"constraint\x18\x04 \x01(\tR\n" +
+	"constraint\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12%\n" +
+	"\x0escore_permille\x18\x06 \x01(\x03R\rscorePermille\"\xf4\x01\n" +
+	"\x0fExplainResponse\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x14\n" +
+	"\x05class\x18\x02 \x01(\tR\x05class\x12!\n" +
+	"\fclass_reason\x18\x03 \x01(\tR\vclassReason\x12\x18\n" +
+	"\acurrent\x18\x04 \x01(\tR\acurrent\x12\x16\n" +
+	"\x06choice\x18\x05 \x01(\tR\x06choice\x12<\n" +
+	"\n" +
+	"candidates\x18\x06 \x03(\v2\x1c.prism.v1.PlacementCandidateR\n" +
+	"candidates\x12\x1a\n" +
+	"\brevision\x18\a \x01(\x03R\brevision\">\n" +
 	"\rAssignRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\"c\n" +
@@ -3015,9 +3551,12 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x05Drain\x12\x18.prism.v1.ShardIDRequest\x1a\x17.prism.v1.ShardResponse\x12<\n" +
 	"\aUndrain\x12\x18.prism.v1.ShardIDRequest\x1a\x17.prism.v1.ShardResponse\x12A\n" +
 	"\x06Remove\x12\x18.prism.v1.ShardIDRequest\x1a\x1d.prism.v1.RemoveShardResponse\x12D\n" +
-	"\tHeartbeat\x12\x1a.prism.v1.HeartbeatRequest\x1a\x1b.prism.v1.HeartbeatResponse2O\n" +
+	"\tHeartbeat\x12\x1a.prism.v1.HeartbeatRequest\x1a\x1b.prism.v1.HeartbeatResponse2\x87\x02\n" +
 	"\x10PlacementService\x12;\n" +
-	"\x06Assign\x12\x17.prism.v1.AssignRequest\x1a\x18.prism.v1.AssignResponse2J\n" +
+	"\x06Assign\x12\x17.prism.v1.AssignRequest\x1a\x18.prism.v1.AssignResponse\x125\n" +
+	"\x04Plan\x12\x15.prism.v1.PlanRequest\x1a\x16.prism.v1.PlanResponse\x12>\n" +
+	"\aExplain\x12\x18.prism.v1.ExplainRequest\x1a\x19.prism.v1.ExplainResponse\x12?\n" +
+	"\tRebalance\x12\x1a.prism.v1.RebalanceRequest\x1a\x16.prism.v1.PlanResponse2J\n" +
 	"\fWatchService\x12:\n" +
 	"\x05Watch\x12\x16.prism.v1.WatchRequest\x1a\x17.prism.v1.WatchResponse0\x012\x9c\x01\n" +
 	"\x0fSnapshotService\x12@\n" +
@@ -3042,7 +3581,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -3076,111 +3615,128 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*ListShardsRequest)(nil),         // 29: prism.v1.ListShardsRequest
 	(*ListShardsResponse)(nil),        // 30: prism.v1.ListShardsResponse
 	(*RemoveShardResponse)(nil),       // 31: prism.v1.RemoveShardResponse
-	(*AssignRequest)(nil),             // 32: prism.v1.AssignRequest
-	(*AssignResponse)(nil),            // 33: prism.v1.AssignResponse
-	(*WatchRequest)(nil),              // 34: prism.v1.WatchRequest
-	(*WatchEvent)(nil),                // 35: prism.v1.WatchEvent
-	(*WatchResponse)(nil),             // 36: prism.v1.WatchResponse
-	(*SnapshotSaveRequest)(nil),       // 37: prism.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),             // 38: prism.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),   // 39: prism.v1.SnapshotRestoreResponse
-	(*ForwardHeartbeatRequest)(nil),   // 40: prism.v1.ForwardHeartbeatRequest
-	(*ForwardHeartbeatResponse)(nil),  // 41: prism.v1.ForwardHeartbeatResponse
-	(*ForwardApplyRequest)(nil),       // 42: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 43: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 44: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 45: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 46: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 47: prism.v1.ReadIndexResponse
-	(*fsmpb.NamespaceSpec)(nil),       // 48: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 49: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 50: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 51: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 52: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 53: prism.fsm.v1.ApplyResult
+	(*PlanRequest)(nil),               // 32: prism.v1.PlanRequest
+	(*RebalanceRequest)(nil),          // 33: prism.v1.RebalanceRequest
+	(*PlanDecision)(nil),              // 34: prism.v1.PlanDecision
+	(*PlanResponse)(nil),              // 35: prism.v1.PlanResponse
+	(*ExplainRequest)(nil),            // 36: prism.v1.ExplainRequest
+	(*PlacementCandidate)(nil),        // 37: prism.v1.PlacementCandidate
+	(*ExplainResponse)(nil),           // 38: prism.v1.ExplainResponse
+	(*AssignRequest)(nil),             // 39: prism.v1.AssignRequest
+	(*AssignResponse)(nil),            // 40: prism.v1.AssignResponse
+	(*WatchRequest)(nil),              // 41: prism.v1.WatchRequest
+	(*WatchEvent)(nil),                // 42: prism.v1.WatchEvent
+	(*WatchResponse)(nil),             // 43: prism.v1.WatchResponse
+	(*SnapshotSaveRequest)(nil),       // 44: prism.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),             // 45: prism.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),   // 46: prism.v1.SnapshotRestoreResponse
+	(*ForwardHeartbeatRequest)(nil),   // 47: prism.v1.ForwardHeartbeatRequest
+	(*ForwardHeartbeatResponse)(nil),  // 48: prism.v1.ForwardHeartbeatResponse
+	(*ForwardApplyRequest)(nil),       // 49: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 50: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 51: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 52: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 53: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 54: prism.v1.ReadIndexResponse
+	nil,                               // 55: prism.v1.PlanDecision.RejectedEntry
+	(*fsmpb.NamespaceSpec)(nil),       // 56: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 57: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 58: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 59: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 60: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 61: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	48, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	49, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	56, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	57, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	49, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	57, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	49, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	57, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	49, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	57, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	50, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	58, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
 	0,  // 12: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	51, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	59, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
 	28, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
 	0,  // 15: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
 	27, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	49, // 17: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	49, // 18: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
-	51, // 19: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
-	35, // 20: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
-	1,  // 21: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
-	52, // 22: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	53, // 23: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 24: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	12, // 25: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	14, // 26: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 27: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 28: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 29: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 30: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 31: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 32: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 33: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	16, // 34: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	19, // 35: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	12, // 36: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	14, // 37: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	24, // 38: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
-	25, // 39: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
-	29, // 40: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
-	26, // 41: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
-	26, // 42: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
-	26, // 43: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
-	22, // 44: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
-	32, // 45: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
-	34, // 46: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
-	37, // 47: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	38, // 48: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	42, // 49: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	44, // 50: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	46, // 51: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	40, // 52: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
-	4,  // 53: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 54: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 55: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 56: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 57: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 58: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 59: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 60: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	27, // 61: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	27, // 62: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	30, // 63: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	27, // 64: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	27, // 65: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	31, // 66: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	23, // 67: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
-	33, // 68: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	36, // 69: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
-	38, // 70: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	39, // 71: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	43, // 72: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	45, // 73: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	47, // 74: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	41, // 75: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
-	53, // [53:76] is the sub-list for method output_type
-	30, // [30:53] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	55, // 17: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
+	34, // 18: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
+	37, // 19: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
+	57, // 20: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	57, // 21: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	59, // 22: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	42, // 23: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
+	1,  // 24: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
+	60, // 25: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	61, // 26: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 27: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	12, // 28: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	14, // 29: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 30: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 31: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 32: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 33: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 34: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 35: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 36: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	16, // 37: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	19, // 38: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	12, // 39: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	14, // 40: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	24, // 41: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	25, // 42: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	29, // 43: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	26, // 44: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	26, // 45: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	26, // 46: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	22, // 47: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
+	39, // 48: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	32, // 49: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
+	36, // 50: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
+	33, // 51: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
+	41, // 52: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
+	44, // 53: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	45, // 54: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	49, // 55: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	51, // 56: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	53, // 57: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	47, // 58: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
+	4,  // 59: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 60: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 61: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 62: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 63: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 64: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 65: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 66: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	27, // 67: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	27, // 68: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	30, // 69: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	27, // 70: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	27, // 71: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	31, // 72: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	23, // 73: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
+	40, // 74: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	35, // 75: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
+	38, // 76: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
+	35, // 77: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
+	43, // 78: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	45, // 79: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	46, // 80: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	50, // 81: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	52, // 82: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	54, // 83: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	48, // 84: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
+	59, // [59:85] is the sub-list for method output_type
+	33, // [33:59] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -3190,7 +3746,7 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
-	file_rpc_rpcpb_api_proto_msgTypes[41].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[48].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -3200,7 +3756,7 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   45,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

@@ -801,7 +801,10 @@ var ShardService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	PlacementService_Assign_FullMethodName = "/prism.v1.PlacementService/Assign"
+	PlacementService_Assign_FullMethodName    = "/prism.v1.PlacementService/Assign"
+	PlacementService_Plan_FullMethodName      = "/prism.v1.PlacementService/Plan"
+	PlacementService_Explain_FullMethodName   = "/prism.v1.PlacementService/Explain"
+	PlacementService_Rebalance_FullMethodName = "/prism.v1.PlacementService/Rebalance"
 )
 
 // PlacementServiceClient is the client API for PlacementService service.
@@ -811,6 +814,13 @@ const (
 // PlacementService steers placement. Assign pins a namespace to a shard.
 type PlacementServiceClient interface {
 	Assign(ctx context.Context, in *AssignRequest, opts ...grpc.CallOption) (*AssignResponse, error)
+	// Plan is what the engine would change now (as of a linearizable read).
+	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	// Explain lists every shard with accepted/rejected, reason and score.
+	Explain(ctx context.Context, in *ExplainRequest, opts ...grpc.CallOption) (*ExplainResponse, error)
+	// Rebalance improves balance under a move budget; dry_run only plans
+	// (the same plan a real run commits on the same state).
+	Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 }
 
 type placementServiceClient struct {
@@ -831,6 +841,36 @@ func (c *placementServiceClient) Assign(ctx context.Context, in *AssignRequest, 
 	return out, nil
 }
 
+func (c *placementServiceClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, PlacementService_Plan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *placementServiceClient) Explain(ctx context.Context, in *ExplainRequest, opts ...grpc.CallOption) (*ExplainResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExplainResponse)
+	err := c.cc.Invoke(ctx, PlacementService_Explain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *placementServiceClient) Rebalance(ctx context.Context, in *RebalanceRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, PlacementService_Rebalance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PlacementServiceServer is the server API for PlacementService service.
 // All implementations must embed UnimplementedPlacementServiceServer
 // for forward compatibility.
@@ -838,6 +878,13 @@ func (c *placementServiceClient) Assign(ctx context.Context, in *AssignRequest, 
 // PlacementService steers placement. Assign pins a namespace to a shard.
 type PlacementServiceServer interface {
 	Assign(context.Context, *AssignRequest) (*AssignResponse, error)
+	// Plan is what the engine would change now (as of a linearizable read).
+	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
+	// Explain lists every shard with accepted/rejected, reason and score.
+	Explain(context.Context, *ExplainRequest) (*ExplainResponse, error)
+	// Rebalance improves balance under a move budget; dry_run only plans
+	// (the same plan a real run commits on the same state).
+	Rebalance(context.Context, *RebalanceRequest) (*PlanResponse, error)
 	mustEmbedUnimplementedPlacementServiceServer()
 }
 
@@ -850,6 +897,15 @@ type UnimplementedPlacementServiceServer struct{}
 
 func (UnimplementedPlacementServiceServer) Assign(context.Context, *AssignRequest) (*AssignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Assign not implemented")
+}
+func (UnimplementedPlacementServiceServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
+}
+func (UnimplementedPlacementServiceServer) Explain(context.Context, *ExplainRequest) (*ExplainResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Explain not implemented")
+}
+func (UnimplementedPlacementServiceServer) Rebalance(context.Context, *RebalanceRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rebalance not implemented")
 }
 func (UnimplementedPlacementServiceServer) mustEmbedUnimplementedPlacementServiceServer() {}
 func (UnimplementedPlacementServiceServer) testEmbeddedByValue()                          {}
@@ -890,6 +946,60 @@ func _PlacementService_Assign_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PlacementService_Plan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).Plan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_Plan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).Plan(ctx, req.(*PlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PlacementService_Explain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExplainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).Explain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_Explain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).Explain(ctx, req.(*ExplainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PlacementService_Rebalance_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RebalanceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PlacementServiceServer).Rebalance(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PlacementService_Rebalance_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PlacementServiceServer).Rebalance(ctx, req.(*RebalanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PlacementService_ServiceDesc is the grpc.ServiceDesc for PlacementService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -900,6 +1010,18 @@ var PlacementService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Assign",
 			Handler:    _PlacementService_Assign_Handler,
+		},
+		{
+			MethodName: "Plan",
+			Handler:    _PlacementService_Plan_Handler,
+		},
+		{
+			MethodName: "Explain",
+			Handler:    _PlacementService_Explain_Handler,
+		},
+		{
+			MethodName: "Rebalance",
+			Handler:    _PlacementService_Rebalance_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+type planJSON struct {
+	Revision  int64             `json:"revision"`
+	Applied   int               `json:"applied"`
+	Decisions []json.RawMessage `json:"decisions"`
+}
+
+// Placement as an operator sees it: the engine places the examples on its
+// own, plan is empty once settled, explain names every shard, and a
+// rebalance dry run shows exactly what the real run then does.
+func TestPlacementCLI(t *testing.T) {
+	c := startCluster(t, 3)
+	eps := c.endpoints()
+	for i := 1; i <= 3; i++ {
+		mustCtl(t, eps, "shard", "register", "--id", fmt.Sprintf("s%d", i), "--endpoint", fmt.Sprintf("10.0.0.%d:8980", i),
+			"--backends", "postgres,kafka", "--capacity", "read_rps=50000,write_rps=50000,data_gb=1000")
+	}
+	for _, f := range []string{"user-profiles", "colocated", "video-events"} {
+		mustCtl(t, eps, "namespace", "apply", "-f", "../examples/"+f+".yaml")
+	}
+	opsEventually(t, 15*time.Second, "small namespaces placed on one shard", func() error {
+		var list struct {
+			Namespaces []struct {
+				Name, ShardID, Status, StatusReason string
+			} `json:"namespaces"`
+		}
+		out := mustCtl(t, eps, "namespace", "list", "-o", "json")
+		if err := json.Unmarshal([]byte(strings.ReplaceAll(strings.ReplaceAll(out, "shard_id", "shardid"), "status_reason", "statusreason")), &list); err != nil {
+			return err
+		}
+		shards := map[string]bool{}
+		for _, ns := range list.Namespaces {
+			if ns.Name == "video-events" {
+				if ns.ShardID != "" || ns.Status != "provisioning" || !strings.Contains(ns.StatusReason, "dedicated") {
+					return fmt.Errorf("video-events: %+v", ns)
+				}
+				continue
+			}
+			if ns.ShardID == "" || ns.Status != "active" {
+				return fmt.Errorf("%s: %+v", ns.Name, ns)
+			}
+			shards[ns.ShardID] = true
+		}
+		if len(shards) != 1 {
+			return fmt.Errorf("small namespaces on %v", shards)
+		}
+		return nil
+	})
+	var plan planJSON
+	opsMustCtlJSON(t, eps, &plan, "placement", "plan")
+	for _, d := range plan.Decisions {
+		if !strings.Contains(string(d), `"unschedulable"`) {
+			t.Fatalf("settled plan still changes something: %s", d)
+		}
+	}
+	out := mustCtl(t, c.nodes[2].grpc, "placement", "explain", "video-events", "-o", "json")
+	var ex struct {
+		Class      string `json:"class"`
+		Candidates []struct {
+			Shard      string `json:"shard"`
+			Accepted   bool   `json:"accepted"`
+			Constraint string `json:"constraint"`
+		} `json:"candidates"`
+	}
+	if err := json.Unmarshal([]byte(out), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Class != "unschedulable" || len(ex.Candidates) != 3 {
+		t.Fatalf("explain video-events: %s", out)
+	}
+	for _, cand := range ex.Candidates {
+		if cand.Accepted || cand.Constraint == "" {
+			t.Fatalf("explain video-events: %s", out)
+		}
+	}
+	var dry, real planJSON
+	opsMustCtlJSON(t, eps, &dry, "placement", "rebalance", "--dry-run", "--max-moves", "2")
+	opsMustCtlJSON(t, eps, &real, "placement", "rebalance", "--max-moves", "2")
+	if dry.Revision == real.Revision && !reflect.DeepEqual(dry.Decisions, real.Decisions) {
+		t.Fatalf("dry run %v differs from the real run %v on the same state", dry.Decisions, real.Decisions)
+	}
+	if _, errs, code := ctl(t, eps, "placement", "explain", "nope"); code == 0 || !strings.Contains(errs, "nope") {
+		t.Fatalf("explain of an unknown namespace: exit %d: %s", code, errs)
+	}
+}
