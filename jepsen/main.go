@@ -53,6 +53,10 @@ type config struct {
 	setWorkers      int
 	watchers        int
 	keepData        bool
+	shards          int
+	prismShard      string
+	shardWorkers    int
+	shardDedicated  bool
 }
 
 func parse() (*config, []string) {
@@ -62,7 +66,7 @@ func parse() (*config, []string) {
 	flag.IntVar(&c.nodes, "nodes", 3, "number of prismd nodes (3 or 5)")
 	flag.DurationVar(&c.dur, "time", 30*time.Second, "how long to run traffic and faults")
 	flag.StringVar(&nem, "nemesis", "partition,kill,pause", "faults: "+strings.Join(nemesis.Kinds, ",")+" (or none)")
-	flag.StringVar(&wl, "workload", "register,set,watch", "workloads: register,set,watch")
+	flag.StringVar(&wl, "workload", "register,set,watch", "workloads: register,set,watch,shards")
 	flag.Int64Var(&c.seed, "seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&c.reportDir, "report-dir", "", "report directory (default /tmp/prism-jepsen/<run>)")
 	flag.StringVar(&c.prismd, "prismd", "./bin/prismd", "prismd binary")
@@ -73,6 +77,10 @@ func parse() (*config, []string) {
 	flag.IntVar(&c.setWorkers, "set-workers", 2, "set workers")
 	flag.IntVar(&c.watchers, "watchers", 3, "watchers")
 	flag.BoolVar(&c.keepData, "keep-data", false, "keep node data dirs even on success")
+	flag.IntVar(&c.shards, "shards", 0, "prism-shard agents to run (in the client namespace); prismd then gets --shard-suspect-after 1s --shard-down-after 2s")
+	flag.StringVar(&c.prismShard, "prism-shard", "./bin/prism-shard", "prism-shard binary (with --shards)")
+	flag.IntVar(&c.shardWorkers, "shard-workers", 2, "workers of the shards workload")
+	flag.BoolVar(&c.shardDedicated, "shard-dedicated", true, "the shards workload first creates a dedicated namespace (needs --shards 2 or more)")
 	flag.Parse()
 	c.nemeses = split(nem)
 	c.workloads = split(wl)
@@ -172,10 +180,18 @@ func controller(c *config, args []string) int {
 		}
 	}
 	for _, w := range c.workloads {
-		if !contains([]string{"register", "set", "watch"}, w) {
+		if !contains([]string{"register", "set", "watch", "shards"}, w) {
 			fmt.Fprintf(os.Stderr, "jepsen: unknown workload %q\n", w)
 			return exitError
 		}
+	}
+	if c.has("shards") && c.shards < 1 {
+		fmt.Fprintln(os.Stderr, "jepsen: the shards workload needs --shards 1 or more")
+		return exitError
+	}
+	if c.shards < 0 || c.shards > 9 {
+		fmt.Fprintln(os.Stderr, "jepsen: --shards must be 0..9")
+		return exitError
 	}
 	prismd, err := filepath.Abs(c.prismd)
 	if err == nil {
@@ -184,6 +200,17 @@ func controller(c *config, args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "jepsen: prismd binary: %v (go build -o bin/ ./cmd/prismd)\n", err)
 		return exitError
+	}
+	prismShard := ""
+	if c.shards > 0 {
+		prismShard, err = filepath.Abs(c.prismShard)
+		if err == nil {
+			_, err = os.Stat(prismShard)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "jepsen: prism-shard binary: %v (go build -o bin/ ./cmd/prism-shard)\n", err)
+			return exitError
+		}
 	}
 	cleanStale()
 	var b [2]byte
@@ -218,8 +245,8 @@ func controller(c *config, args []string) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	fmt.Printf("jepsen: run %s: %d nodes, %s, nemesis %s, workload %s, seed %d\njepsen: report dir %s\n",
-		prefix, c.nodes, c.dur, strings.Join(c.nemeses, ","), strings.Join(c.workloads, ","), c.seed, dir)
+	fmt.Printf("jepsen: run %s: %d nodes, %d shard agents, %s, nemesis %s, workload %s, seed %d\njepsen: report dir %s\n",
+		prefix, c.nodes, c.shards, c.dur, strings.Join(c.nemeses, ","), strings.Join(c.workloads, ","), c.seed, dir)
 	if err := net.Create(); err != nil {
 		fmt.Fprintln(os.Stderr, "jepsen: network:", err)
 		teardown()
@@ -232,9 +259,12 @@ func controller(c *config, args []string) int {
 		return exitError
 	}
 	rargs := []string{"netns", "exec", net.Client(), self}
-	rargs = append(rargs, stripFlags(args, "role", "prefix", "report-dir", "prismd", "seed", "expect-violation")...)
+	rargs = append(rargs, stripFlags(args, "role", "prefix", "report-dir", "prismd", "prism-shard", "seed", "expect-violation")...)
 	rargs = append(rargs, "--role", "runner", "--prefix", prefix, "--report-dir", dir, "--prismd", prismd,
 		"--seed", strconv.FormatInt(c.seed, 10))
+	if prismShard != "" {
+		rargs = append(rargs, "--prism-shard", prismShard)
+	}
 	cmd := exec.Command("ip", rargs...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/prism/controlplane/jepsen/hosts"
 	"github.com/prism/controlplane/jepsen/nemesis"
 	"github.com/prism/controlplane/jepsen/netns"
+	"github.com/prism/controlplane/jepsen/shards"
 	"github.com/prism/controlplane/jepsen/workload"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
@@ -49,6 +50,9 @@ func runner(c *config) int {
 
 	net := &netns.Net{Prefix: c.prefix, Nodes: c.nodes}
 	cl := hosts.New(net, c.prismd, c.reportDir, logf)
+	if c.shards > 0 {
+		cl.ExtraArgs = []string{"--shard-suspect-after", "1s", "--shard-down-after", "2s"}
+	}
 	defer cl.StopAll()
 	rec := history.NewRecorder()
 	env := &workload.Env{Endpoints: cl.Endpoints(), Rec: rec, OpTimeout: 2 * time.Second}
@@ -76,6 +80,44 @@ func runner(c *config) int {
 		if err != nil {
 			logf("setup: %v", err)
 			return exitError
+		}
+	}
+
+	// Shard agents start after the registers are active: from then on the
+	// placement engine runs, and it must find nothing of reg-* to change.
+	var agents *shards.Agents
+	var budget *workload.Budget
+	if c.shards > 0 {
+		agents = shards.New(c.shards, c.prismShard, c.reportDir, cl.Endpoints(), logf)
+		defer agents.StopAll()
+		for _, a := range agents.List {
+			if err := agents.Start(a); err != nil {
+				logf("start agent %s: %v", a.ID, err)
+				return exitError
+			}
+		}
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		err := waitShardsUp(sctx, env, agents)
+		scancel()
+		if err != nil {
+			logf("shard agents: %v", err)
+			return exitError
+		}
+		logf("%d shard agents registered and up", c.shards)
+		if c.has("shards") {
+			shared := c.shards
+			if c.shardDedicated && c.shards >= 2 {
+				sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+				on, err := workload.SetupDedicated(sctx, env)
+				scancel()
+				if err != nil {
+					logf("setup: %v", err)
+					return exitError
+				}
+				logf("%s placed on %s", workload.DedicatedName, on)
+				shared--
+			}
+			budget = workload.NewBudget(int64(shared) * shards.CapReadRPS * 6 / 10)
 		}
 	}
 
@@ -117,7 +159,17 @@ func runner(c *config) int {
 			go func() { defer twg.Done(); workload.Set(tctx, env, proc, proc%c.nodes, seed) }()
 		}
 	}
-	nem := &nemesis.Nemesis{C: cl, Rng: rand.New(rand.NewSource(rng.Int63())), Kinds: c.nemeses, Now: rec.Now, Log: logf}
+	if c.has("shards") {
+		for i := 0; i < c.shardWorkers; i++ {
+			proc, seed := 300+i, rng.Int63()
+			twg.Add(1)
+			go func() {
+				defer twg.Done()
+				workload.Shards(tctx, env, proc, proc%c.nodes, seed, budget, proc == 300)
+			}()
+		}
+	}
+	nem := &nemesis.Nemesis{C: cl, Agents: agents, Rng: rand.New(rand.NewSource(rng.Int63())), Kinds: c.nemeses, Now: rec.Now, Log: logf}
 	nemDone := make(chan struct{})
 	go func() { defer close(nemDone); nem.Run(tctx) }()
 	logf("traffic and faults for %s", c.dur)
@@ -168,6 +220,13 @@ func runner(c *config) int {
 	}
 	wcancel()
 	wwg.Wait()
+	var shardResults []checker.Result
+	if agents != nil && healthErr == nil {
+		shardResults = checkShards(ctx, c, env, agents, logf)
+	}
+	if agents != nil {
+		agents.StopAll()
+	}
 	cl.StopAll()
 
 	ops := rec.Ops()
@@ -187,6 +246,7 @@ func runner(c *config) int {
 	if healthErr != nil {
 		results = append(results, checker.Result{Name: "recovery", OK: false, Problems: []string{healthErr.Error()}})
 	}
+	results = append(results, shardResults...)
 	if c.has("register") {
 		results = append(results,
 			checker.Linearizable(ops, 60*time.Second, filepath.Join(c.reportDir, "linearizability.html")),
@@ -196,14 +256,17 @@ func runner(c *config) int {
 	if ferr != nil {
 		results = append(results, checker.Result{Name: "final-listing", OK: false, Problems: []string{ferr.Error()}})
 	} else {
-		if c.has("set") {
+		for _, s := range []struct{ workload, name, prefix string }{{"set", "set", "set-"}, {"shards", "placed-set", "plc-"}} {
+			if !c.has(s.workload) {
+				continue
+			}
 			present := map[string]bool{}
 			for name := range final {
-				if strings.HasPrefix(name, "set-") && !deadStatus[statusOf(name)] {
+				if strings.HasPrefix(name, s.prefix) && !deadStatus[statusOf(name)] {
 					present[name] = true
 				}
 			}
-			results = append(results, checker.Set(ops, present))
+			results = append(results, checker.SetOf(s.name, s.prefix, ops, present))
 		}
 		if c.has("watch") {
 			results = append(results, checker.Watch(hf.Watchers, ops, final, finalRev))

@@ -3,6 +3,7 @@ package checker
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/prism/controlplane/jepsen/history"
 )
@@ -59,5 +60,19 @@ func Set(ops []history.Op, present map[string]bool) Result {
 		r.fail("%d present but never created: %v", len(phantom), phantom)
 	}
 	r.Note = fmt.Sprintf("%d creates attempted, %d acknowledged and kept, %d deletes attempted, %d present", len(created), ok, len(deleted), len(present))
+	return r
+}
+
+// SetOf is Set on the creates and deletes of the names with prefix only,
+// reported under name (the set workload's set-*, the shards workload's plc-*).
+func SetOf(name, prefix string, ops []history.Op, present map[string]bool) Result {
+	var mine []history.Op
+	for _, op := range ops {
+		if strings.HasPrefix(op.Key, prefix) {
+			mine = append(mine, op)
+		}
+	}
+	r := Set(mine, present)
+	r.Name = name
 	return r
 }

@@ -40,7 +40,10 @@ type Cluster struct {
 	Prismd string
 	Nodes  []*Node
 	Log    func(format string, args ...any)
-	client *client.Client
+	// ExtraArgs are added to every prismd command line (the shard liveness
+	// timeouts when agents run).
+	ExtraArgs []string
+	client    *client.Client
 }
 
 // New describes n hosts with their directories under dir.
@@ -84,6 +87,7 @@ func (c *Cluster) args(n *Node) []string {
 	if v := len(c.Nodes); v == 3 || v == 5 {
 		args = append(args, "--voters", strconv.Itoa(v)) // every server a voter
 	}
+	args = append(args, c.ExtraArgs...)
 	if !n.fresh {
 		args = append(args, "--bootstrap-expect", strconv.Itoa(len(c.Nodes)))
 	}

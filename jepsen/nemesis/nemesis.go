@@ -17,6 +17,10 @@
 //     a nonvoter and autopilot promotes it (the fault lasts until it is a
 //     voter again, at most 30 s).
 //
+//   - agent-kill: kill -9 a prism-shard agent, restart it 1-6 s later (its
+//     shard goes suspect after 1 s and down after 2 s of silence with the
+//     harness's prismd flags; its namespaces degrade, then come back).
+//
 // Not done: clock skew (the node has no injectable clock yet), slow disks.
 package nemesis
 
@@ -33,18 +37,20 @@ import (
 	"github.com/prism/controlplane/jepsen/history"
 	"github.com/prism/controlplane/jepsen/hosts"
 	"github.com/prism/controlplane/jepsen/netns"
+	"github.com/prism/controlplane/jepsen/shards"
 )
 
 // Kinds are the faults --nemesis accepts.
-var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership"}
+var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership", "agent-kill"}
 
 // Nemesis schedules faults.
 type Nemesis struct {
-	C     *hosts.Cluster
-	Rng   *rand.Rand
-	Kinds []string
-	Now   func() int64
-	Log   func(string, ...any)
+	C      *hosts.Cluster
+	Agents *shards.Agents // nil without --shards
+	Rng    *rand.Rand
+	Kinds  []string
+	Now    func() int64
+	Log    func(string, ...any)
 
 	mu       sync.Mutex
 	timeline []history.Fault
@@ -103,6 +109,8 @@ func (n *Nemesis) Run(ctx context.Context) {
 			f.Detail, err = n.leaderKill(ctx)
 		case "membership":
 			f.Detail, err = n.membership(ctx)
+		case "agent-kill":
+			f.Detail, err = n.agentKill(ctx)
 		}
 		f.End = n.Now()
 		if err != nil {
@@ -122,6 +130,11 @@ func (n *Nemesis) HealAll() {
 	}
 	if err := n.C.ReviveAll(); err != nil {
 		errs = append(errs, err.Error())
+	}
+	if n.Agents != nil {
+		if err := n.Agents.ReviveAll(); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	f.End = n.Now()
 	if errs != nil {
@@ -333,4 +346,16 @@ func (n *Nemesis) membership(ctx context.Context) (string, error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return detail, fmt.Errorf("%s not a voter again after 30 s", x.ID)
+}
+
+func (n *Nemesis) agentKill(ctx context.Context) (string, error) {
+	if n.Agents == nil || len(n.Agents.List) == 0 {
+		return "skipped: no shard agents (--shards 0)", nil
+	}
+	x := n.Agents.List[n.Rng.Intn(len(n.Agents.List))]
+	if err := n.Agents.Kill(x); err != nil {
+		return "agent " + x.ID, err
+	}
+	sleep(ctx, n.dur(1, 6))
+	return "kill -9 agent " + x.ID + ", restart", n.Agents.Start(x)
 }

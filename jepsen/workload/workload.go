@@ -2,8 +2,8 @@
 // registers (conditional updates and reads), a set of namespaces (creates
 // and deletes) and watchers. It runs only inside the client namespace.
 //
-// TODO(issue 6d): shard sessions and placement during faults, once
-// prism-shard and the placement engine exist (another engineer builds them).
+// The shards workload (shards.go) creates, resizes and deletes placed
+// namespaces while shard agents run.
 package workload
 
 import (
@@ -43,13 +43,20 @@ func (e *Env) Client(pref int) *client.Client {
 	return c
 }
 
-// Spec is the namespace spec the workloads write: the register value is
-// capacity.estimated_read_rps.
+// UnplacedBackend is the backend of the register and set namespaces: no
+// shard agent serves it, so once shards exist the placement engine never
+// assigns or moves them (an active one is left alone; a provisioning one
+// gets one status_reason "unschedulable: ..." and stays). The register
+// model can then keep assuming the workload is the only writer of reg-*.
+const UnplacedBackend = "jepsen-unplaced"
+
+// Spec is the namespace spec the register and set workloads write: the
+// register value is capacity.estimated_read_rps.
 func Spec(name string, val int64) *fsmpb.NamespaceSpec {
 	return &fsmpb.NamespaceSpec{
 		Name:        name,
 		Abstraction: "keyvalue",
-		Backend:     "postgres",
+		Backend:     UnplacedBackend,
 		Capacity:    &fsmpb.Capacity{EstimatedReadRps: val, EstimatedWriteRps: 1, EstimatedDataSizeGb: 1},
 	}
 }
