@@ -106,6 +106,12 @@ type Config struct {
 	Placement      placement.Config
 	ShardDownGrace time.Duration
 	MoveCooling    time.Duration
+	// MoveShadowTimeout: a move's shadow phase cuts over when the target
+	// shard reports ready, or after this long. MoveDrainPeriod: after
+	// cutover the old shard keeps the namespace this long, then the move
+	// is done (ADR-009).
+	MoveShadowTimeout time.Duration
+	MoveDrainPeriod   time.Duration
 
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip and namespace lifecycles with provisioners.
@@ -149,6 +155,8 @@ func DefaultConfig() Config {
 		Placement:           placement.DefaultConfig(),
 		ShardDownGrace:      30 * time.Second,
 		MoveCooling:         5 * time.Minute,
+		MoveShadowTimeout:   30 * time.Second,
+		MoveDrainPeriod:     5 * time.Second,
 	}
 }
 
@@ -214,7 +222,7 @@ func (c Config) Validate() error {
 	if err := c.Placement.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 	}
-	if c.ShardDownGrace < 0 || c.MoveCooling < 0 {
+	if c.ShardDownGrace < 0 || c.MoveCooling < 0 || c.MoveShadowTimeout < 0 || c.MoveDrainPeriod < 0 {
 		bad("shard down grace and move cooling must not be negative")
 	}
 	if c.TombstoneRetention < 0 {

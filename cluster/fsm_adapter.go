@@ -59,12 +59,12 @@ func publish(h *watch.Hub, r fsm.Result) {
 	}
 	switch {
 	case r.Namespace != nil:
-		prev := r.PrevShardID
-		if prev == "" {
-			prev = r.Namespace.ShardId
+		prev := r.PrevShards
+		if prev == [2]string{} {
+			prev = fsm.Involved(r.Namespace)
 		}
 		b.Events = []watch.Event{{Type: typ, Kind: watch.KindNamespace, Name: r.Namespace.Spec.GetName(),
-			Revision: r.Revision, Namespace: r.Namespace, PrevShardID: prev}}
+			Revision: r.Revision, Namespace: r.Namespace, PrevShards: prev}}
 	case r.Shard != nil:
 		b.Events = []watch.Event{{Type: typ, Kind: watch.KindShard, Name: r.Shard.Spec.GetId(), Revision: r.Revision, Shard: r.Shard}}
 	}

@@ -124,6 +124,7 @@ func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, every time.Durat
 // change.
 func (n *Node) reconcileNamespaces(ctx context.Context) {
 	n.placeNamespaces(ctx)
+	n.advanceMoves(ctx)
 	all, _ := n.fsm.List(fsm.Filter{IncludeDeleted: true})
 	work := make(chan *fsmpb.Namespace)
 	var wg sync.WaitGroup

@@ -61,6 +61,9 @@ func (n *Node) placementInput(now time.Time) placement.Input {
 			CurrentShard: ns.ShardId,
 			Pinned:       ns.Pinned || (ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING && ns.ShardId != ""),
 		}
+		if m := ns.Move; m != nil {
+			pn.Moving = &placement.Move{From: m.From, To: m.To}
+		}
 		if at, ok := n.moved.Load(pn.Name); ok && now.Sub(at.(time.Time)) < n.cfg.MoveCooling {
 			pn.MovedRecently = true
 		}
@@ -96,8 +99,14 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 		var cmd *fsmpb.Command
 		switch d.Kind {
 		case placement.KindAssign, placement.KindMove:
-			if ns.ShardId == d.Shard {
+			if ns.ShardId == d.Shard || ns.Move != nil {
 				continue
+			}
+			if d.Kind == placement.KindMove && n.sourceServes(ns.ShardId) {
+				// A live source: move in phases (ADR-009), shadow first.
+				cmd = &fsmpb.Command{Body: &fsmpb.Command_MoveNamespace{MoveNamespace: &fsmpb.MoveNamespace{
+					Name: d.Namespace, To: d.Shard, Phase: fsmpb.MovePhase_MOVE_PHASE_SHADOW, IfRevision: ns.Revision}}}
+				break
 			}
 			cmd = &fsmpb.Command{Body: &fsmpb.Command_AssignNamespace{AssignNamespace: &fsmpb.AssignNamespace{
 				Name: d.Namespace, ShardId: d.Shard, Pinned: ns.Pinned, IfRevision: ns.Revision}}}
@@ -131,6 +140,58 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 		done++
 	}
 	return done, nil
+}
+
+// sourceServes: the shard a namespace moves off still serves (up or
+// draining), so the move can shadow first; off a dead or removed shard the
+// namespace is reassigned at once.
+func (n *Node) sourceServes(id string) bool {
+	sh, _, err := n.fsm.GetShard(id)
+	if err != nil {
+		return false
+	}
+	return sh.State == fsmpb.ShardState_SHARD_STATE_UP || sh.State == fsmpb.ShardState_SHARD_STATE_DRAINING
+}
+
+// advanceMoves moves each move in flight one phase on: a shadow move
+// cuts over once its target shard says it is ready (or after
+// MoveShadowTimeout), and is aborted if its target stops being up; a
+// cut-over move is done after MoveDrainPeriod. Each step is guarded by the
+// namespace revision it saw.
+func (n *Node) advanceMoves(ctx context.Context) {
+	now := time.Now()
+	for _, ns := range n.fsm.Moving() {
+		m := ns.Move
+		body := &fsmpb.MoveNamespace{Name: ns.Spec.GetName(), To: m.To, IfRevision: ns.Revision}
+		since := now.Sub(time.Unix(0, m.StartedUnixNano))
+		switch m.Phase {
+		case fsmpb.MovePhase_MOVE_PHASE_SHADOW:
+			sh, _, err := n.fsm.GetShard(m.To)
+			switch {
+			case err != nil || sh.State != fsmpb.ShardState_SHARD_STATE_UP:
+				body.Abort = true
+			case n.sess.isReady(m.To, body.Name) || since >= n.cfg.MoveShadowTimeout:
+				body.Phase = fsmpb.MovePhase_MOVE_PHASE_CUTOVER
+			default:
+				continue
+			}
+		case fsmpb.MovePhase_MOVE_PHASE_CUTOVER:
+			if since < n.cfg.MoveDrainPeriod {
+				continue
+			}
+		}
+		res, err := n.Apply(ctx, &fsmpb.Command{Body: &fsmpb.Command_MoveNamespace{MoveNamespace: body}})
+		if err == nil {
+			err = res.Err
+		}
+		if err != nil && !errors.Is(err, fsm.ErrRevisionMismatch) {
+			n.log.Warn("advancing a move failed", "namespace", body.Name, "err", err)
+			return
+		}
+		if err == nil {
+			n.log.Info("move advanced", "namespace", body.Name, "from", m.From, "to", m.To, "was", m.Phase, "abort", body.Abort)
+		}
+	}
 }
 
 // placeNamespaces is the leader's placement round: it runs when the state

@@ -1,8 +1,10 @@
 package cluster_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,7 +98,7 @@ func TestPlacementRepairsDownShard(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(100 * time.Millisecond):
-				_, _ = cl.Heartbeat(testcluster.Ctx(t, time.Second), "b", "test")
+				_, _ = cl.Heartbeat(testcluster.Ctx(t, time.Second), "b", "test", nil)
 			}
 		}
 	}()
@@ -114,4 +116,87 @@ func TestPlacementRepairsDownShard(t *testing.T) {
 	if !sawDegraded {
 		t.Fatal("ns-1 moved without being degraded during the grace")
 	}
+}
+
+// Draining a shard moves its namespaces in phases (ADR-009): shadow on the
+// target, cutover once the target says it is ready, done after the drain
+// period. Both shards' watches see it; the old one sees it leave at done.
+func TestPlacementMovesInPhases(t *testing.T) {
+	c := testcluster.StartWith(t, 3, func(cc *cluster.Config) {
+		cc.ShardSuspectAfter = 2 * time.Second
+		cc.ShardDownAfter = 4 * time.Second
+		cc.MoveDrainPeriod = 500 * time.Millisecond
+		cc.MoveShadowTimeout = time.Minute // only the target's readiness cuts over
+	})
+	cl := c.Client()
+	defer cl.Close()
+	registerShard(t, cl, "a", "postgres")
+	mustApply(t, cl, spec("ns-1", 100))
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		if ns := nsOf(t, cl, "ns-1"); ns.ShardId != "a" {
+			return fmt.Errorf("ns-1 on %q", ns.ShardId)
+		}
+		return nil
+	})
+	registerShard(t, cl, "b", "postgres")
+	var mu sync.Mutex
+	seen := map[string][]string{} // shard → "type:phase" of ns-1's events
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, sh := range []string{"a", "b"} {
+		go func(sh string) {
+			_ = cl.Watch(wctx, &rpcpb.WatchRequest{ShardId: sh, Kinds: []string{"namespace"}}, func(e *rpcpb.WatchEvent) error {
+				if e.Name == "ns-1" {
+					mu.Lock()
+					seen[sh] = append(seen[sh], e.Type+":"+e.Namespace.GetMove().GetPhase().String())
+					mu.Unlock()
+				}
+				return nil
+			})
+		}(sh)
+	}
+	ready := make(chan []string, 1)
+	ready <- nil
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // shard b heartbeats; it says it is ready once ns-1 shadows to it
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			r := <-ready
+			_, _ = cl.Heartbeat(testcluster.Ctx(t, time.Second), "b", "test", r)
+			ready <- r
+		}
+	}()
+	if _, err := cl.DrainShard(testcluster.Ctx(t, 5*time.Second), "a", true); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		ns := nsOf(t, cl, "ns-1")
+		if m := ns.Move; m == nil || m.Phase != fsmpb.MovePhase_MOVE_PHASE_SHADOW || m.To != "b" || ns.ShardId != "a" {
+			return fmt.Errorf("ns-1 on %q moving %v", ns.ShardId, ns.Move)
+		}
+		return nil
+	})
+	<-ready
+	ready <- []string{"ns-1"}
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		if ns := nsOf(t, cl, "ns-1"); ns.ShardId != "b" || ns.Move != nil {
+			return fmt.Errorf("ns-1 on %q moving %v", ns.ShardId, ns.Move)
+		}
+		return nil
+	})
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		a, b := strings.Join(seen["a"], " "), strings.Join(seen["b"], " ")
+		if !strings.HasSuffix(a, "put:MOVE_PHASE_SHADOW put:MOVE_PHASE_CUTOVER delete:MOVE_PHASE_UNSPECIFIED") ||
+			b != "put:MOVE_PHASE_SHADOW put:MOVE_PHASE_CUTOVER put:MOVE_PHASE_UNSPECIFIED" {
+			return fmt.Errorf("shard a saw %q, shard b saw %q", a, b)
+		}
+		return nil
+	})
 }

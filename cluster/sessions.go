@@ -18,22 +18,41 @@ import (
 // new leader gives every shard a full period before marking it suspect.
 type sessions struct {
 	mu       sync.Mutex
-	since    time.Time            // start of this leadership stint
-	lastSeen map[string]time.Time // heartbeats seen in this stint
+	since    time.Time                  // start of this leadership stint
+	lastSeen map[string]time.Time       // heartbeats seen in this stint
+	ready    map[string]map[string]bool // shard → namespaces it is ready to take over
 }
 
-func newSessions() *sessions { return &sessions{lastSeen: map[string]time.Time{}} }
+func newSessions() *sessions {
+	return &sessions{lastSeen: map[string]time.Time{}, ready: map[string]map[string]bool{}}
+}
 
 func (s *sessions) reset(now time.Time) {
 	s.mu.Lock()
-	s.since, s.lastSeen = now, map[string]time.Time{}
+	s.since, s.lastSeen, s.ready = now, map[string]time.Time{}, map[string]map[string]bool{}
 	s.mu.Unlock()
 }
 
-func (s *sessions) touch(id string, now time.Time) {
+func (s *sessions) touch(id string, now time.Time, ready []string) {
 	s.mu.Lock()
 	s.lastSeen[id] = now
+	if len(ready) == 0 {
+		delete(s.ready, id)
+	} else {
+		set := make(map[string]bool, len(ready))
+		for _, name := range ready {
+			set[name] = true
+		}
+		s.ready[id] = set
+	}
 	s.mu.Unlock()
+}
+
+// isReady: shard id's last heartbeat said it is ready to take name over.
+func (s *sessions) isReady(id, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ready[id][name]
 }
 
 // seen returns when the shard was last heard from in this stint (ok false
@@ -54,15 +73,15 @@ type HeartbeatInfo struct {
 // Heartbeat renews a shard's session on the leader (forwarding it there
 // when this node follows). It fails with fsm.ErrShardNotFound when the
 // leader knows no such shard: the agent should register again.
-func (n *Node) Heartbeat(ctx context.Context, shardID string) (HeartbeatInfo, error) {
+func (n *Node) Heartbeat(ctx context.Context, shardID string, ready []string) (HeartbeatInfo, error) {
 	info := HeartbeatInfo{Interval: n.cfg.ShardSuspectAfter / 4, SuspectAfter: n.cfg.ShardSuspectAfter, DownAfter: n.cfg.ShardDownAfter}
 	err := n.onLeader(ctx,
 		func() error {
 			info.LeaderID = n.cfg.NodeID
-			return n.heartbeatLocal(shardID)
+			return n.heartbeatLocal(shardID, ready)
 		},
 		func(c rpcpb.InternalClient) error {
-			resp, err := c.ForwardHeartbeat(ctx, &rpcpb.ForwardHeartbeatRequest{ShardId: shardID, FromNode: n.cfg.NodeID})
+			resp, err := c.ForwardHeartbeat(ctx, &rpcpb.ForwardHeartbeatRequest{ShardId: shardID, FromNode: n.cfg.NodeID, Ready: ready})
 			if err != nil {
 				return err
 			}
@@ -78,12 +97,12 @@ func (n *Node) Heartbeat(ctx context.Context, shardID string) (HeartbeatInfo, er
 	return info, err
 }
 
-func (n *Node) heartbeatLocal(shardID string) error {
+func (n *Node) heartbeatLocal(shardID string, ready []string) error {
 	sh, _, err := n.fsm.GetShard(shardID)
 	if err != nil {
 		return err
 	}
-	n.sess.touch(shardID, time.Now())
+	n.sess.touch(shardID, time.Now(), ready)
 	switch sh.State {
 	case fsmpb.ShardState_SHARD_STATE_SUSPECT, fsmpb.ShardState_SHARD_STATE_DOWN:
 		n.nudgeSessions() // bring it back up now, not at the next check
@@ -97,7 +116,7 @@ func (s *InternalServer) ForwardHeartbeat(_ context.Context, req *rpcpb.ForwardH
 		return &rpcpb.ForwardHeartbeatResponse{Refusal: rpcpb.Refusal_REFUSAL_NOT_LEADER, Message: "not the leader: " + s.n.cfg.NodeID}, nil
 	}
 	resp := &rpcpb.ForwardHeartbeatResponse{LeaderId: s.n.cfg.NodeID}
-	if err := s.n.heartbeatLocal(req.ShardId); err != nil {
+	if err := s.n.heartbeatLocal(req.ShardId, req.Ready); err != nil {
 		resp.NotFound, resp.Message = true, err.Error()
 	}
 	return resp, nil

@@ -65,6 +65,7 @@ func clone(ns *fsmpb.Namespace) *fsmpb.Namespace {
 		UpdatedUnixNano: ns.UpdatedUnixNano,
 		DeletedUnixNano: ns.DeletedUnixNano,
 		Pinned:          ns.Pinned,
+		Move:            ns.Move, // immutable: replaced, never changed in place
 	}
 }
 
@@ -203,5 +204,5 @@ func purgeNamespace(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: err}
 	}
 	delete(s.namespaces, body.Name)
-	return Result{Revision: s.bump(), Namespace: cur, Deleted: true, PrevShardID: cur.ShardId}
+	return Result{Revision: s.bump(), Namespace: cur, Deleted: true, PrevShards: Involved(cur)}
 }

@@ -109,7 +109,7 @@ func removeShard(s *state, cmd *fsmpb.Command) Result {
 func (s *state) assignedTo(id string) []string {
 	var out []string
 	for name, ns := range s.namespaces {
-		if ns.ShardId == id && ns.Status != statusDeleted {
+		if ns.Status != statusDeleted && IsOn(ns, id) {
 			out = append(out, name)
 		}
 	}
@@ -140,15 +140,16 @@ func assignNamespace(s *state, cmd *fsmpb.Command) Result {
 			return Result{Revision: s.revision, Err: fmt.Errorf("%w: shard %q does not serve backend %q", ErrFailedPrecondition, body.ShardId, cur.Spec.Backend)}
 		}
 	}
-	if cur.ShardId == body.ShardId && cur.Pinned == body.Pinned {
+	if cur.ShardId == body.ShardId && cur.Pinned == body.Pinned && cur.Move == nil {
 		return Result{Revision: s.revision, Namespace: cur, Unchanged: true}
 	}
 	ns := clone(cur)
 	ns.ShardId, ns.Pinned = body.ShardId, body.Pinned
+	ns.Move = nil // an operator's assignment ends a move in flight
 	ns.Revision = s.bump()
 	ns.UpdatedUnixNano = cmd.UnixNano
 	s.namespaces[body.Name] = ns
-	return Result{Revision: ns.Revision, Namespace: ns, PrevShardID: cur.ShardId}
+	return Result{Revision: ns.Revision, Namespace: ns, PrevShards: Involved(cur)}
 }
 
 func contains(xs []string, x string) bool {

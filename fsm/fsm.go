@@ -16,10 +16,12 @@ type Result struct {
 	Shard     *fsmpb.Shard     // the shard the command touched, if any
 	// Deleted: the object (Namespace or Shard) was removed from the state.
 	Deleted bool
-	// PrevShardID: the namespace's shard before this change (assignments).
-	PrevShardID string
-	Unchanged   bool  // the command matched the state; nothing changed
-	Err         error // business error; the state is unchanged
+	// PrevShards: the shards the namespace was on before this change
+	// (Involved); a shard in it and not on now sees the namespace leave.
+	// Zero when the change did not touch assignments.
+	PrevShards [2]string
+	Unchanged  bool  // the command matched the state; nothing changed
+	Err        error // business error; the state is unchanged
 }
 
 // ToProto encodes the result for forwarding between nodes.
@@ -199,6 +201,20 @@ func (f *FSM) State() ([]*fsmpb.Namespace, []*fsmpb.Shard, int64) {
 	return nss, shs, rev
 }
 
+// Moving lists the namespaces with a move in flight, sorted by name.
+func (f *FSM) Moving() []*fsmpb.Namespace {
+	f.mu.RLock()
+	var out []*fsmpb.Namespace
+	for _, ns := range f.s.namespaces {
+		if ns.Move != nil {
+			out = append(out, ns)
+		}
+	}
+	f.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.GetName() < out[j].Spec.GetName() })
+	return out
+}
+
 // AssignedTo lists the live namespaces assigned to a shard, sorted.
 func (f *FSM) AssignedTo(id string) []string {
 	f.mu.RLock()
@@ -216,12 +232,12 @@ type Filter struct {
 
 func (fl Filter) match(ns *fsmpb.Namespace) bool {
 	if fl.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_UNSPECIFIED {
-		return ns.Status == fl.Status && (fl.ShardID == "" || ns.ShardId == fl.ShardID)
+		return ns.Status == fl.Status && (fl.ShardID == "" || IsOn(ns, fl.ShardID))
 	}
 	if ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED && !fl.IncludeDeleted {
 		return false
 	}
-	return fl.ShardID == "" || ns.ShardId == fl.ShardID
+	return fl.ShardID == "" || IsOn(ns, fl.ShardID)
 }
 
 // List returns matching namespaces sorted by name, and the current revision.

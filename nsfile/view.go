@@ -28,6 +28,7 @@ type View struct {
 	Access         AccessView     `json:"access" yaml:"access"`
 	BackendConfig  map[string]any `json:"backend_config" yaml:"backend_config"`
 	Placement      *PlacementView `json:"placement,omitempty" yaml:"placement,omitempty"`
+	Move           *MoveView      `json:"move,omitempty" yaml:"move,omitempty"`
 	StatusReason   string         `json:"status_reason" yaml:"status_reason"`
 	CreatedAt      string         `json:"created_at,omitempty" yaml:"created_at,omitempty"`
 	UpdatedAt      string         `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
@@ -68,6 +69,14 @@ type ConsumerView struct {
 	Access  string `json:"access" yaml:"access"`
 }
 
+// MoveView is an assignment in motion (ADR-009): phase shadow (shard_id
+// still serves, `to` shadows) or cutover (`to` serves, `from` drains).
+type MoveView struct {
+	From  string `json:"from" yaml:"from"`
+	To    string `json:"to" yaml:"to"`
+	Phase string `json:"phase" yaml:"phase"`
+}
+
 // PlacementView is the optional placement section of a View.
 type PlacementView struct {
 	Isolation string            `json:"isolation,omitempty" yaml:"isolation,omitempty"`
@@ -96,6 +105,12 @@ func ToView(ns *fsmpb.Namespace) View {
 		CreatedAt:     timestamp(ns.GetCreatedUnixNano()),
 		UpdatedAt:     timestamp(ns.GetUpdatedUnixNano()),
 		DeletedAt:     timestamp(ns.GetDeletedUnixNano()),
+	}
+	if m := ns.GetMove(); m != nil {
+		v.Move = &MoveView{From: m.From, To: m.To, Phase: "shadow"}
+		if m.Phase == fsmpb.MovePhase_MOVE_PHASE_CUTOVER {
+			v.Move.Phase = "cutover"
+		}
 	}
 	if p := s.GetPolicies(); p != nil {
 		v.Policies = PoliciesView{

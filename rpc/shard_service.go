@@ -118,7 +118,7 @@ func (s *shardService) List(ctx context.Context, req *rpcpb.ListShardsRequest) (
 
 // Heartbeat renews a shard's session (see cluster.Node.Heartbeat).
 func (s *shardService) Heartbeat(ctx context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
-	info, err := s.node.Heartbeat(ctx, req.ShardId)
+	info, err := s.node.Heartbeat(ctx, req.ShardId, req.Ready)
 	if err != nil {
 		return nil, toStatus(err)
 	}

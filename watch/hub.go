@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
@@ -45,8 +46,9 @@ type Event struct {
 	Revision  int64
 	Namespace *fsmpb.Namespace // Kind namespace (the tombstone for deletes)
 	Shard     *fsmpb.Shard     // Kind shard
-	// PrevShardID: for namespaces, the shard before the change.
-	PrevShardID string
+	// PrevShards: for namespaces, the shards it was on before the change
+	// (fsm.Involved: the serving shard and, during a move, the other end).
+	PrevShards [2]string
 }
 
 // Filter selects events. Zero values match everything.
@@ -72,8 +74,8 @@ func (f Filter) Match(e Event) (Event, bool) {
 	case KindShard:
 		return e, e.Name == f.ShardID
 	case KindNamespace:
-		now := e.Namespace.GetShardId() == f.ShardID && e.Type == Put
-		before := e.PrevShardID == f.ShardID
+		now := e.Type == Put && fsm.IsOn(e.Namespace, f.ShardID)
+		before := e.PrevShards[0] == f.ShardID || e.PrevShards[1] == f.ShardID
 		switch {
 		case now:
 			return e, true

@@ -9,7 +9,7 @@ import (
 
 func nsEvent(rev int64, name, shard, prev string) Batch {
 	return Batch{Revision: rev, Events: []Event{{Type: Put, Kind: KindNamespace, Name: name, Revision: rev,
-		Namespace: &fsmpb.Namespace{Spec: &fsmpb.NamespaceSpec{Name: name}, ShardId: shard}, PrevShardID: prev}}}
+		Namespace: &fsmpb.Namespace{Spec: &fsmpb.NamespaceSpec{Name: name}, ShardId: shard}, PrevShards: [2]string{prev}}}}
 }
 
 func drain(s *Sub) []Batch {

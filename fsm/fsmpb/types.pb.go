@@ -83,6 +83,55 @@ func (NamespaceStatus) EnumDescriptor() ([]byte, []int) {
 	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{0}
 }
 
+type MovePhase int32
+
+const (
+	MovePhase_MOVE_PHASE_UNSPECIFIED MovePhase = 0
+	MovePhase_MOVE_PHASE_SHADOW      MovePhase = 1
+	MovePhase_MOVE_PHASE_CUTOVER     MovePhase = 2
+)
+
+// Enum value maps for MovePhase.
+var (
+	MovePhase_name = map[int32]string{
+		0: "MOVE_PHASE_UNSPECIFIED",
+		1: "MOVE_PHASE_SHADOW",
+		2: "MOVE_PHASE_CUTOVER",
+	}
+	MovePhase_value = map[string]int32{
+		"MOVE_PHASE_UNSPECIFIED": 0,
+		"MOVE_PHASE_SHADOW":      1,
+		"MOVE_PHASE_CUTOVER":     2,
+	}
+)
+
+func (x MovePhase) Enum() *MovePhase {
+	p := new(MovePhase)
+	*p = x
+	return p
+}
+
+func (x MovePhase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MovePhase) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsm_fsmpb_types_proto_enumTypes[1].Descriptor()
+}
+
+func (MovePhase) Type() protoreflect.EnumType {
+	return &file_fsm_fsmpb_types_proto_enumTypes[1]
+}
+
+func (x MovePhase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MovePhase.Descriptor instead.
+func (MovePhase) EnumDescriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{1}
+}
+
 type ShardState int32
 
 const (
@@ -122,11 +171,11 @@ func (x ShardState) String() string {
 }
 
 func (ShardState) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_types_proto_enumTypes[1].Descriptor()
+	return file_fsm_fsmpb_types_proto_enumTypes[2].Descriptor()
 }
 
 func (ShardState) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_types_proto_enumTypes[1]
+	return &file_fsm_fsmpb_types_proto_enumTypes[2]
 }
 
 func (x ShardState) Number() protoreflect.EnumNumber {
@@ -135,7 +184,7 @@ func (x ShardState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ShardState.Descriptor instead.
 func (ShardState) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{1}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{2}
 }
 
 type Error_Kind int32
@@ -183,11 +232,11 @@ func (x Error_Kind) String() string {
 }
 
 func (Error_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_types_proto_enumTypes[2].Descriptor()
+	return file_fsm_fsmpb_types_proto_enumTypes[3].Descriptor()
 }
 
 func (Error_Kind) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_types_proto_enumTypes[2]
+	return &file_fsm_fsmpb_types_proto_enumTypes[3]
 }
 
 func (x Error_Kind) Number() protoreflect.EnumNumber {
@@ -196,7 +245,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22, 0}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24, 0}
 }
 
 // NamespaceSpec is the user's declaration (ADR-006's namespace file).
@@ -651,7 +700,12 @@ type Namespace struct {
 	UpdatedUnixNano int64                  `protobuf:"varint,8,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"` // leader-stamped
 	DeletedUnixNano int64                  `protobuf:"varint,9,opt,name=deleted_unix_nano,json=deletedUnixNano,proto3" json:"deleted_unix_nano,omitempty"` // leader-stamped, set when it became deleted
 	// pinned: an operator assigned shard_id by hand; placement keeps it.
-	Pinned        bool `protobuf:"varint,10,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	Pinned bool `protobuf:"varint,10,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	// An assignment in motion (ADR-009), nil otherwise. In the shadow phase
+	// shard_id is still the serving shard and move.to receives shadow
+	// traffic; at cutover shard_id becomes move.to and move.from drains until
+	// the move is done. Both shards see the namespace in their watch.
+	Move          *NamespaceMove `protobuf:"bytes,11,opt,name=move,proto3" json:"move,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -756,6 +810,81 @@ func (x *Namespace) GetPinned() bool {
 	return false
 }
 
+func (x *Namespace) GetMove() *NamespaceMove {
+	if x != nil {
+		return x.Move
+	}
+	return nil
+}
+
+type NamespaceMove struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	From            string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To              string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Phase           MovePhase              `protobuf:"varint,3,opt,name=phase,proto3,enum=prism.fsm.v1.MovePhase" json:"phase,omitempty"`
+	StartedUnixNano int64                  `protobuf:"varint,4,opt,name=started_unix_nano,json=startedUnixNano,proto3" json:"started_unix_nano,omitempty"` // leader-stamped start of this phase
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *NamespaceMove) Reset() {
+	*x = NamespaceMove{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NamespaceMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NamespaceMove) ProtoMessage() {}
+
+func (x *NamespaceMove) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NamespaceMove.ProtoReflect.Descriptor instead.
+func (*NamespaceMove) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *NamespaceMove) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *NamespaceMove) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *NamespaceMove) GetPhase() MovePhase {
+	if x != nil {
+		return x.Phase
+	}
+	return MovePhase_MOVE_PHASE_UNSPECIFIED
+}
+
+func (x *NamespaceMove) GetStartedUnixNano() int64 {
+	if x != nil {
+		return x.StartedUnixNano
+	}
+	return 0
+}
+
 type ShardCapacity struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ReadRps       int64                  `protobuf:"varint,1,opt,name=read_rps,json=readRps,proto3" json:"read_rps,omitempty"`
@@ -767,7 +896,7 @@ type ShardCapacity struct {
 
 func (x *ShardCapacity) Reset() {
 	*x = ShardCapacity{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +908,7 @@ func (x *ShardCapacity) String() string {
 func (*ShardCapacity) ProtoMessage() {}
 
 func (x *ShardCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +921,7 @@ func (x *ShardCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardCapacity.ProtoReflect.Descriptor instead.
 func (*ShardCapacity) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{8}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ShardCapacity) GetReadRps() int64 {
@@ -830,7 +959,7 @@ type ShardSpec struct {
 
 func (x *ShardSpec) Reset() {
 	*x = ShardSpec{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +971,7 @@ func (x *ShardSpec) String() string {
 func (*ShardSpec) ProtoMessage() {}
 
 func (x *ShardSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +984,7 @@ func (x *ShardSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardSpec.ProtoReflect.Descriptor instead.
 func (*ShardSpec) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{9}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ShardSpec) GetId() string {
@@ -909,7 +1038,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1050,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1063,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{10}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Shard) GetSpec() *ShardSpec {
@@ -1005,6 +1134,7 @@ type Command struct {
 	//	*Command_SetShardState
 	//	*Command_RemoveShard
 	//	*Command_AssignNamespace
+	//	*Command_MoveNamespace
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1012,7 +1142,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1154,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1167,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{11}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Command) GetUnixNano() int64 {
@@ -1151,6 +1281,15 @@ func (x *Command) GetAssignNamespace() *AssignNamespace {
 	return nil
 }
 
+func (x *Command) GetMoveNamespace() *MoveNamespace {
+	if x != nil {
+		if x, ok := x.Body.(*Command_MoveNamespace); ok {
+			return x.MoveNamespace
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -1195,6 +1334,10 @@ type Command_AssignNamespace struct {
 	AssignNamespace *AssignNamespace `protobuf:"bytes,19,opt,name=assign_namespace,json=assignNamespace,proto3,oneof"`
 }
 
+type Command_MoveNamespace struct {
+	MoveNamespace *MoveNamespace `protobuf:"bytes,20,opt,name=move_namespace,json=moveNamespace,proto3,oneof"`
+}
+
 func (*Command_Noop) isCommand_Body() {}
 
 func (*Command_ApplyNamespace) isCommand_Body() {}
@@ -1215,6 +1358,8 @@ func (*Command_RemoveShard) isCommand_Body() {}
 
 func (*Command_AssignNamespace) isCommand_Body() {}
 
+func (*Command_MoveNamespace) isCommand_Body() {}
+
 // Noop changes nothing; a new leader applies one before serving reads.
 // After a snapshot restore it carries a revision floor, so the cluster
 // revision keeps increasing even when the snapshot is older.
@@ -1227,7 +1372,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1384,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1397,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{12}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Noop) GetRevisionFloor() int64 {
@@ -1273,7 +1418,7 @@ type ApplyNamespace struct {
 
 func (x *ApplyNamespace) Reset() {
 	*x = ApplyNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1430,7 @@ func (x *ApplyNamespace) String() string {
 func (*ApplyNamespace) ProtoMessage() {}
 
 func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1443,7 @@ func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyNamespace.ProtoReflect.Descriptor instead.
 func (*ApplyNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ApplyNamespace) GetSpec() *NamespaceSpec {
@@ -1325,7 +1470,7 @@ type DeleteNamespace struct {
 
 func (x *DeleteNamespace) Reset() {
 	*x = DeleteNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1482,7 @@ func (x *DeleteNamespace) String() string {
 func (*DeleteNamespace) ProtoMessage() {}
 
 func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1495,7 @@ func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNamespace.ProtoReflect.Descriptor instead.
 func (*DeleteNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteNamespace) GetName() string {
@@ -1381,7 +1526,7 @@ type SetNamespaceStatus struct {
 
 func (x *SetNamespaceStatus) Reset() {
 	*x = SetNamespaceStatus{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1538,7 @@ func (x *SetNamespaceStatus) String() string {
 func (*SetNamespaceStatus) ProtoMessage() {}
 
 func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1551,7 @@ func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNamespaceStatus.ProtoReflect.Descriptor instead.
 func (*SetNamespaceStatus) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetNamespaceStatus) GetName() string {
@@ -1448,7 +1593,7 @@ type RegisterShard struct {
 
 func (x *RegisterShard) Reset() {
 	*x = RegisterShard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1605,7 @@ func (x *RegisterShard) String() string {
 func (*RegisterShard) ProtoMessage() {}
 
 func (x *RegisterShard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1618,7 @@ func (x *RegisterShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterShard.ProtoReflect.Descriptor instead.
 func (*RegisterShard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RegisterShard) GetSpec() *ShardSpec {
@@ -1497,7 +1642,7 @@ type SetShardState struct {
 
 func (x *SetShardState) Reset() {
 	*x = SetShardState{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1654,7 @@ func (x *SetShardState) String() string {
 func (*SetShardState) ProtoMessage() {}
 
 func (x *SetShardState) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1667,7 @@ func (x *SetShardState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetShardState.ProtoReflect.Descriptor instead.
 func (*SetShardState) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetShardState) GetId() string {
@@ -1564,7 +1709,7 @@ type RemoveShard struct {
 
 func (x *RemoveShard) Reset() {
 	*x = RemoveShard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1721,7 @@ func (x *RemoveShard) String() string {
 func (*RemoveShard) ProtoMessage() {}
 
 func (x *RemoveShard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1734,7 @@ func (x *RemoveShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveShard.ProtoReflect.Descriptor instead.
 func (*RemoveShard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveShard) GetId() string {
@@ -1620,7 +1765,7 @@ type AssignNamespace struct {
 
 func (x *AssignNamespace) Reset() {
 	*x = AssignNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1777,7 @@ func (x *AssignNamespace) String() string {
 func (*AssignNamespace) ProtoMessage() {}
 
 func (x *AssignNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1790,7 @@ func (x *AssignNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignNamespace.ProtoReflect.Descriptor instead.
 func (*AssignNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AssignNamespace) GetName() string {
@@ -1678,6 +1823,86 @@ func (x *AssignNamespace) GetIfRevision() int64 {
 
 // SetClusterID records the cluster's identity, chosen by its first leader.
 // The first one committed wins; later ones change nothing.
+// MoveNamespace drives a move through its phases (ADR-009): phase SHADOW
+// starts it towards `to`; CUTOVER makes `to` the serving shard; DONE
+// (unspecified phase) releases the old shard; abort ends a shadow move
+// without changing the serving shard.
+type MoveNamespace struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Phase         MovePhase              `protobuf:"varint,3,opt,name=phase,proto3,enum=prism.fsm.v1.MovePhase" json:"phase,omitempty"`
+	Abort         bool                   `protobuf:"varint,4,opt,name=abort,proto3" json:"abort,omitempty"`
+	IfRevision    int64                  `protobuf:"varint,5,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveNamespace) Reset() {
+	*x = MoveNamespace{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveNamespace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveNamespace) ProtoMessage() {}
+
+func (x *MoveNamespace) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveNamespace.ProtoReflect.Descriptor instead.
+func (*MoveNamespace) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *MoveNamespace) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MoveNamespace) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *MoveNamespace) GetPhase() MovePhase {
+	if x != nil {
+		return x.Phase
+	}
+	return MovePhase_MOVE_PHASE_UNSPECIFIED
+}
+
+func (x *MoveNamespace) GetAbort() bool {
+	if x != nil {
+		return x.Abort
+	}
+	return false
+}
+
+func (x *MoveNamespace) GetIfRevision() int64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
 type SetClusterID struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
@@ -1687,7 +1912,7 @@ type SetClusterID struct {
 
 func (x *SetClusterID) Reset() {
 	*x = SetClusterID{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1924,7 @@ func (x *SetClusterID) String() string {
 func (*SetClusterID) ProtoMessage() {}
 
 func (x *SetClusterID) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1937,7 @@ func (x *SetClusterID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterID.ProtoReflect.Descriptor instead.
 func (*SetClusterID) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{20}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetClusterID) GetClusterId() string {
@@ -1732,7 +1957,7 @@ type PurgeNamespace struct {
 
 func (x *PurgeNamespace) Reset() {
 	*x = PurgeNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +1969,7 @@ func (x *PurgeNamespace) String() string {
 func (*PurgeNamespace) ProtoMessage() {}
 
 func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +1982,7 @@ func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeNamespace.ProtoReflect.Descriptor instead.
 func (*PurgeNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PurgeNamespace) GetName() string {
@@ -1789,7 +2014,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1801,7 +2026,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1814,7 +2039,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -1870,7 +2095,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2107,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2120,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FieldError) GetPath() string {
@@ -1933,7 +2158,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1945,7 +2170,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1958,7 +2183,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ApplyResult) GetRevision() int64 {
@@ -2009,7 +2234,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2246,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2259,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -2105,7 +2330,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06labels\x18\x02 \x03(\v2#.prism.fsm.v1.Placement.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc5\x03\n" +
 	"\tNamespace\x12/\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1b.prism.fsm.v1.NamespaceSpecR\x04spec\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12#\n" +
@@ -2117,7 +2342,13 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x11updated_unix_nano\x18\b \x01(\x03R\x0fupdatedUnixNano\x12*\n" +
 	"\x11deleted_unix_nano\x18\t \x01(\x03R\x0fdeletedUnixNano\x12\x16\n" +
 	"\x06pinned\x18\n" +
-	" \x01(\bR\x06pinned\"`\n" +
+	" \x01(\bR\x06pinned\x12/\n" +
+	"\x04move\x18\v \x01(\v2\x1b.prism.fsm.v1.NamespaceMoveR\x04move\"\x8e\x01\n" +
+	"\rNamespaceMove\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12-\n" +
+	"\x05phase\x18\x03 \x01(\x0e2\x17.prism.fsm.v1.MovePhaseR\x05phase\x12*\n" +
+	"\x11started_unix_nano\x18\x04 \x01(\x03R\x0fstartedUnixNano\"`\n" +
 	"\rShardCapacity\x12\x19\n" +
 	"\bread_rps\x18\x01 \x01(\x03R\areadRps\x12\x1b\n" +
 	"\twrite_rps\x18\x02 \x01(\x03R\bwriteRps\x12\x17\n" +
@@ -2138,7 +2369,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12'\n" +
 	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x120\n" +
 	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\"\x87\x06\n" +
+	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\"\xcd\x06\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x1c\n" +
 	"\tignorable\x18\x02 \x01(\bR\tignorable\x12(\n" +
@@ -2152,7 +2383,8 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0eregister_shard\x18\x10 \x01(\v2\x1b.prism.fsm.v1.RegisterShardH\x00R\rregisterShard\x12E\n" +
 	"\x0fset_shard_state\x18\x11 \x01(\v2\x1b.prism.fsm.v1.SetShardStateH\x00R\rsetShardState\x12>\n" +
 	"\fremove_shard\x18\x12 \x01(\v2\x19.prism.fsm.v1.RemoveShardH\x00R\vremoveShard\x12J\n" +
-	"\x10assign_namespace\x18\x13 \x01(\v2\x1d.prism.fsm.v1.AssignNamespaceH\x00R\x0fassignNamespaceB\x06\n" +
+	"\x10assign_namespace\x18\x13 \x01(\v2\x1d.prism.fsm.v1.AssignNamespaceH\x00R\x0fassignNamespace\x12D\n" +
+	"\x0emove_namespace\x18\x14 \x01(\v2\x1b.prism.fsm.v1.MoveNamespaceH\x00R\rmoveNamespaceB\x06\n" +
 	"\x04body\"-\n" +
 	"\x04Noop\x12%\n" +
 	"\x0erevision_floor\x18\x01 \x01(\x03R\rrevisionFloor\"\x89\x01\n" +
@@ -2187,6 +2419,13 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x16\n" +
 	"\x06pinned\x18\x03 \x01(\bR\x06pinned\x12\x1f\n" +
 	"\vif_revision\x18\x04 \x01(\x03R\n" +
+	"ifRevision\"\x99\x01\n" +
+	"\rMoveNamespace\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12-\n" +
+	"\x05phase\x18\x03 \x01(\x0e2\x17.prism.fsm.v1.MovePhaseR\x05phase\x12\x14\n" +
+	"\x05abort\x18\x04 \x01(\bR\x05abort\x12\x1f\n" +
+	"\vif_revision\x18\x05 \x01(\x03R\n" +
 	"ifRevision\"-\n" +
 	"\fSetClusterID\x12\x1d\n" +
 	"\n" +
@@ -2233,7 +2472,11 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x17NAMESPACE_STATUS_ACTIVE\x10\x02\x12\x1d\n" +
 	"\x19NAMESPACE_STATUS_DEGRADED\x10\x03\x12\x1d\n" +
 	"\x19NAMESPACE_STATUS_DELETING\x10\x04\x12\x1c\n" +
-	"\x18NAMESPACE_STATUS_DELETED\x10\x05*\x86\x01\n" +
+	"\x18NAMESPACE_STATUS_DELETED\x10\x05*V\n" +
+	"\tMovePhase\x12\x1a\n" +
+	"\x16MOVE_PHASE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11MOVE_PHASE_SHADOW\x10\x01\x12\x16\n" +
+	"\x12MOVE_PHASE_CUTOVER\x10\x02*\x86\x01\n" +
 	"\n" +
 	"ShardState\x12\x1b\n" +
 	"\x17SHARD_STATE_UNSPECIFIED\x10\x00\x12\x12\n" +
@@ -2254,79 +2497,86 @@ func file_fsm_fsmpb_types_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_types_proto_rawDescData
 }
 
-var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(NamespaceStatus)(0),       // 0: prism.fsm.v1.NamespaceStatus
-	(ShardState)(0),            // 1: prism.fsm.v1.ShardState
-	(Error_Kind)(0),            // 2: prism.fsm.v1.Error.Kind
-	(*NamespaceSpec)(nil),      // 3: prism.fsm.v1.NamespaceSpec
-	(*Capacity)(nil),           // 4: prism.fsm.v1.Capacity
-	(*Policies)(nil),           // 5: prism.fsm.v1.Policies
-	(*Owner)(nil),              // 6: prism.fsm.v1.Owner
-	(*Consumer)(nil),           // 7: prism.fsm.v1.Consumer
-	(*Access)(nil),             // 8: prism.fsm.v1.Access
-	(*Placement)(nil),          // 9: prism.fsm.v1.Placement
-	(*Namespace)(nil),          // 10: prism.fsm.v1.Namespace
-	(*ShardCapacity)(nil),      // 11: prism.fsm.v1.ShardCapacity
-	(*ShardSpec)(nil),          // 12: prism.fsm.v1.ShardSpec
-	(*Shard)(nil),              // 13: prism.fsm.v1.Shard
-	(*Command)(nil),            // 14: prism.fsm.v1.Command
-	(*Noop)(nil),               // 15: prism.fsm.v1.Noop
-	(*ApplyNamespace)(nil),     // 16: prism.fsm.v1.ApplyNamespace
-	(*DeleteNamespace)(nil),    // 17: prism.fsm.v1.DeleteNamespace
-	(*SetNamespaceStatus)(nil), // 18: prism.fsm.v1.SetNamespaceStatus
-	(*RegisterShard)(nil),      // 19: prism.fsm.v1.RegisterShard
-	(*SetShardState)(nil),      // 20: prism.fsm.v1.SetShardState
-	(*RemoveShard)(nil),        // 21: prism.fsm.v1.RemoveShard
-	(*AssignNamespace)(nil),    // 22: prism.fsm.v1.AssignNamespace
-	(*SetClusterID)(nil),       // 23: prism.fsm.v1.SetClusterID
-	(*PurgeNamespace)(nil),     // 24: prism.fsm.v1.PurgeNamespace
-	(*Error)(nil),              // 25: prism.fsm.v1.Error
-	(*FieldError)(nil),         // 26: prism.fsm.v1.FieldError
-	(*ApplyResult)(nil),        // 27: prism.fsm.v1.ApplyResult
-	(*SnapshotHeader)(nil),     // 28: prism.fsm.v1.SnapshotHeader
-	nil,                        // 29: prism.fsm.v1.Placement.LabelsEntry
-	nil,                        // 30: prism.fsm.v1.ShardSpec.LabelsEntry
+	(MovePhase)(0),             // 1: prism.fsm.v1.MovePhase
+	(ShardState)(0),            // 2: prism.fsm.v1.ShardState
+	(Error_Kind)(0),            // 3: prism.fsm.v1.Error.Kind
+	(*NamespaceSpec)(nil),      // 4: prism.fsm.v1.NamespaceSpec
+	(*Capacity)(nil),           // 5: prism.fsm.v1.Capacity
+	(*Policies)(nil),           // 6: prism.fsm.v1.Policies
+	(*Owner)(nil),              // 7: prism.fsm.v1.Owner
+	(*Consumer)(nil),           // 8: prism.fsm.v1.Consumer
+	(*Access)(nil),             // 9: prism.fsm.v1.Access
+	(*Placement)(nil),          // 10: prism.fsm.v1.Placement
+	(*Namespace)(nil),          // 11: prism.fsm.v1.Namespace
+	(*NamespaceMove)(nil),      // 12: prism.fsm.v1.NamespaceMove
+	(*ShardCapacity)(nil),      // 13: prism.fsm.v1.ShardCapacity
+	(*ShardSpec)(nil),          // 14: prism.fsm.v1.ShardSpec
+	(*Shard)(nil),              // 15: prism.fsm.v1.Shard
+	(*Command)(nil),            // 16: prism.fsm.v1.Command
+	(*Noop)(nil),               // 17: prism.fsm.v1.Noop
+	(*ApplyNamespace)(nil),     // 18: prism.fsm.v1.ApplyNamespace
+	(*DeleteNamespace)(nil),    // 19: prism.fsm.v1.DeleteNamespace
+	(*SetNamespaceStatus)(nil), // 20: prism.fsm.v1.SetNamespaceStatus
+	(*RegisterShard)(nil),      // 21: prism.fsm.v1.RegisterShard
+	(*SetShardState)(nil),      // 22: prism.fsm.v1.SetShardState
+	(*RemoveShard)(nil),        // 23: prism.fsm.v1.RemoveShard
+	(*AssignNamespace)(nil),    // 24: prism.fsm.v1.AssignNamespace
+	(*MoveNamespace)(nil),      // 25: prism.fsm.v1.MoveNamespace
+	(*SetClusterID)(nil),       // 26: prism.fsm.v1.SetClusterID
+	(*PurgeNamespace)(nil),     // 27: prism.fsm.v1.PurgeNamespace
+	(*Error)(nil),              // 28: prism.fsm.v1.Error
+	(*FieldError)(nil),         // 29: prism.fsm.v1.FieldError
+	(*ApplyResult)(nil),        // 30: prism.fsm.v1.ApplyResult
+	(*SnapshotHeader)(nil),     // 31: prism.fsm.v1.SnapshotHeader
+	nil,                        // 32: prism.fsm.v1.Placement.LabelsEntry
+	nil,                        // 33: prism.fsm.v1.ShardSpec.LabelsEntry
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
-	4,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
-	5,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
-	8,  // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
-	9,  // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
-	6,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
-	7,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	29, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
-	3,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	5,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
+	6,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
+	9,  // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
+	10, // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
+	7,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
+	8,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
+	32, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	4,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
 	0,  // 8: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
-	11, // 9: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
-	30, // 10: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
-	12, // 11: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
-	1,  // 12: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
-	15, // 13: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
-	16, // 14: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
-	17, // 15: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
-	18, // 16: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
-	24, // 17: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
-	23, // 18: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
-	19, // 19: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
-	20, // 20: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
-	21, // 21: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
-	22, // 22: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
-	3,  // 23: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 24: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
-	12, // 25: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
-	1,  // 26: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
-	2,  // 27: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	26, // 28: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	10, // 29: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	25, // 30: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	13, // 31: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	12, // 9: prism.fsm.v1.Namespace.move:type_name -> prism.fsm.v1.NamespaceMove
+	1,  // 10: prism.fsm.v1.NamespaceMove.phase:type_name -> prism.fsm.v1.MovePhase
+	13, // 11: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
+	33, // 12: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
+	14, // 13: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
+	2,  // 14: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
+	17, // 15: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
+	18, // 16: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
+	19, // 17: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
+	20, // 18: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
+	27, // 19: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
+	26, // 20: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
+	21, // 21: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
+	22, // 22: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
+	23, // 23: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
+	24, // 24: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
+	25, // 25: prism.fsm.v1.Command.move_namespace:type_name -> prism.fsm.v1.MoveNamespace
+	4,  // 26: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 27: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
+	14, // 28: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
+	2,  // 29: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
+	1,  // 30: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
+	3,  // 31: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	29, // 32: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	11, // 33: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	28, // 34: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	15, // 35: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
@@ -2335,7 +2585,7 @@ func file_fsm_fsmpb_types_proto_init() {
 		return
 	}
 	file_fsm_fsmpb_types_proto_msgTypes[2].OneofWrappers = []any{}
-	file_fsm_fsmpb_types_proto_msgTypes[11].OneofWrappers = []any{
+	file_fsm_fsmpb_types_proto_msgTypes[12].OneofWrappers = []any{
 		(*Command_Noop)(nil),
 		(*Command_ApplyNamespace)(nil),
 		(*Command_DeleteNamespace)(nil),
@@ -2346,16 +2596,17 @@ func file_fsm_fsmpb_types_proto_init() {
 		(*Command_SetShardState)(nil),
 		(*Command_RemoveShard)(nil),
 		(*Command_AssignNamespace)(nil),
+		(*Command_MoveNamespace)(nil),
 	}
-	file_fsm_fsmpb_types_proto_msgTypes[13].OneofWrappers = []any{}
 	file_fsm_fsmpb_types_proto_msgTypes[14].OneofWrappers = []any{}
+	file_fsm_fsmpb_types_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_types_proto_rawDesc), len(file_fsm_fsmpb_types_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   28,
+			NumEnums:      4,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -144,7 +145,7 @@ func (a *Agent) heartbeats(ctx context.Context) {
 	every := a.cfg.HeartbeatInterval
 	for ctx.Err() == nil {
 		hctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
-		resp, err := a.cl.Heartbeat(hctx, a.cfg.Spec.Id, a.session)
+		resp, err := a.cl.Heartbeat(hctx, a.cfg.Spec.Id, a.session, a.readyToTakeOver())
 		cancel()
 		switch {
 		case err == nil:
@@ -220,7 +221,7 @@ func (a *Agent) apply(e *rpcpb.WatchEvent) error {
 	switch {
 	case e.Namespace != nil:
 		ns := e.Namespace
-		if e.Type == "put" && ns.ShardId == id && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
+		if e.Type == "put" && fsm.IsOn(ns, id) && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
 			target[e.Name] = ns
 		} else {
 			delete(target, e.Name)
@@ -237,6 +238,23 @@ func (a *Agent) apply(e *rpcpb.WatchEvent) error {
 		a.notify()
 	}
 	return nil
+}
+
+// readyToTakeOver lists the namespaces moving here in their shadow phase:
+// the reference agent has nothing to warm up, so it is ready for all of
+// them (a real gateway would report them once its shadow traffic is
+// healthy).
+func (a *Agent) readyToTakeOver() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for name, ns := range a.nss {
+		if m := ns.Move; m != nil && m.To == a.cfg.Spec.Id && m.Phase == fsmpb.MovePhase_MOVE_PHASE_SHADOW {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (a *Agent) setConnected(v bool) {

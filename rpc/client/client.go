@@ -415,9 +415,10 @@ func (c *Client) RegisterShard(ctx context.Context, spec *fsmpb.ShardSpec) (resp
 }
 
 // Heartbeat renews a shard's session through any node (idempotent).
-func (c *Client) Heartbeat(ctx context.Context, shardID, session string) (resp *rpcpb.HeartbeatResponse, err error) {
+// ready lists namespaces moving to the shard that it is ready to serve.
+func (c *Client) Heartbeat(ctx context.Context, shardID, session string, ready []string) (resp *rpcpb.HeartbeatResponse, err error) {
 	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
-		resp, e = rpcpb.NewShardServiceClient(cc).Heartbeat(ctx, &rpcpb.HeartbeatRequest{ShardId: shardID, Session: session})
+		resp, e = rpcpb.NewShardServiceClient(cc).Heartbeat(ctx, &rpcpb.HeartbeatRequest{ShardId: shardID, Session: session, Ready: ready})
 		return e
 	})
 	return resp, err

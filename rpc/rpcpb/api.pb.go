@@ -1344,9 +1344,12 @@ func (x *MembersResponse) GetMembers() []*Member {
 }
 
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ShardId       string                 `protobuf:"bytes,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Session       string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"` // the agent's instance id (informational, logged)
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ShardId string                 `protobuf:"bytes,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	Session string                 `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"` // the agent's instance id (informational, logged)
+	// Namespaces moving to this shard that it is ready to serve (shadow
+	// phase): the leader cuts them over.
+	Ready         []string `protobuf:"bytes,3,rep,name=ready,proto3" json:"ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1393,6 +1396,13 @@ func (x *HeartbeatRequest) GetSession() string {
 		return x.Session
 	}
 	return ""
+}
+
+func (x *HeartbeatRequest) GetReady() []string {
+	if x != nil {
+		return x.Ready
+	}
+	return nil
 }
 
 type HeartbeatResponse struct {
@@ -2812,6 +2822,7 @@ type ForwardHeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ShardId       string                 `protobuf:"bytes,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
 	FromNode      string                 `protobuf:"bytes,2,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	Ready         []string               `protobuf:"bytes,3,rep,name=ready,proto3" json:"ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2858,6 +2869,13 @@ func (x *ForwardHeartbeatRequest) GetFromNode() string {
 		return x.FromNode
 	}
 	return ""
+}
+
+func (x *ForwardHeartbeatRequest) GetReady() []string {
+	if x != nil {
+		return x.Ready
+	}
+	return nil
 }
 
 type ForwardHeartbeatResponse struct {
@@ -3381,10 +3399,11 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\traft_addr\x18\x05 \x01(\tR\braftAddr\x12\x16\n" +
 	"\x06status\x18\x06 \x01(\tR\x06status\"=\n" +
 	"\x0fMembersResponse\x12*\n" +
-	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"G\n" +
+	"\amembers\x18\x01 \x03(\v2\x10.prism.v1.MemberR\amembers\"]\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\tR\ashardId\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\x9f\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\x12\x14\n" +
+	"\x05ready\x18\x03 \x03(\tR\x05ready\"\x9f\x01\n" +
 	"\x11HeartbeatResponse\x12\x1f\n" +
 	"\vinterval_ms\x18\x01 \x01(\x03R\n" +
 	"intervalMs\x12(\n" +
@@ -3487,10 +3506,11 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"b\n" +
 	"\x17SnapshotRestoreResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12+\n" +
-	"\x11snapshot_revision\x18\x02 \x01(\x03R\x10snapshotRevision\"Q\n" +
+	"\x11snapshot_revision\x18\x02 \x01(\x03R\x10snapshotRevision\"g\n" +
 	"\x17ForwardHeartbeatRequest\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\tR\ashardId\x12\x1b\n" +
-	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\"\x9b\x01\n" +
+	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\x12\x14\n" +
+	"\x05ready\x18\x03 \x03(\tR\x05ready\"\x9b\x01\n" +
 	"\x18ForwardHeartbeatResponse\x12+\n" +
 	"\arefusal\x18\x01 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12\x1b\n" +
 	"\tnot_found\x18\x02 \x01(\bR\bnotFound\x12\x18\n" +
