@@ -78,6 +78,10 @@ func shardSnapshot(ctx context.Context, env *workload.Env, agents *shards.Agents
 			Name: ns.Spec.GetName(), Status: lower("NAMESPACE_STATUS_", ns.Status.String()), Reason: ns.StatusReason,
 			ShardID: ns.ShardId, Revision: ns.Revision, Dedicated: ns.Spec.GetPlacement().GetIsolation() == "dedicated",
 		})
+		if m := ns.GetMove(); m != nil {
+			x := &s.Namespaces[len(s.Namespaces)-1]
+			x.MoveFrom, x.MoveTo, x.MovePhase = m.From, m.To, lower("MOVE_PHASE_", m.Phase.String())
+		}
 	}
 	for _, a := range agents.List {
 		l, err := c.List(actx, &rpcpb.ListRequest{Consistency: lin, ShardId: a.ID})
@@ -140,14 +144,14 @@ func settle(ctx context.Context, env *workload.Env, agents *shards.Agents, withi
 
 // checkShards runs the shard checkers after healing: placement
 // invariants, agent convergence and shard liveness once the cluster has
-// settled (up to 30 s); then it kills the last agent for good and checks
+// settled (up to 40 s: a move in flight may wait out its 30 s shadow timeout); then it kills the last agent for good and checks
 // that its shard goes suspect or down, its namespaces stop being active
 // there, and the other agents stay up and converged (up to 15 s).
 func checkShards(ctx context.Context, c *config, env *workload.Env, agents *shards.Agents, logf func(string, ...any)) []checker.Result {
 	all := func(s checker.Snapshot) []checker.Result {
 		return []checker.Result{checker.Placement(s, "plc-"), checker.AgentConvergence(s), checker.ShardLiveness(s, "shard-liveness")}
 	}
-	rs, snap, took := settle(ctx, env, agents, 30*time.Second, all)
+	rs, snap, took := settle(ctx, env, agents, 40*time.Second, all)
 	logf("shard checks after healing: %.1fs to settle", took.Seconds())
 	writeJSON(filepath.Join(c.reportDir, "shards-healed.json"), snap)
 	for i := range rs {

@@ -26,6 +26,27 @@ type NsSnap struct {
 	ShardID   string `json:"shard_id,omitempty"`
 	Revision  int64  `json:"revision"`
 	Dedicated bool   `json:"dedicated,omitempty"`
+	// An assignment in motion (ADR-009): shard_id serves (the source in
+	// phase shadow, the target from cutover), and the other end also has it.
+	MoveFrom  string `json:"move_from,omitempty"`
+	MoveTo    string `json:"move_to,omitempty"`
+	MovePhase string `json:"move_phase,omitempty"`
+}
+
+// on lists the shards a namespace is on: its serving shard, and the other
+// end of a move in flight.
+func (ns NsSnap) on() []string {
+	var out []string
+	if ns.ShardID != "" {
+		out = append(out, ns.ShardID)
+	}
+	for _, x := range []string{ns.MoveFrom, ns.MoveTo} {
+		if x != "" && x != ns.ShardID {
+			out = append(out, x)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // AgentSnap is one agent: whether the harness runs it, and its view.
@@ -54,11 +75,13 @@ type Snapshot struct {
 // Placement checks the placement invariants on the namespaces named with
 // prefix (the shards workload's), once settled:
 //   - every active one is on exactly one shard, which exists and is up (its
-//     shard_id names it and it is in that shard's namespace list only);
+//     shard_id names it and it is in that shard's namespace list only; no
+//     move is in flight once settled: during one, both ends list it);
 //   - none is left unplaced: a live one is active, or provisioning with an
 //     "unschedulable: " reason, or degraded on a shard that is not up;
 //   - a shard hosting a dedicated namespace hosts nothing else;
-//   - no shared shard is above the high watermark in any dimension.
+//   - no shared shard is above the high watermark in any dimension;
+//   - no other namespace (reg-*, set-*: a backend no agent serves) is placed.
 func Placement(s Snapshot, prefix string) Result {
 	r := Result{Name: "placement", OK: true}
 	shards := map[string]ShardSnap{}
@@ -71,19 +94,33 @@ func Placement(s Snapshot, prefix string) Result {
 	}
 	dedicatedOn := map[string]string{}
 	active, placed := 0, 0
+	moving := 0
 	for _, ns := range s.Namespaces {
 		if ns.ShardID != "" {
 			placed++
 			if ns.Dedicated {
-				dedicatedOn[ns.ShardID] = ns.Name
+				for _, id := range ns.on() {
+					dedicatedOn[id] = ns.Name
+				}
 			}
-			if l := listedOn[ns.Name]; len(l) != 1 || l[0] != ns.ShardID {
-				r.fail("%s has shard_id %s but is listed on shards %v", ns.Name, ns.ShardID, l)
-			}
-		} else if l := listedOn[ns.Name]; len(l) > 0 {
-			r.fail("%s has no shard_id but is listed on shards %v", ns.Name, l)
+		}
+		l := append([]string(nil), listedOn[ns.Name]...)
+		sort.Strings(l)
+		if want := ns.on(); strings.Join(l, ",") != strings.Join(want, ",") {
+			r.fail("%s (shard_id %q, move %q→%q) is listed on shards %v, want %v", ns.Name, ns.ShardID, ns.MoveFrom, ns.MoveTo, l, want)
+		}
+		if ns.MoveTo != "" {
+			moving++
+			// Once settled no move is in flight: a namespace is on exactly
+			// one shard.
+			r.fail("%s is still moving %s→%s (phase %s) after settling", ns.Name, ns.MoveFrom, ns.MoveTo, ns.MovePhase)
 		}
 		if !strings.HasPrefix(ns.Name, prefix) {
+			if ns.ShardID != "" {
+				// reg-* and set-* use a backend no agent serves: placing one
+				// would also break the register model's single writer.
+				r.fail("%s is on shard %s, but no shard serves its backend", ns.Name, ns.ShardID)
+			}
 			continue
 		}
 		sh, exists := shards[ns.ShardID]
@@ -123,7 +160,7 @@ func Placement(s Snapshot, prefix string) Result {
 			}
 		}
 	}
-	r.Note = fmt.Sprintf("%d shards, %d namespaces placed, %d %s* active, %d dedicated", len(s.Shards), placed, active, prefix, len(dedicatedOn))
+	r.Note = fmt.Sprintf("%d shards, %d namespaces placed, %d %s* active, %d dedicated, %d moving", len(s.Shards), placed, active, prefix, len(dedicatedOn), moving)
 	return r
 }
 
