@@ -80,7 +80,7 @@ func parse() (*config, []string) {
 	flag.IntVar(&c.shards, "shards", 0, "prism-shard agents to run (in the client namespace); prismd then gets --shard-suspect-after 1s --shard-down-after 2s")
 	flag.StringVar(&c.prismShard, "prism-shard", "./bin/prism-shard", "prism-shard binary (with --shards)")
 	flag.IntVar(&c.shardWorkers, "shard-workers", 2, "workers of the shards workload")
-	flag.BoolVar(&c.shardDedicated, "shard-dedicated", true, "the shards workload first creates a dedicated namespace (needs --shards 2 or more)")
+	flag.BoolVar(&c.shardDedicated, "shard-dedicated", true, "with --shards 3 or more, the shards workload first creates a dedicated namespace (with 2, one shared shard would be left: no moves)")
 	flag.Parse()
 	c.nemeses = split(nem)
 	c.workloads = split(wl)

@@ -106,7 +106,7 @@ func runner(c *config) int {
 		logf("%d shard agents registered and up", c.shards)
 		if c.has("shards") {
 			shared := c.shards
-			if c.shardDedicated && c.shards >= 2 {
+			if c.shardDedicated && c.shards >= 3 {
 				sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 				on, err := workload.SetupDedicated(sctx, env)
 				scancel()

@@ -114,12 +114,13 @@ func shardSnapshot(ctx context.Context, env *workload.Env, agents *shards.Agents
 
 // settle takes snapshots until every check passes or the deadline, and
 // returns the last verdicts (and snapshot).
-func settle(ctx context.Context, env *workload.Env, agents *shards.Agents, within time.Duration,
+func settle(ctx context.Context, env *workload.Env, agents *shards.Agents, within time.Duration, logf func(string, ...any),
 	checks func(checker.Snapshot) []checker.Result) ([]checker.Result, checker.Snapshot, time.Duration) {
 	start := time.Now()
 	deadline := start.Add(within)
 	var rs []checker.Result
 	var snap checker.Snapshot
+	first := true
 	for {
 		s, err := shardSnapshot(ctx, env, agents)
 		if err == nil {
@@ -131,6 +132,16 @@ func settle(ctx context.Context, env *workload.Env, agents *shards.Agents, withi
 			}
 			if ok {
 				return rs, snap, time.Since(start)
+			}
+			if first {
+				first = false
+				for _, r := range rs {
+					for i, p := range r.Problems {
+						if i < 3 {
+							logf("    not settled yet: %s: %s", r.Name, p)
+						}
+					}
+				}
 			}
 		} else if rs == nil {
 			rs = []checker.Result{{Name: "shard-snapshot", Problems: []string{err.Error()}}}
@@ -151,7 +162,7 @@ func checkShards(ctx context.Context, c *config, env *workload.Env, agents *shar
 	all := func(s checker.Snapshot) []checker.Result {
 		return []checker.Result{checker.Placement(s, "plc-"), checker.AgentConvergence(s), checker.ShardLiveness(s, "shard-liveness")}
 	}
-	rs, snap, took := settle(ctx, env, agents, 40*time.Second, all)
+	rs, snap, took := settle(ctx, env, agents, 40*time.Second, logf, all)
 	logf("shard checks after healing: %.1fs to settle", took.Seconds())
 	writeJSON(filepath.Join(c.reportDir, "shards-healed.json"), snap)
 	for i := range rs {
@@ -163,7 +174,7 @@ func checkShards(ctx context.Context, c *config, env *workload.Env, agents *shar
 		return append(rs, checker.Result{Name: "shard-kill", Problems: []string{err.Error()}})
 	}
 	logf("killed agent %s for good: its shard must go suspect or down", victim.ID)
-	krs, ksnap, ktook := settle(ctx, env, agents, 15*time.Second, all)
+	krs, ksnap, ktook := settle(ctx, env, agents, 15*time.Second, logf, all)
 	writeJSON(filepath.Join(c.reportDir, "shards-killed.json"), ksnap)
 	k := checker.Result{Name: "shard-kill", OK: true, Note: fmt.Sprintf("agent %s killed, settled in %.1fs", victim.ID, ktook.Seconds())}
 	for _, r := range krs {

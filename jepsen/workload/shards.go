@@ -153,7 +153,7 @@ func Shards(ctx context.Context, env *Env, proc, pref int, seed int64, budget *B
 			var resp *rpcpb.PlanResponse
 			resp, err = c.Rebalance(actx, false, 2)
 			if err == nil {
-				op.Val = int64(resp.GetApplied()) // moves committed
+				op.Val = int64(resp.GetMoves()) // moves planned (applied also counts status changes)
 			}
 		case len(live) > 0 && p < 30:
 			i := rng.Intn(len(live))
