@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # The full Jepsen matrix: every nemesis alone and combined, on 3 and 5 nodes,
-# several seeds. Stops at the first violation (its report dir is printed).
+# several seeds, every workload, 3 shard agents (a dedicated shard plus two
+# shared ones, so placed namespaces can move). Stops at the first violation (its report dir is printed).
 # Usage: jepsen/matrix.sh [SEEDS] [TIME]   (defaults: 3 seeds, 60s per run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${1:-3}
 TIME=${2:-60s}
 PRISMD=${PRISMD:-./bin/prismd}
+PRISM_SHARD=${PRISM_SHARD:-./bin/prism-shard}
 go build -o /tmp/prism-jepsen-bin ./jepsen
 runs=0
 for nodes in 3 5; do
-  for nem in partition kill pause leader-kill membership partition,kill,pause,leader-kill,membership; do
+  for nem in partition kill pause leader-kill membership agent-kill partition,kill,pause,leader-kill,membership,agent-kill; do
     for s in $(seq 1 "$SEEDS"); do
       seed=$((nodes * 1000 + s * 37 + ${#nem}))
       echo "=== nodes=$nodes nemesis=$nem seed=$seed"
       /tmp/prism-jepsen-bin --nodes "$nodes" --time "$TIME" --nemesis "$nem" \
-        --workload register,set,watch --seed "$seed" --prismd "$PRISMD" | tail -n 1
+        --workload register,set,watch,shards --shards 3 --seed "$seed" \
+        --prismd "$PRISMD" --prism-shard "$PRISM_SHARD" | tail -n 1
       runs=$((runs + 1))
     done
   done
