@@ -46,30 +46,68 @@ func (n *Node) placementInput(now time.Time) placement.Input {
 		})
 	}
 	for _, ns := range nss {
-		switch ns.Status {
-		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
+		if ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
 			continue
 		}
-		sp := ns.Spec
-		c := sp.GetCapacity()
-		pn := placement.Namespace{
-			Name:         sp.GetName(),
-			Demand:       placement.Load{ReadRPS: c.GetEstimatedReadRps(), WriteRPS: c.GetEstimatedWriteRps(), DataMB: gbToMB(c.GetEstimatedDataSizeGb())},
-			Backend:      sp.GetBackend(),
-			Isolation:    sp.GetPlacement().GetIsolation(),
-			Labels:       sp.GetPlacement().GetLabels(),
-			CurrentShard: ns.ShardId,
-			Pinned:       ns.Pinned || (ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING && ns.ShardId != ""),
-		}
-		if m := ns.Move; m != nil {
-			pn.Moving = &placement.Move{From: m.From, To: m.To}
-		}
-		if at, ok := n.moved.Load(pn.Name); ok && now.Sub(at.(time.Time)) < n.cfg.MoveCooling {
-			pn.MovedRecently = true
-		}
-		in.Namespaces = append(in.Namespaces, pn)
+		in.Namespaces = append(in.Namespaces, n.toPlacementNS(ns, now))
 	}
 	return in
+}
+
+func (n *Node) toPlacementNS(ns *fsmpb.Namespace, now time.Time) placement.Namespace {
+	sp := ns.Spec
+	c := sp.GetCapacity()
+	pn := placement.Namespace{
+		Name:         sp.GetName(),
+		Demand:       placement.Load{ReadRPS: c.GetEstimatedReadRps(), WriteRPS: c.GetEstimatedWriteRps(), DataMB: gbToMB(c.GetEstimatedDataSizeGb())},
+		Backend:      sp.GetBackend(),
+		Isolation:    sp.GetPlacement().GetIsolation(),
+		Labels:       sp.GetPlacement().GetLabels(),
+		CurrentShard: ns.ShardId,
+		Pinned:       ns.Pinned || (ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING && ns.ShardId != ""),
+	}
+	if m := ns.Move; m != nil {
+		pn.Moving = &placement.Move{From: m.From, To: m.To}
+	}
+	if at, ok := n.moved.Load(pn.Name); ok && now.Sub(at.(time.Time)) < n.cfg.MoveCooling {
+		pn.MovedRecently = true
+	}
+	return pn
+}
+
+// PlacementPreview is where the engine would put ns (a namespace as an
+// apply would store it) on the current state: its shard, or "" and the
+// reason it cannot be placed. ok is false while no shard is registered
+// (placement is idle).
+func (n *Node) PlacementPreview(ns *fsmpb.Namespace) (shard, reason string, ok bool) {
+	now := time.Now()
+	in := n.placementInput(now)
+	if len(in.Shards) == 0 {
+		return "", "", false
+	}
+	pn := n.toPlacementNS(ns, now)
+	replaced := false
+	for i := range in.Namespaces {
+		if in.Namespaces[i].Name == pn.Name {
+			in.Namespaces[i], replaced = pn, true
+		}
+	}
+	if !replaced {
+		in.Namespaces = append(in.Namespaces, pn)
+	}
+	shard = ns.ShardId
+	for _, d := range placement.Place(n.cfg.Placement, in).Decisions {
+		if d.Namespace != pn.Name {
+			continue
+		}
+		switch d.Kind {
+		case placement.KindAssign, placement.KindMove:
+			shard = d.Shard
+		case placement.KindUnschedulable:
+			return "", unschedulablePrefix + d.Reason, true
+		}
+	}
+	return shard, "", true
 }
 
 func gbToMB(gb float64) int64 { return int64(math.Round(gb * 1000)) }

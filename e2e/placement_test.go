@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,6 +58,26 @@ func TestPlacementCLI(t *testing.T) {
 		}
 		return nil
 	})
+	// A dry run shows the shard a new namespace would get, or why none.
+	f := filepath.Join(t.TempDir(), "new.yaml")
+	if err := os.WriteFile(f, []byte("namespace: user-sessions\nabstraction: keyvalue\nbackend: postgres\n"+
+		"capacity:\n  estimated_read_rps: 100\n  estimated_write_rps: 10\n  estimated_data_size_gb: 1\n"+
+		"access:\n  owners:\n    - team: identity\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var preview, profiles struct {
+		ShardID      string `json:"shard_id"`
+		StatusReason string `json:"status_reason"`
+	}
+	opsMustCtlJSON(t, eps, &preview, "namespace", "apply", "--dry-run", "-f", f)
+	opsMustCtlJSON(t, eps, &profiles, "namespace", "get", "user-profiles")
+	if preview.ShardID == "" || preview.ShardID != profiles.ShardID {
+		t.Fatalf("dry run places user-sessions on %q; the small namespaces share %q", preview.ShardID, profiles.ShardID)
+	}
+	opsMustCtlJSON(t, eps, &preview, "namespace", "apply", "--dry-run", "-f", "../examples/video-events.yaml")
+	if preview.ShardID != "" || !strings.Contains(preview.StatusReason, "unschedulable") {
+		t.Fatalf("dry run of video-events: %+v", preview)
+	}
 	var plan planJSON
 	opsMustCtlJSON(t, eps, &plan, "placement", "plan")
 	for _, d := range plan.Decisions {

@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
@@ -50,7 +52,15 @@ func (s *namespaceService) dryRun(ctx context.Context, req *rpcpb.ApplyRequest) 
 	if res.Err != nil {
 		return nil, toStatus(res.Err)
 	}
-	return &rpcpb.ApplyResponse{Namespace: res.Namespace, Revision: res.Revision, Unchanged: res.Unchanged}, nil
+	ns := proto.Clone(res.Namespace).(*fsmpb.Namespace)
+	// Show the placement it would get (the same engine the leader runs).
+	if shard, reason, ok := s.node.PlacementPreview(ns); ok {
+		ns.ShardId = shard
+		if reason != "" {
+			ns.StatusReason = reason
+		}
+	}
+	return &rpcpb.ApplyResponse{Namespace: ns, Revision: res.Revision, Unchanged: res.Unchanged}, nil
 }
 
 func (s *namespaceService) read(ctx context.Context, c rpcpb.Consistency) (*rpcpb.ReadHeader, error) {

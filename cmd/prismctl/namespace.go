@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -135,7 +136,16 @@ func printApply(g *globals, results []*rpcpb.ApplyResponse, dryRun bool) error {
 			if dryRun {
 				verb += " (dry run)"
 			}
-			fmt.Fprintf(w, "namespace/%s %s\trevision %d\tstatus %s\n", vs[i].Name, verb, r.Namespace.Revision, vs[i].Status)
+			fmt.Fprintf(w, "namespace/%s %s\trevision %d\tstatus %s", vs[i].Name, verb, r.Namespace.Revision, vs[i].Status)
+			if dryRun {
+				switch {
+				case vs[i].ShardID != "":
+					fmt.Fprintf(w, "\tshard %s", vs[i].ShardID)
+				case strings.HasPrefix(vs[i].StatusReason, "unschedulable"):
+					fmt.Fprintf(w, "\t%s", vs[i].StatusReason)
+				}
+			}
+			fmt.Fprintln(w)
 		}
 	})
 }
