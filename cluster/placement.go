@@ -222,7 +222,13 @@ func (n *Node) advanceMoves(ctx context.Context) {
 		if err == nil {
 			err = res.Err
 		}
-		if err != nil && !errors.Is(err, fsm.ErrRevisionMismatch) {
+		switch {
+		case err == nil, errors.Is(err, fsm.ErrRevisionMismatch):
+		case errors.Is(err, fsm.ErrNotFound), errors.Is(err, fsm.ErrFailedPrecondition), errors.Is(err, fsm.ErrShardNotFound):
+			// This namespace's move changed under us: the others still advance.
+			n.log.Warn("advancing a move failed", "namespace", body.Name, "err", err)
+			continue
+		default: // no quorum or leadership lost: try again next round
 			n.log.Warn("advancing a move failed", "namespace", body.Name, "err", err)
 			return
 		}

@@ -61,3 +61,21 @@ func TestMovePhases(t *testing.T) {
 		t.Fatalf("assign during a move: %+v", r)
 	}
 }
+
+// Deleting a namespace in motion ends its move (regression: a deleted
+// namespace kept its move record and blocked every later move).
+func TestDeleteEndsMove(t *testing.T) {
+	h := newHarness(t)
+	h.apply(regShard(shardSpec("a", "postgres")))
+	h.apply(regShard(shardSpec("b", "postgres")))
+	h.apply(put(spec("ns"), nil))
+	h.apply(assign("ns", "a", false))
+	h.apply(move("ns", "b", fsmpb.MovePhase_MOVE_PHASE_SHADOW, false))
+	r := h.apply(del("ns"))
+	if r.Err != nil || r.Namespace.Move != nil || r.Namespace.ShardId != "a" || r.PrevShards != [2]string{"a", "b"} {
+		t.Fatalf("delete during a move: %+v", r)
+	}
+	if len(h.f.Moving()) != 0 || len(h.f.AssignedTo("b")) != 0 {
+		t.Fatal("a deleted namespace still moves")
+	}
+}

@@ -137,10 +137,11 @@ func deleteNamespace(s *state, cmd *fsmpb.Command) Result {
 	ns := clone(cur)
 	ns.Status = statusDeleting
 	ns.StatusReason = "deletion requested"
+	ns.Move = nil // a namespace being deleted stops moving; it stays on its serving shard
 	ns.Revision = s.bump()
 	ns.UpdatedUnixNano = cmd.UnixNano
 	s.namespaces[body.Name] = ns
-	return Result{Revision: ns.Revision, Namespace: ns}
+	return Result{Revision: ns.Revision, Namespace: ns, PrevShards: Involved(cur)}
 }
 
 // transitions lists the status changes SetNamespaceStatus may make.

@@ -206,7 +206,7 @@ func (f *FSM) Moving() []*fsmpb.Namespace {
 	f.mu.RLock()
 	var out []*fsmpb.Namespace
 	for _, ns := range f.s.namespaces {
-		if ns.Move != nil {
+		if ns.Move != nil && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
 			out = append(out, ns)
 		}
 	}
