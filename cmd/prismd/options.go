@@ -46,6 +46,7 @@ type options struct {
 	diskStall       time.Duration
 	shardSuspect    time.Duration
 	shardDown       time.Duration
+	shardGrace      time.Duration
 	gossipKey       string
 }
 
@@ -76,6 +77,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.DurationVar(&o.diskStall, "disk-stall-threshold", 5*time.Second, "a raft log write slower than this makes the node unready and gives up leadership")
 	fs.DurationVar(&o.shardSuspect, "shard-suspect-after", 10*time.Second, "a shard silent this long (no heartbeat) is marked suspect")
 	fs.DurationVar(&o.shardDown, "shard-down-after", 30*time.Second, "a shard silent this long is marked down")
+	fs.DurationVar(&o.shardGrace, "shard-down-grace", 30*time.Second, "namespaces of a down shard are degraded this long, then moved")
 	fs.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM also remove this node from raft (for nodes that will not come back)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
 	if err := fs.Parse(args); err != nil {
@@ -145,7 +147,7 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.ServerStabilization = o.stabilization
 	c.DeadServerCleanup = o.deadCleanup
 	c.DiskStallThreshold = o.diskStall
-	c.ShardSuspectAfter, c.ShardDownAfter = o.shardSuspect, o.shardDown
+	c.ShardSuspectAfter, c.ShardDownAfter, c.ShardDownGrace = o.shardSuspect, o.shardDown, o.shardGrace
 	if o.dev {
 		c.Voters, c.MinQuorum = 1, 1
 	}
