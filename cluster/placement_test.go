@@ -98,7 +98,7 @@ func TestPlacementRepairsDownShard(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(100 * time.Millisecond):
-				_, _ = cl.Heartbeat(testcluster.Ctx(t, time.Second), "b", "test", nil)
+				heartbeat(cl, "b", nil)
 			}
 		}
 	}()
@@ -167,7 +167,7 @@ func TestPlacementMovesInPhases(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 			r := <-ready
-			_, _ = cl.Heartbeat(testcluster.Ctx(t, time.Second), "b", "test", r)
+			heartbeat(cl, "b", r)
 			ready <- r
 		}
 	}()
@@ -199,4 +199,12 @@ func TestPlacementMovesInPhases(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// heartbeat sends one heartbeat from a test goroutine (no t: it may run
+// while the test ends).
+func heartbeat(cl *client.Client, shard string, ready []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = cl.Heartbeat(ctx, shard, "test", ready)
 }
