@@ -152,10 +152,8 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 				}
 				return watchStatus(err, 0)
 			}
-			for _, b := range batches {
-				if err := sendBatch(stream, b); err != nil {
-					return err
-				}
+			if err := sendBatches(stream, batches); err != nil {
+				return err
 			}
 		case <-tick.C:
 			// Report progress only when nothing is queued, so a bookmark
@@ -170,23 +168,60 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	}
 }
 
-// sendBatch sends one revision's events as one message. A batch the
-// watcher gets whole is encoded once (in its Memo) for every watcher.
-func sendBatch(stream rpcpb.WatchService_WatchServer, b watch.Batch) error {
-	if b.Memo != nil {
-		enc := b.Memo.Do(func() any {
-			msg, err := encode(batchResponse(b))
-			if err != nil {
-				return err
-			}
-			return msg
-		})
-		if err, bad := enc.(error); bad {
+// maxCoalesced bounds one coalesced message (the client's default receive
+// limit is 4 MiB).
+const maxCoalesced = 1 << 20
+
+// sendBatches sends queued revisions, whole, in as few messages as fit
+// maxCoalesced: a watcher that fell behind catches up with one message per
+// many revisions instead of one each, so per-message costs shrink exactly
+// when the server is loaded. Serialized WatchResponses concatenate into a
+// valid WatchResponse (repeated fields append), so a batch the watcher gets
+// whole is encoded once, in its Memo, for every watcher.
+func sendBatches(stream rpcpb.WatchService_WatchServer, batches []watch.Batch) error {
+	var buf []byte
+	for i, b := range batches {
+		enc, err := encodedBatch(b)
+		if err != nil {
 			return toStatus(err)
 		}
-		return stream.SendMsg(enc.(preEncoded))
+		if len(batches) == 1 {
+			return stream.SendMsg(enc) // shared bytes, no copy
+		}
+		if len(buf) > 0 && len(buf)+len(enc) > maxCoalesced {
+			if err := stream.SendMsg(preEncoded(buf)); err != nil {
+				return err
+			}
+			buf = nil
+		}
+		if buf == nil {
+			buf = make([]byte, 0, min(maxCoalesced, len(enc)*(len(batches)-i)))
+		}
+		buf = append(buf, enc...)
 	}
-	return stream.Send(batchResponse(b))
+	if len(buf) == 0 {
+		return nil
+	}
+	return stream.SendMsg(preEncoded(buf))
+}
+
+// encodedBatch is a batch's WatchResponse in wire form, memoized when the
+// batch is shared by every watcher that gets it whole.
+func encodedBatch(b watch.Batch) (preEncoded, error) {
+	if b.Memo == nil {
+		return encode(batchResponse(b))
+	}
+	v := b.Memo.Do(func() any {
+		msg, err := encode(batchResponse(b))
+		if err != nil {
+			return err
+		}
+		return msg
+	})
+	if err, bad := v.(error); bad {
+		return nil, err
+	}
+	return v.(preEncoded), nil
 }
 
 func batchResponse(b watch.Batch) *rpcpb.WatchResponse {

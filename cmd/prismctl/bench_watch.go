@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -23,6 +25,11 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 	if o.watchers < 1 || o.rate < 1 || o.clients < 1 {
 		return fmt.Errorf("bench watch: --watchers, --rate and --clients must be positive")
 	}
+	// The generator shares the machine with the server: run its GC less
+	// often (GOGC=400, as prismd does) so it takes less CPU from it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	eps := strings.Split(g.endpoints, ",")
 	conns := make([]*client.Client, o.clients)
 	for i := range conns {
@@ -40,11 +47,16 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 
 	var mu sync.Mutex
 	acked := map[int64]time.Time{}                  // revision -> ack time
-	seen := make([]map[int64]time.Time, o.watchers) // per watcher: revision -> receipt
+	// Per watcher, owned by its goroutine (no lock on the delivery path):
+	// the revisions it received and when.
+	type receipt struct {
+		rev int64
+		at  time.Time
+	}
+	seen := make([][]receipt, o.watchers)
 	ready := make(chan struct{}, o.watchers)
 	var wg sync.WaitGroup
 	for w := 0; w < o.watchers; w++ {
-		seen[w] = map[int64]time.Time{}
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
@@ -57,9 +69,7 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 					return nil
 				}
 				if e.Type == "put" {
-					mu.Lock()
-					seen[w][e.Revision] = now
-					mu.Unlock()
+					seen[w] = append(seen[w], receipt{e.Revision, now})
 				}
 				return nil
 			})
@@ -109,8 +119,12 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 	var lat []time.Duration
 	lost := 0
 	for w := range seen {
+		got := make(map[int64]time.Time, len(seen[w]))
+		for _, r := range seen[w] {
+			got[r.rev] = r.at
+		}
 		for rev, at := range acked {
-			got, ok := seen[w][rev]
+			got, ok := got[rev]
 			if !ok {
 				lost++
 				continue
