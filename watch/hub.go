@@ -142,7 +142,10 @@ type Sub struct {
 	hub    *Hub
 	filter Filter
 	ready  chan struct{} // capacity 1: something was queued, or the sub ended
-	// Guarded by hub.mu:
+	// mu guards the rest. Its own lock, not the hub's: 10,000 watchers
+	// draining their queues must not convoy on one mutex. Lock order:
+	// hub.mu, then mu.
+	mu    sync.Mutex
 	queue []Batch
 	limit int
 	ended bool
@@ -158,8 +161,8 @@ func (s *Sub) Ready() <-chan struct{} { return s.ready }
 // is a slice returned by an earlier Next that the caller is done with: its
 // array is reused, so a steady watcher allocates nothing per batch.
 func (s *Sub) Next(reuse []Batch) (batches []Batch, ok bool) {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.queue) == 0 {
 		return nil, !s.ended
 	}
@@ -170,8 +173,8 @@ func (s *Sub) Next(reuse []Batch) (batches []Batch, ok bool) {
 
 // Pending is how many batches are queued.
 func (s *Sub) Pending() int {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return len(s.queue)
 }
 
@@ -184,16 +187,16 @@ func (s *Sub) signal() {
 
 // Err says why the sub ended (nil after Close).
 func (s *Sub) Err() error {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.err
 }
 
 // Progress is the newest revision this watcher is caught up to: what a
 // bookmark may report once nothing is pending.
 func (s *Sub) Progress() int64 {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.last
 }
 
@@ -222,17 +225,22 @@ func (h *Hub) Subscribe(from int64, f Filter) (*Sub, error) {
 			s.offer(b)
 		}
 	}
+	s.mu.Lock()
 	s.last = max(s.last, h.latest)
+	s.mu.Unlock()
 	h.subs[s] = struct{}{}
 	return s, nil
 }
 
-// offer queues the filtered part of a batch; false when the queue is full.
+// offer queues the filtered part of a batch; false when the queue is full
+// (last is then the last revision it did queue). hub.mu is held.
 // A batch that passes the filter whole is queued as is, Memo included, so
 // the layer above can encode it once for every such watcher.
-func (s *Sub) offer(b Batch) bool {
+func (s *Sub) offer(b Batch) (ok bool, last int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if b.Revision <= s.last {
-		return true // already covered by the state the watcher listed
+		return true, s.last // already covered by the state the watcher listed
 	}
 	out, whole := b, true
 	for i, e := range b.Events {
@@ -249,17 +257,17 @@ func (s *Sub) offer(b Batch) bool {
 	}
 	if len(out.Events) == 0 {
 		s.last = b.Revision
-		return true
+		return true, s.last
 	}
 	if len(s.queue) >= s.limit {
-		return false
+		return false, s.last
 	}
 	s.queue = append(s.queue, out)
 	s.last = b.Revision
 	if len(s.queue) == 1 {
 		s.signal()
 	}
-	return true
+	return true, s.last
 }
 
 // Publish records one revision's events and hands them to every watcher.
@@ -282,8 +290,7 @@ func (h *Hub) Publish(b Batch) {
 		h.history = h.history[1:]
 	}
 	for s := range h.subs {
-		last := s.last
-		if !s.offer(b) {
+		if ok, last := s.offer(b); !ok {
 			h.endLocked(s, fmt.Errorf("%w: resume from revision %d", ErrSlow, last))
 		}
 	}
@@ -312,6 +319,8 @@ func (h *Hub) endLocked(s *Sub, err error) {
 		return
 	}
 	delete(h.subs, s)
+	s.mu.Lock()
 	s.err, s.ended = err, true
+	s.mu.Unlock()
 	s.signal()
 }
