@@ -46,7 +46,7 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 	defer cancel()
 
 	var mu sync.Mutex
-	acked := map[int64]time.Time{}                  // revision -> ack time
+	acked := map[int64]time.Time{} // revision -> ack time
 	// Per watcher, owned by its goroutine (no lock on the delivery path):
 	// the revisions it received and when.
 	type receipt struct {
