@@ -130,7 +130,7 @@ func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, 
 // applyLocked is applyLocal for a caller that holds restoreMu.
 func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
 	c := proto.Clone(cmd).(*fsmpb.Command)
-	c.UnixNano = time.Now().UnixNano()
+	c.UnixNano = n.clock.Now().UnixNano()
 	data, err := fsm.EncodeCommand(c)
 	if err != nil {
 		return fsm.Result{}, err

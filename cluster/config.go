@@ -113,6 +113,10 @@ type Config struct {
 	MoveShadowTimeout time.Duration
 	MoveDrainPeriod   time.Duration
 
+	// Clock is the wall clock the node decides with (nil: the real one).
+	// Tests and the Jepsen clock nemesis skew it; see Clock.
+	Clock Clock
+
 	// ReconcileInterval is how often the leader reconciles raft membership
 	// with gossip and namespace lifecycles with provisioners.
 	ReconcileInterval time.Duration

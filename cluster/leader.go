@@ -62,8 +62,8 @@ func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 func (n *Node) runLeader(ctx context.Context) {
 	term := n.Term()
 	n.log.Info("became leader", "term", term)
-	n.sess.reset(time.Now()) // every shard gets a full period from now
-	n.placedAt.Store(-1)     // a placement round is due
+	n.sess.reset(n.clock.Now()) // every shard gets a full period from now
+	n.placedAt.Store(-1)        // a placement round is due
 	// Barrier: a no-op command of this term. Once it is applied, the commit
 	// index is current and every earlier entry is in the state machine.
 	for {
@@ -148,7 +148,7 @@ func (n *Node) reconcileNamespaces(ctx context.Context) {
 			}
 		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
 		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
-			if time.Since(time.Unix(0, ns.DeletedUnixNano)) < n.cfg.TombstoneRetention {
+			if n.clock.Now().Sub(time.Unix(0, ns.DeletedUnixNano)) < n.cfg.TombstoneRetention {
 				continue
 			}
 		default:

@@ -61,10 +61,11 @@ type Node struct {
 	memberNudgeCh chan struct{} // wakes the leader's membership reconciler
 	sessNudgeCh   chan struct{} // wakes the leader's shard liveness check
 	sess          *sessions     // shard heartbeats (leader only)
-	moved         sync.Map      // namespace → time.Time of its last placement move (cooling)
-	placedAt      atomic.Int64  // revision of the last placement round
-	graceWait     atomic.Bool   // the last round saw a down shard within its grace
-	leaderCh      chan bool     // raft leadership notifications
+	clock         Clock
+	moved         sync.Map     // namespace → time.Time of its last placement move (cooling)
+	placedAt      atomic.Int64 // revision of the last placement round
+	graceWait     atomic.Bool  // the last round saw a down shard within its grace
+	leaderCh      chan bool    // raft leadership notifications
 	shutdownCh    chan struct{}
 	wg            sync.WaitGroup
 	closeOnce     sync.Once
@@ -78,6 +79,9 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
 	}
 	if deps.Provisioner == nil {
 		deps.Provisioner = NoopProvisioner{}
@@ -93,6 +97,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		memberNudgeCh: make(chan struct{}, 1),
 		sessNudgeCh:   make(chan struct{}, 1),
 		sess:          newSessions(),
+		clock:         cfg.Clock,
 		leaderCh:      make(chan bool, 16),
 		shutdownCh:    make(chan struct{}),
 	}

@@ -21,7 +21,7 @@ const unschedulablePrefix = "unschedulable: "
 // input, as of now by this node's clock (down-shard grace, move cooling).
 // Deleting namespaces keep their shard's capacity until deleted.
 func (n *Node) PlacementInput() placement.Input {
-	return n.placementInput(time.Now())
+	return n.placementInput(n.clock.Now())
 }
 
 func (n *Node) placementInput(now time.Time) placement.Input {
@@ -80,7 +80,7 @@ func (n *Node) toPlacementNS(ns *fsmpb.Namespace, now time.Time) placement.Names
 // reason it cannot be placed. ok is false while no shard is registered
 // (placement is idle).
 func (n *Node) PlacementPreview(ns *fsmpb.Namespace) (shard, reason string, ok bool) {
-	now := time.Now()
+	now := n.clock.Now()
 	in := n.placementInput(now)
 	if len(in.Shards) == 0 {
 		return "", "", false
@@ -173,7 +173,7 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 			return done, fmt.Errorf("placement of %s: %w", d.Namespace, err)
 		}
 		if d.Kind == placement.KindMove {
-			n.moved.Store(d.Namespace, time.Now())
+			n.moved.Store(d.Namespace, n.clock.Now())
 		}
 		done++
 	}
@@ -197,7 +197,7 @@ func (n *Node) sourceServes(id string) bool {
 // cut-over move is done after MoveDrainPeriod. Each step is guarded by the
 // namespace revision it saw.
 func (n *Node) advanceMoves(ctx context.Context) {
-	now := time.Now()
+	now := n.clock.Now()
 	for _, ns := range n.fsm.Moving() {
 		m := ns.Move
 		body := &fsmpb.MoveNamespace{Name: ns.Spec.GetName(), To: m.To, IfRevision: ns.Revision}

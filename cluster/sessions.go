@@ -102,7 +102,7 @@ func (n *Node) heartbeatLocal(shardID string, ready []string) error {
 	if err != nil {
 		return err
 	}
-	n.sess.touch(shardID, time.Now(), ready)
+	n.sess.touch(shardID, n.clock.Now(), ready)
 	switch sh.State {
 	case fsmpb.ShardState_SHARD_STATE_SUSPECT, fsmpb.ShardState_SHARD_STATE_DOWN:
 		n.nudgeSessions() // bring it back up now, not at the next check
@@ -139,7 +139,7 @@ func (n *Node) sessionInterval() time.Duration {
 // and back to up once a heartbeat arrives. Draining shards keep their
 // state. Each change is guarded by the shard revision it saw.
 func (n *Node) checkSessions(ctx context.Context) {
-	now := time.Now()
+	now := n.clock.Now()
 	shards, _ := n.fsm.ListShards()
 	for _, sh := range shards {
 		id := sh.Spec.GetId()

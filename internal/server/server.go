@@ -55,6 +55,7 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 	}
 	cc := cfg.Cluster
 	cc.GRPCAdvertise, cc.HTTPAdvertise = gl.Addr().String(), hl.Addr().String()
+	clockAPI := withTestClock(&cc)
 	node, err := cluster.New(cc, cluster.Deps{Logger: log, Provisioner: prov})
 	if err != nil {
 		gl.Close()
@@ -77,7 +78,7 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
 		log:  log.With("component", "server", "node", cc.NodeID),
 		grpc: rpc.NewGRPCServer(node, metrics, log),
-		http: &http.Server{Handler: httpHandler(node, reg, cfg.Pprof), ReadHeaderTimeout: 5 * time.Second},
+		http: &http.Server{Handler: httpHandler(node, reg, cfg.Pprof, clockAPI), ReadHeaderTimeout: 5 * time.Second},
 	}
 	go func() { _ = s.grpc.Serve(gl) }()
 	go func() {
@@ -89,16 +90,21 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 	return s, nil
 }
 
-func httpHandler(node *cluster.Node, reg *prometheus.Registry, withPprof bool) http.Handler {
+func httpHandler(node *cluster.Node, reg *prometheus.Registry, withPprof bool, clockAPI func(*http.ServeMux)) http.Handler {
 	h := rpc.NewHTTPHandler(node, reg)
-	if !withPprof {
+	if !withPprof && clockAPI == nil {
 		return h
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if clockAPI != nil {
+		clockAPI(mux)
+	}
 	return mux
 }
 
