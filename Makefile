@@ -28,8 +28,10 @@ jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_
 	$(GO) build -tags prism_bug -o $(BIN)/bug/prismd ./cmd/prismd
 	$(GO) run ./jepsen --nodes 3 --time 20s --prismd $(BIN)/bug/prismd --expect-violation
 
-jepsen: build ## full Jepsen matrix (needs root; tens of minutes)
-	PRISMD=$(BIN)/prismd ./jepsen/matrix.sh 3 60s
+jepsen: build ## full Jepsen matrix (needs root; tens of minutes; prismd built with the test clock for the clock fault)
+	@mkdir -p $(BIN)/clock
+	$(GO) build -tags prism_clock -o $(BIN)/clock/prismd ./cmd/prismd
+	PRISMD=$(BIN)/clock/prismd PRISM_SHARD=$(BIN)/prism-shard ./jepsen/matrix.sh $${SEEDS:-3} $${TIME:-60s}
 
 test-race: test ## alias of test: tests always run with -race
 

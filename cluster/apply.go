@@ -143,11 +143,12 @@ func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command) (fsm.Result,
 		return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, context.DeadlineExceeded)
 	}
 	start := time.Now()
-	// raft bounds this wait itself: the future resolves on commit, on
-	// leadership loss (within LeaderLeaseTimeout of losing the quorum) or
-	// on shutdown. Not spawning a goroutine per write keeps the hot path lean.
+	// The future usually resolves on commit or on leadership loss. But one
+	// still queued in raft's (batching) apply channel when raft shuts down
+	// is never answered, and its Error() would block forever (its
+	// ShutdownCh is nil): so wait for shutdown and ctx as well.
 	f := n.raft.Apply(data, timeout)
-	err = f.Error()
+	err = n.waitFuture(ctx, f)
 	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
@@ -177,4 +178,20 @@ func needsReconcile(ns *fsmpb.Namespace) bool {
 		return true
 	}
 	return false
+}
+
+// waitFuture waits for a raft future, the node's shutdown or ctx. A
+// future abandoned by a shutdown or a deadline may still commit: the error
+// then says the outcome is uncertain.
+func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-n.shutdownCh:
+		return fmt.Errorf("%w: node shutting down while the write was in flight", ErrUncertain)
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v while the write was in flight", ErrUncertain, ctx.Err())
+	}
 }

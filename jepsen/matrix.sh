@@ -12,7 +12,7 @@ PRISM_SHARD=${PRISM_SHARD:-./bin/prism-shard}
 go build -o /tmp/prism-jepsen-bin ./jepsen
 runs=0
 for nodes in 3 5; do
-  for nem in partition kill pause leader-kill membership agent-kill partition,kill,pause,leader-kill,membership,agent-kill; do
+  for nem in partition kill pause leader-kill membership agent-kill clock partition,kill,pause,leader-kill,membership,agent-kill,clock; do
     for s in $(seq 1 "$SEEDS"); do
       seed=$((nodes * 1000 + s * 37 + ${#nem}))
       echo "=== nodes=$nodes nemesis=$nem seed=$seed"

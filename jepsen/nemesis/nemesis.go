@@ -21,7 +21,15 @@
 //     shard goes suspect after 1 s and down after 2 s of silence with the
 //     harness's prismd flags; its namespaces degrade, then come back).
 //
-// Not done: clock skew (the node has no injectable clock yet), slow disks.
+//   - clock: jump a node's clock (the leader half of the time) by -60..+60 s
+//     and let it run at 0.5..2x real speed (drift) for 3-10 s, then put it
+//     back in step. It needs a prismd built with -tags prism_clock (POST
+//     /debug/clock); raft's timers and lease are monotonic and unaffected,
+//     so what it tests is that the times the leader decides with (command
+//     stamps, shard sessions, down-shard grace, move phases, tombstones)
+//     cannot break a guarantee.
+//
+// Not done: slow disks (no fault-injecting filesystem here).
 package nemesis
 
 import (
@@ -29,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -41,7 +50,7 @@ import (
 )
 
 // Kinds are the faults --nemesis accepts.
-var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership", "agent-kill"}
+var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership", "agent-kill", "clock"}
 
 // Nemesis schedules faults.
 type Nemesis struct {
@@ -54,6 +63,7 @@ type Nemesis struct {
 
 	mu       sync.Mutex
 	timeline []history.Fault
+	clocked  bool // a clock fault ran: heal resets every clock
 }
 
 // Timeline returns the faults so far.
@@ -111,6 +121,8 @@ func (n *Nemesis) Run(ctx context.Context) {
 			f.Detail, err = n.membership(ctx)
 		case "agent-kill":
 			f.Detail, err = n.agentKill(ctx)
+		case "clock":
+			f.Detail, err = n.clock(ctx)
 		}
 		f.End = n.Now()
 		if err != nil {
@@ -134,6 +146,13 @@ func (n *Nemesis) HealAll() {
 	if n.Agents != nil {
 		if err := n.Agents.ReviveAll(); err != nil {
 			errs = append(errs, err.Error())
+		}
+	}
+	if n.clocked {
+		for _, x := range n.C.Nodes {
+			if err := setClock(x, 0, 1); err != nil {
+				errs = append(errs, err.Error())
+			}
 		}
 	}
 	f.End = n.Now()
@@ -358,4 +377,43 @@ func (n *Nemesis) agentKill(ctx context.Context) (string, error) {
 	}
 	sleep(ctx, n.dur(1, 6))
 	return "kill -9 agent " + x.ID + ", restart", n.Agents.Start(x)
+}
+
+func (n *Nemesis) clock(ctx context.Context) (string, error) {
+	x, what := n.target(ctx)
+	offset := time.Duration(n.Rng.Intn(121)-60) * time.Second
+	rate := 0.5 + 1.5*n.Rng.Float64()
+	n.mu.Lock()
+	n.clocked = true
+	n.mu.Unlock()
+	detail := fmt.Sprintf("clock of %s %+v at %.2fx", what, offset, rate)
+	if err := setClock(x, offset, rate); err != nil {
+		return detail, err
+	}
+	sleep(ctx, n.dur(3, 10))
+	return detail + ", back in step", setClock(x, 0, 1)
+}
+
+// setClock sets a node's test clock (prismd built with -tags prism_clock).
+// A paused or dead node cannot answer: that is not an error of the fault.
+func setClock(x *hosts.Node, offset time.Duration, rate float64) error {
+	u := fmt.Sprintf("http://%s:7700/debug/clock?offset=%s&rate=%g", netns.NodeIP(x.I), offset, rate)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil // down or paused: its clock is set again at heal or restart
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		return errors.New("prismd has no test clock: build it with -tags prism_clock for the clock nemesis")
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("set clock of %s: %s", x.ID, resp.Status)
+	}
+	return nil
 }
