@@ -243,14 +243,16 @@ func (n *Node) advanceMoves(ctx context.Context) {
 // Placement stays idle while no shard is registered: namespaces then go
 // active unplaced, as before shards existed.
 func (n *Node) placeNamespaces(ctx context.Context) {
-	rev := n.fsm.Revision()
-	in := n.PlacementInput()
-	if len(in.Shards) == 0 {
-		return
-	}
 	// A round is due when the state changed, or when the last round saw a
 	// down shard within its grace (the grace may have run out since).
+	// Checked before building the input: that copies the whole state.
+	rev := n.fsm.Revision()
 	if rev == n.placedAt.Load() && !n.graceWait.Load() {
+		return
+	}
+	in := n.PlacementInput()
+	if len(in.Shards) == 0 {
+		n.placedAt.Store(rev)
 		return
 	}
 	pendingGrace := false
