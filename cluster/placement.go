@@ -314,3 +314,29 @@ func (n *Node) awaitsPlacement(ns *fsmpb.Namespace) bool {
 func (n *Node) PlacementExplain(name string) (placement.Explanation, error) {
 	return placement.Explain(n.cfg.Placement, n.PlacementInput(), name)
 }
+
+// DedicatedShards maps each shard holding a dedicated namespace (the
+// engine classes it dedicated, and it is the shard's only namespace) to
+// that namespace.
+func (n *Node) DedicatedShards() map[string]string {
+	in := n.PlacementInput()
+	count := map[string]int{}
+	only := map[string]placement.Namespace{}
+	for _, ns := range in.Namespaces {
+		if ns.CurrentShard != "" {
+			count[ns.CurrentShard]++
+			only[ns.CurrentShard] = ns
+		}
+	}
+	shards := placement.Input{Shards: in.Shards}
+	out := map[string]string{}
+	for id, c := range count {
+		if c != 1 {
+			continue
+		}
+		if class, _ := placement.Classify(n.cfg.Placement, shards, only[id]); class == placement.ClassDedicated {
+			out[id] = only[id].Name
+		}
+	}
+	return out
+}

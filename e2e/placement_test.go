@@ -111,6 +111,22 @@ func TestPlacementCLI(t *testing.T) {
 	if dry.Revision == real.Revision && !reflect.DeepEqual(dry.Decisions, real.Decisions) {
 		t.Fatalf("dry run %v differs from the real run %v on the same state", dry.Decisions, real.Decisions)
 	}
+	// A shard big enough for video-events becomes dedicated to it.
+	mustCtl(t, eps, "shard", "register", "--id", "big", "--endpoint", "10.0.0.9:8980",
+		"--backends", "kafka", "--capacity", "read_rps=250000,write_rps=250000,data_gb=5000")
+	opsEventually(t, 15*time.Second, "video-events on a dedicated shard", func() error {
+		var sh struct {
+			DedicatedTo string   `json:"dedicated_to"`
+			Namespaces  []string `json:"namespaces"`
+		}
+		if err := opsCtlJSON(t, eps, &sh, "shard", "get", "big"); err != nil {
+			return err
+		}
+		if sh.DedicatedTo != "video-events" || len(sh.Namespaces) != 1 {
+			return fmt.Errorf("shard big: %+v", sh)
+		}
+		return nil
+	})
 	if _, errs, code := ctl(t, eps, "placement", "explain", "nope"); code == 0 || !strings.Contains(errs, "nope") {
 		t.Fatalf("explain of an unknown namespace: exit %d: %s", code, errs)
 	}

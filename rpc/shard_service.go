@@ -25,7 +25,7 @@ func apply(ctx context.Context, node *cluster.Node, cmd *fsmpb.Command) (fsm.Res
 	return res, err
 }
 
-func (s *shardService) shardResponse(sh *fsmpb.Shard, rev int64) *rpcpb.ShardResponse {
+func (s *shardService) shardResponse(sh *fsmpb.Shard, rev int64, dedicated map[string]string) *rpcpb.ShardResponse {
 	names := s.node.FSM().AssignedTo(sh.Spec.GetId())
 	var read, write, data float64
 	for _, name := range names {
@@ -43,7 +43,7 @@ func (s *shardService) shardResponse(sh *fsmpb.Shard, rev int64) *rpcpb.ShardRes
 		return used / capacity
 	}
 	c := sh.Spec.GetCapacity()
-	return &rpcpb.ShardResponse{Shard: sh, Namespaces: names, Revision: rev, Utilization: &rpcpb.Utilization{
+	return &rpcpb.ShardResponse{Shard: sh, Namespaces: names, Revision: rev, DedicatedTo: dedicated[sh.Spec.GetId()], Utilization: &rpcpb.Utilization{
 		Read: frac(read, float64(c.GetReadRps())), Write: frac(write, float64(c.GetWriteRps())), Data: frac(data, c.GetDataGb()),
 	}}
 }
@@ -59,7 +59,7 @@ func (s *shardService) Register(ctx context.Context, req *rpcpb.RegisterShardReq
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return s.shardResponse(res.Shard, res.Revision), nil
+	return s.shardResponse(res.Shard, res.Revision, s.node.DedicatedShards()), nil
 }
 
 func (s *shardService) setState(ctx context.Context, id string, st fsmpb.ShardState, reason string) (*rpcpb.ShardResponse, error) {
@@ -67,7 +67,7 @@ func (s *shardService) setState(ctx context.Context, id string, st fsmpb.ShardSt
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return s.shardResponse(res.Shard, res.Revision), nil
+	return s.shardResponse(res.Shard, res.Revision, s.node.DedicatedShards()), nil
 }
 
 func (s *shardService) Drain(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.ShardResponse, error) {
@@ -101,7 +101,7 @@ func (s *shardService) Get(ctx context.Context, req *rpcpb.GetShardRequest) (*rp
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return s.shardResponse(sh, rev), nil
+	return s.shardResponse(sh, rev, s.node.DedicatedShards()), nil
 }
 
 func (s *shardService) List(ctx context.Context, req *rpcpb.ListShardsRequest) (*rpcpb.ListShardsResponse, error) {
@@ -110,8 +110,9 @@ func (s *shardService) List(ctx context.Context, req *rpcpb.ListShardsRequest) (
 	}
 	list, rev := s.node.FSM().ListShards()
 	resp := &rpcpb.ListShardsResponse{Revision: rev}
+	dedicated := s.node.DedicatedShards()
 	for _, sh := range list {
-		resp.Shards = append(resp.Shards, s.shardResponse(sh, rev))
+		resp.Shards = append(resp.Shards, s.shardResponse(sh, rev, dedicated))
 	}
 	return resp, nil
 }

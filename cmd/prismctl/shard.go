@@ -33,7 +33,7 @@ func toShardView(r *rpcpb.ShardResponse) shardView {
 	v := shardView{
 		ID: sp.GetId(), Endpoints: sp.GetEndpoints(), Backends: sp.GetBackends(), Labels: sp.GetLabels(),
 		State:      nsfile.ShardStateString(r.Shard.GetState()),
-		Namespaces: r.Namespaces, Revision: r.Shard.GetRevision(),
+		Namespaces: r.Namespaces, Revision: r.Shard.GetRevision(), DedicatedTo: r.DedicatedTo,
 		Capacity: map[string]float64{"read_rps": float64(sp.GetCapacity().GetReadRps()),
 			"write_rps": float64(sp.GetCapacity().GetWriteRps()), "data_gb": sp.GetCapacity().GetDataGb()},
 		Utilization: map[string]float64{"read": r.Utilization.GetRead(), "write": r.Utilization.GetWrite(), "data": r.Utilization.GetData()},

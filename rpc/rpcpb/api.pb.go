@@ -1620,7 +1620,10 @@ type ShardResponse struct {
 	Revision   int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Sum of the assigned namespaces' estimates over the shard's capacity
 	// (0 where the shard declares no capacity).
-	Utilization   *Utilization `protobuf:"bytes,4,opt,name=utilization,proto3" json:"utilization,omitempty"`
+	Utilization *Utilization `protobuf:"bytes,4,opt,name=utilization,proto3" json:"utilization,omitempty"`
+	// The namespace this shard is dedicated to (placement classes it
+	// dedicated and it is the shard's only namespace); empty when shared.
+	DedicatedTo   string `protobuf:"bytes,5,opt,name=dedicated_to,json=dedicatedTo,proto3" json:"dedicated_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1681,6 +1684,13 @@ func (x *ShardResponse) GetUtilization() *Utilization {
 		return x.Utilization
 	}
 	return nil
+}
+
+func (x *ShardResponse) GetDedicatedTo() string {
+	if x != nil {
+		return x.DedicatedTo
+	}
+	return ""
 }
 
 type Utilization struct {
@@ -3416,14 +3426,15 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x127\n" +
 	"\vconsistency\x18\x02 \x01(\x0e2\x15.prism.v1.ConsistencyR\vconsistency\" \n" +
 	"\x0eShardIDRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xaf\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xd2\x01\n" +
 	"\rShardResponse\x12)\n" +
 	"\x05shard\x18\x01 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\x12\x1e\n" +
 	"\n" +
 	"namespaces\x18\x02 \x03(\tR\n" +
 	"namespaces\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x03R\brevision\x127\n" +
-	"\vutilization\x18\x04 \x01(\v2\x15.prism.v1.UtilizationR\vutilization\"K\n" +
+	"\vutilization\x18\x04 \x01(\v2\x15.prism.v1.UtilizationR\vutilization\x12!\n" +
+	"\fdedicated_to\x18\x05 \x01(\tR\vdedicatedTo\"K\n" +
 	"\vUtilization\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x01R\x04read\x12\x14\n" +
 	"\x05write\x18\x02 \x01(\x01R\x05write\x12\x12\n" +
