@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -50,10 +48,7 @@ func planTable(w io.Writer, v planView) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tKIND\tFROM\tTO\tUTIL\tREASON")
 	for _, d := range v.Decisions {
-		reason := d.Reason
-		if len(d.Rejected) > 0 {
-			reason += " (rejected: " + rejectedSummary(d.Rejected) + ")"
-		}
+		reason := d.Reason // the engine's reason already counts rejections
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%s\n", d.Namespace, d.Kind, dash(d.From), dash(d.Shard), d.Utilization, reason)
 	}
 	tw.Flush()
@@ -159,18 +154,4 @@ func placementCmd(g *globals) *cobra.Command {
 	rb.Flags().IntVar(&maxMoves, "max-moves", 0, "move budget (0: 0.5% of namespaces, at least 1)")
 	c.AddCommand(rb)
 	return c
-}
-
-// rejectedSummary renders "backend=2 capacity=1".
-func rejectedSummary(m map[string]int32) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
-	}
-	return strings.Join(parts, " ")
 }
