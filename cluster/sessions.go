@@ -144,7 +144,12 @@ func (n *Node) checkSessions(ctx context.Context) {
 	for _, sh := range shards {
 		id := sh.Spec.GetId()
 		at, heard, since := n.sess.seen(id)
+		// Silence counts from the last heartbeat, else from the later of
+		// this stint's start and the shard's registration.
 		last := since
+		if reg := time.Unix(0, sh.RegisteredUnixNano); reg.After(last) {
+			last = reg
+		}
 		if heard {
 			last = at
 		}
