@@ -64,6 +64,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	n.log.Info("became leader", "term", term)
 	n.sess.reset(n.clock.Now()) // every shard gets a full period from now
 	n.placedAt.Store(-1)        // a placement round is due
+	n.observed.Clear()          // graces and move phases are timed afresh
 	// Barrier: a no-op command of this term. Once it is applied, the commit
 	// index is current and every earlier entry is in the state machine.
 	for {

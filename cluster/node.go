@@ -62,6 +62,7 @@ type Node struct {
 	sessNudgeCh   chan struct{} // wakes the leader's shard liveness check
 	sess          *sessions     // shard heartbeats (leader only)
 	clock         Clock
+	observed      sync.Map     // state key → time.Time this node first saw it (monotonic; see elapsed)
 	moved         sync.Map     // namespace → time.Time of its last placement move (cooling)
 	placedAt      atomic.Int64 // revision of the last placement round
 	graceWait     atomic.Bool  // the last round saw a down shard within its grace

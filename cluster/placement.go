@@ -18,13 +18,14 @@ import (
 const unschedulablePrefix = "unschedulable: "
 
 // PlacementInput maps the replicated state to the placement engine's
-// input, as of now by this node's clock (down-shard grace, move cooling).
+// input; down-shard grace and move cooling are timed by this node (see
+// elapsed).
 // Deleting namespaces keep their shard's capacity until deleted.
 func (n *Node) PlacementInput() placement.Input {
-	return n.placementInput(n.clock.Now())
+	return n.placementInput()
 }
 
-func (n *Node) placementInput(now time.Time) placement.Input {
+func (n *Node) placementInput() placement.Input {
 	nss, shs, _ := n.fsm.State()
 	var in placement.Input
 	for _, sh := range shs {
@@ -42,19 +43,19 @@ func (n *Node) placementInput(now time.Time) placement.Input {
 			ID:       sh.Spec.GetId(),
 			Capacity: placement.Load{ReadRPS: c.GetReadRps(), WriteRPS: c.GetWriteRps(), DataMB: gbToMB(c.GetDataGb())},
 			Backends: sh.Spec.GetBackends(), Labels: sh.Spec.GetLabels(), State: st,
-			DownPastGrace: st == placement.Down && now.Sub(time.Unix(0, sh.UpdatedUnixNano)) >= n.cfg.ShardDownGrace,
+			DownPastGrace: st == placement.Down && n.elapsed(fmt.Sprintf("down/%s/%d", sh.Spec.GetId(), sh.Revision)) >= n.cfg.ShardDownGrace,
 		})
 	}
 	for _, ns := range nss {
 		if ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
 			continue
 		}
-		in.Namespaces = append(in.Namespaces, n.toPlacementNS(ns, now))
+		in.Namespaces = append(in.Namespaces, n.toPlacementNS(ns))
 	}
 	return in
 }
 
-func (n *Node) toPlacementNS(ns *fsmpb.Namespace, now time.Time) placement.Namespace {
+func (n *Node) toPlacementNS(ns *fsmpb.Namespace) placement.Namespace {
 	sp := ns.Spec
 	c := sp.GetCapacity()
 	pn := placement.Namespace{
@@ -69,7 +70,7 @@ func (n *Node) toPlacementNS(ns *fsmpb.Namespace, now time.Time) placement.Names
 	if m := ns.Move; m != nil {
 		pn.Moving = &placement.Move{From: m.From, To: m.To}
 	}
-	if at, ok := n.moved.Load(pn.Name); ok && now.Sub(at.(time.Time)) < n.cfg.MoveCooling {
+	if at, ok := n.moved.Load(pn.Name); ok && time.Since(at.(time.Time)) < n.cfg.MoveCooling {
 		pn.MovedRecently = true
 	}
 	return pn
@@ -80,12 +81,11 @@ func (n *Node) toPlacementNS(ns *fsmpb.Namespace, now time.Time) placement.Names
 // reason it cannot be placed. ok is false while no shard is registered
 // (placement is idle).
 func (n *Node) PlacementPreview(ns *fsmpb.Namespace) (shard, reason string, ok bool) {
-	now := n.clock.Now()
-	in := n.placementInput(now)
+	in := n.placementInput()
 	if len(in.Shards) == 0 {
 		return "", "", false
 	}
-	pn := n.toPlacementNS(ns, now)
+	pn := n.toPlacementNS(ns)
 	replaced := false
 	for i := range in.Namespaces {
 		if in.Namespaces[i].Name == pn.Name {
@@ -108,6 +108,18 @@ func (n *Node) PlacementPreview(ns *fsmpb.Namespace) (shard, reason string, ok b
 		}
 	}
 	return shard, "", true
+}
+
+// elapsed is how long a state (a shard down, a move phase) has lasted, by
+// this node's monotonic clock since it first saw the state (key names the
+// state and its revision), not by the stamp in its command: a leader whose
+// clock ran ahead stamps times in the future, which held a cutover up for
+// as long as the skew (found by the Jepsen clock fault); one whose clock runs
+// behind would cut a grace short. A new leader starts its own measure, so a
+// leader change delays a grace or a phase by at most one period.
+func (n *Node) elapsed(key string) time.Duration {
+	first, _ := n.observed.LoadOrStore(key, time.Now())
+	return time.Since(first.(time.Time))
 }
 
 func gbToMB(gb float64) int64 { return int64(math.Round(gb * 1000)) }
@@ -173,7 +185,7 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 			return done, fmt.Errorf("placement of %s: %w", d.Namespace, err)
 		}
 		if d.Kind == placement.KindMove {
-			n.moved.Store(d.Namespace, n.clock.Now())
+			n.moved.Store(d.Namespace, time.Now()) // monotonic, like elapsed
 		}
 		done++
 	}
@@ -197,11 +209,10 @@ func (n *Node) sourceServes(id string) bool {
 // cut-over move is done after MoveDrainPeriod. Each step is guarded by the
 // namespace revision it saw.
 func (n *Node) advanceMoves(ctx context.Context) {
-	now := n.clock.Now()
 	for _, ns := range n.fsm.Moving() {
 		m := ns.Move
 		body := &fsmpb.MoveNamespace{Name: ns.Spec.GetName(), To: m.To, IfRevision: ns.Revision}
-		since := now.Sub(time.Unix(0, m.StartedUnixNano))
+		since := n.elapsed(fmt.Sprintf("move/%s/%d", ns.Spec.GetName(), ns.Revision))
 		switch m.Phase {
 		case fsmpb.MovePhase_MOVE_PHASE_SHADOW:
 			sh, _, err := n.fsm.GetShard(m.To)
