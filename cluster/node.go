@@ -174,7 +174,18 @@ func (n *Node) startRaft(base *slog.Logger) error {
 	}
 	n.bootstrapped.Store(has)
 	n.hub = watch.NewHub(watch.Config{HistoryEvents: n.cfg.WatchHistoryEvents, WatcherBuffer: n.cfg.WatchBuffer}, 0)
-	n.fsm.OnRestore = func() { n.hub.Reset(n.fsm.Revision()) }
+	// An operator's restore replaces the history: watchers must list again.
+	// A follower catching up from the leader's snapshot continues it, but
+	// holds none of the events it skipped: its watchers are told their
+	// revision is compacted here, and resume on a node that holds it (or
+	// list again).
+	n.fsm.OnRestore = func(replaced bool) {
+		if replaced {
+			n.hub.Reset(n.fsm.Revision())
+		} else {
+			n.hub.Compact(n.fsm.Revision())
+		}
+	}
 	r, err := raft.NewRaft(rc, raftFSM{f: n.fsm, hub: n.hub, knownID: n.rememberClusterID}, logs, store, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)

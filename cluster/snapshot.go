@@ -61,7 +61,7 @@ func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error
 	// its own id: a restored backup of another cluster must not make the
 	// two look like one.
 	at := max(n.raft.LastIndex()+1024, hdrIndex)
-	if stream, err = fsm.RebaseSnapshot(stream, at+1, n.fsm.ClusterID(), rev); err != nil {
+	if stream, err = fsm.RebaseSnapshot(stream, at+1, n.fsm.ClusterID(), rev, n.fsm.Generation()+1); err != nil {
 		return 0, err
 	}
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: at, Size: int64(len(stream))}

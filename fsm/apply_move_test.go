@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"testing"
@@ -77,5 +78,37 @@ func TestDeleteEndsMove(t *testing.T) {
 	}
 	if len(h.f.Moving()) != 0 || len(h.f.AssignedTo("b")) != 0 {
 		t.Fatal("a deleted namespace still moves")
+	}
+}
+
+// A snapshot of the same history (a follower catching up) continues it; a
+// rebased one (an operator's restore) replaces it.
+func TestRestoreTellsReplacementFromCatchUp(t *testing.T) {
+	h := newHarness(t)
+	h.apply(put(spec("a"), nil))
+	var buf bytes.Buffer
+	h.f.Snapshot().WriteTo(&buf)
+	snap := buf.Bytes()
+
+	g := New()
+	var got []bool
+	g.OnRestore = func(replaced bool) { got = append(got, replaced) }
+	if err := g.Restore(bytes.NewReader(snap)); err != nil {
+		t.Fatal(err)
+	}
+	rebased, err := RebaseSnapshot(snap, 10, "c", 5, g.Generation()+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Restore(bytes.NewReader(rebased)); err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	g.Snapshot().WriteTo(&again)
+	if err := g.Restore(bytes.NewReader(again.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []bool{false, true, false}) || g.Generation() != 1 {
+		t.Fatalf("replaced flags %v, generation %d", got, g.Generation())
 	}
 }

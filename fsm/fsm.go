@@ -51,6 +51,7 @@ type state struct {
 	revision   int64
 	index      uint64
 	clusterID  string
+	generation uint64 // operator restores so far (SnapshotHeader.generation)
 }
 
 func newState() *state {
@@ -69,7 +70,7 @@ type FSM struct {
 
 	// OnRestore, when set, is called after a snapshot replaced the state,
 	// so watchers can be told to reset. It must not block.
-	OnRestore func()
+	OnRestore func(replaced bool)
 }
 
 // New returns an empty state machine.
@@ -142,6 +143,13 @@ func (f *FSM) ClusterID() string {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.s.clusterID
+}
+
+// Generation counts the operator restores this state has been through.
+func (f *FSM) Generation() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.s.generation
 }
 
 // Revision is the current cluster revision.

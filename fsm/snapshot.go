@@ -92,7 +92,7 @@ type Snapshot struct{ fz frozen }
 func (f *FSM) Snapshot() *Snapshot {
 	f.mu.RLock()
 	fz := frozen{
-		header:     &fsmpb.SnapshotHeader{Version: snapshotVersion, Index: f.s.index, Revision: f.s.revision, ClusterId: f.s.clusterID},
+		header:     &fsmpb.SnapshotHeader{Version: snapshotVersion, Index: f.s.index, Revision: f.s.revision, ClusterId: f.s.clusterID, Generation: f.s.generation},
 		namespaces: make([]*fsmpb.Namespace, 0, len(f.s.namespaces)),
 	}
 	for _, ns := range f.s.namespaces {
@@ -155,11 +155,12 @@ func (f *FSM) Restore(r io.Reader) error {
 		return err
 	}
 	f.mu.Lock()
+	replaced := s.generation != f.s.generation
 	f.s = s
 	f.mu.Unlock()
 	f.signal()
 	if f.OnRestore != nil {
-		f.OnRestore()
+		f.OnRestore(replaced)
 	}
 	return nil
 }
@@ -209,7 +210,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 			if h.Version != snapshotVersion {
 				return nil, fmt.Errorf("fsm: snapshot version %d, this binary reads %d", h.Version, snapshotVersion)
 			}
-			s.index, s.revision, s.clusterID, sawHeader = h.Index, h.Revision, h.ClusterId, true
+			s.index, s.revision, s.clusterID, s.generation, sawHeader = h.Index, h.Revision, h.ClusterId, h.Generation, true
 			continue
 		}
 		if !sawHeader {
@@ -232,14 +233,15 @@ func readSnapshot(r io.Reader) (*state, error) {
 // RebaseSnapshot rewrites a snapshot stream for installing it into another
 // cluster (or another point of this cluster's log): its header gets the
 // raft index it will be installed at, the cluster id of the cluster that
-// installs it, and the cluster revision to continue from. The data is
-// unchanged.
-func RebaseSnapshot(stream []byte, index uint64, clusterID string, revision int64) ([]byte, error) {
+// installs it, the cluster revision to continue from, and the restore
+// generation (the installing cluster's plus one: a replacement, not a
+// continuation). The data is unchanged.
+func RebaseSnapshot(stream []byte, index uint64, clusterID string, revision int64, generation uint64) ([]byte, error) {
 	s, err := readSnapshot(bytes.NewReader(stream))
 	if err != nil {
 		return nil, err
 	}
-	s.index, s.clusterID, s.revision = index, clusterID, revision
+	s.index, s.clusterID, s.revision, s.generation = index, clusterID, revision, generation
 	f := &FSM{s: s, advanced: make(chan struct{})}
 	var buf bytes.Buffer
 	if _, err := f.Snapshot().WriteTo(&buf); err != nil {

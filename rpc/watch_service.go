@@ -150,7 +150,12 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 				if errors.Is(err, watch.ErrReset) {
 					_ = stream.Send(&rpcpb.WatchResponse{Events: []*rpcpb.WatchEvent{{Type: watch.Reset, Revision: hub.Latest()}}})
 				}
-				return watchStatus(err, 0)
+				var ce *watch.CompactedError
+				oldest := int64(0)
+				if errors.As(err, &ce) {
+					oldest = ce.Oldest
+				}
+				return watchStatus(err, oldest)
 			}
 			if err := sendBatches(stream, batches); err != nil {
 				return err

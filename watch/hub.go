@@ -308,6 +308,20 @@ func (h *Hub) Reset(latest int64) {
 	}
 }
 
+// Compact drops the history after the node skipped ahead to revision
+// latest (it installed a snapshot of the same history): every watcher ends
+// with a *CompactedError, so it resumes where its revision is still held,
+// or lists again.
+func (h *Hub) Compact(latest int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.history, h.held = nil, 0
+	h.oldest, h.latest = latest, max(h.latest, latest)
+	for s := range h.subs {
+		h.endLocked(s, &CompactedError{Oldest: latest})
+	}
+}
+
 func (h *Hub) end(s *Sub, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -101,3 +101,26 @@ func TestResetEndsWatchers(t *testing.T) {
 		t.Fatalf("resume before a reset: %v", err)
 	}
 }
+
+// A node that skipped ahead (installed its leader's snapshot) ends its
+// watchers as compacted at the new revision, not with a reset.
+func TestCompactEndsWatchersResumably(t *testing.T) {
+	h := NewHub(Config{HistoryEvents: 10, WatcherBuffer: 16}, 0)
+	s, err := h.Subscribe(0, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(nsEvent(1, "a", "", ""))
+	h.Compact(50)
+	drain(s)
+	var ce *CompactedError
+	if _, ok := s.Next(nil); ok || !errors.As(s.Err(), &ce) || ce.Oldest != 50 {
+		t.Fatalf("after compact: err %v", s.Err())
+	}
+	if _, err := h.Subscribe(10, Filter{}); !errors.Is(err, ErrCompacted) {
+		t.Fatalf("resume below the new oldest: %v", err)
+	}
+	if _, err := h.Subscribe(50, Filter{}); err != nil {
+		t.Fatalf("resume at the new oldest: %v", err)
+	}
+}

@@ -2223,11 +2223,15 @@ func (x *ApplyResult) GetShard() *Shard {
 
 // Snapshot records. A snapshot is a header then (table byte, length, record).
 type SnapshotHeader struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`       // last raft index applied
-	Revision      int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"` // cluster revision
-	ClusterId     string                 `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Version   uint32                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Index     uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`       // last raft index applied
+	Revision  int64                  `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"` // cluster revision
+	ClusterId string                 `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// generation counts snapshot restores made by operators: a snapshot of
+	// the same generation continues this history (a follower catching up),
+	// a higher one replaces it (watchers must list again).
+	Generation    uint64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2288,6 +2292,13 @@ func (x *SnapshotHeader) GetClusterId() string {
 		return x.ClusterId
 	}
 	return ""
+}
+
+func (x *SnapshotHeader) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
 }
 
 var File_fsm_fsmpb_types_proto protoreflect.FileDescriptor
@@ -2459,13 +2470,16 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\tnamespace\x18\x02 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12)\n" +
 	"\x05error\x18\x03 \x01(\v2\x13.prism.fsm.v1.ErrorR\x05error\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\bR\tunchanged\x12)\n" +
-	"\x05shard\x18\x05 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\"{\n" +
+	"\x05shard\x18\x05 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\"\x9b\x01\n" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x04 \x01(\tR\tclusterId*\xcf\x01\n" +
+	"cluster_id\x18\x04 \x01(\tR\tclusterId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x05 \x01(\x04R\n" +
+	"generation*\xcf\x01\n" +
 	"\x0fNamespaceStatus\x12 \n" +
 	"\x1cNAMESPACE_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dNAMESPACE_STATUS_PROVISIONING\x10\x01\x12\x1b\n" +
