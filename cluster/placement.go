@@ -22,10 +22,6 @@ const unschedulablePrefix = "unschedulable: "
 // elapsed).
 // Deleting namespaces keep their shard's capacity until deleted.
 func (n *Node) PlacementInput() placement.Input {
-	return n.placementInput()
-}
-
-func (n *Node) placementInput() placement.Input {
 	nss, shs, _ := n.fsm.State()
 	var in placement.Input
 	for _, sh := range shs {
@@ -81,7 +77,7 @@ func (n *Node) toPlacementNS(ns *fsmpb.Namespace) placement.Namespace {
 // reason it cannot be placed. ok is false while no shard is registered
 // (placement is idle).
 func (n *Node) PlacementPreview(ns *fsmpb.Namespace) (shard, reason string, ok bool) {
-	in := n.placementInput()
+	in := n.PlacementInput()
 	if len(in.Shards) == 0 {
 		return "", "", false
 	}

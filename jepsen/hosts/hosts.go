@@ -142,20 +142,12 @@ func (c *Cluster) Start(n *Node) error {
 	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
 		return err
 	}
-	lf, err := os.OpenFile(filepath.Join(n.Dir, "prismd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	// ip netns exec execs: the pid is prismd's own.
+	cmd := exec.Command("ip", c.args(n)...)
+	done, err := StartLogged(cmd, filepath.Join(n.Dir, "prismd.log"), n.ID)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(lf, "==== jepsen: start %s at %s\n", n.ID, time.Now().Format(time.RFC3339Nano))
-	// ip netns exec execs: the pid is prismd's own.
-	cmd := exec.Command("ip", c.args(n)...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		return err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); lf.Close(); close(done) }()
 	n.cmd, n.done, n.paused = cmd, done, false
 	return nil
 }
@@ -166,16 +158,7 @@ func (c *Cluster) Kill(n *Node) error {
 	cmd, done := n.cmd, n.done
 	n.cmd, n.paused = nil, false
 	n.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s did not die", n.ID)
-	}
+	return KillWait(cmd, done, n.ID)
 }
 
 // Pause sends SIGSTOP; Resume SIGCONT.

@@ -15,8 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/prism/controlplane/jepsen/hosts"
 )
 
 // Capacity every agent declares: read_rps=50000, write_rps=50000, data_gb=1000.
@@ -72,11 +73,6 @@ func (a *Agents) Start(x *Agent) error {
 	if err := os.MkdirAll(x.Dir, 0o755); err != nil {
 		return err
 	}
-	lf, err := os.OpenFile(filepath.Join(x.Dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(lf, "==== jepsen: start %s at %s\n", x.ID, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(a.Bin,
 		"--id", x.ID,
 		"--control-plane", strings.Join(a.ControlPlane, ","),
@@ -88,13 +84,10 @@ func (a *Agents) Start(x *Agent) error {
 		"--heartbeat-interval", "200ms",
 		"--request-timeout", "1s",
 	)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	if err := cmd.Start(); err != nil {
-		lf.Close()
+	done, err := hosts.StartLogged(cmd, filepath.Join(x.Dir, "agent.log"), x.ID)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); lf.Close(); close(done) }()
 	x.cmd, x.done, x.killed = cmd, done, false
 	return nil
 }
@@ -105,16 +98,7 @@ func (a *Agents) Kill(x *Agent) error {
 	cmd, done := x.cmd, x.done
 	x.cmd = nil
 	x.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("agent %s did not die", x.ID)
-	}
+	return hosts.KillWait(cmd, done, "agent "+x.ID)
 }
 
 // KillForGood kills agent x and marks it as meant to stay dead.
