@@ -109,6 +109,9 @@ func (d gossipDelegate) observe(m *memberlist.Node, state memberlist.NodeStateTy
 		d.n.log.Warn("ignoring gossip member of another cluster", "name", m.Name, "addr", m.Address(), "cluster", meta.Cluster)
 		return
 	}
+	if old, known := d.n.peers.get(meta.ID); !known || old.state != state || old.gossipAddr != m.Address() {
+		d.n.log.Info("gossip member", "id", meta.ID, "addr", m.Address(), "alive", state == memberlist.StateAlive, "raft", meta.RaftAddr)
+	}
 	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: state})
 	select { // the leader may have a server to add
 	case d.n.memberNudgeCh <- struct{}{}:
@@ -148,6 +151,11 @@ func (n *Node) startGossip(base *slog.Logger) error {
 	mc.Events = gossipDelegate{n}
 	mc.Logger = newStdLogger(base.With("component", "memberlist", "node", n.cfg.NodeID))
 	mc.Label = "prism/" + n.cfg.ClusterName
+	// A full state exchange with a random member every 5 s (memberlist's LAN
+	// default is 30 s): a control plane has a handful of members, so this
+	// costs little, and a member whose alive broadcast this node missed
+	// (UDP, under load) is still seen within seconds, not half a minute.
+	mc.PushPullInterval = 5 * time.Second
 	if len(n.cfg.GossipKey) > 0 {
 		mc.SecretKey = n.cfg.GossipKey
 		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
