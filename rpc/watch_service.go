@@ -11,6 +11,7 @@ import (
 
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/rpc/rpcpb"
 	"github.com/prism/controlplane/watch"
 )
@@ -55,14 +56,14 @@ func watchFilter(req *rpcpb.WatchRequest) (watch.Filter, error) {
 }
 
 // watchStatus turns the end of a watch into a gRPC status with a reason.
-func watchStatus(err error, oldest int64) error {
+func watchStatus(err error) error {
 	var st *status.Status
 	var meta map[string]string
 	var reason string
 	switch {
 	case errors.Is(err, watch.ErrCompacted):
 		st, reason = status.New(codes.OutOfRange, err.Error()), rpcpb.ReasonCompacted
-		meta = map[string]string{"oldest_revision": strconv.FormatInt(oldest, 10)}
+		meta = map[string]string{"oldest_revision": strconv.FormatInt(compactedOldest(err), 10)}
 	case errors.Is(err, watch.ErrSlow):
 		st, reason = status.New(codes.Aborted, err.Error()), rpcpb.ReasonWatcherTooSlow
 	case errors.Is(err, watch.ErrReset):
@@ -74,6 +75,47 @@ func watchStatus(err error, oldest int64) error {
 		st = d
 	}
 	return st.Err()
+}
+
+// compactedOldest is the oldest revision a *watch.CompactedError carries (0
+// for other errors).
+func compactedOldest(err error) int64 {
+	var ce *watch.CompactedError
+	if errors.As(err, &ce) {
+		return ce.Oldest
+	}
+	return 0
+}
+
+// listing is the state at revision rev as the filter selects it: put
+// events in chunks of at most initialChunk, the last chunk closed by a
+// bookmark at rev.
+func listing(filter watch.Filter, nss []*fsmpb.Namespace, shs []*fsmpb.Shard, rev int64) [][]*rpcpb.WatchEvent {
+	var chunks [][]*rpcpb.WatchEvent
+	var batch []*rpcpb.WatchEvent
+	add := func(e watch.Event) {
+		if m, ok := filter.Match(e); ok {
+			batch = append(batch, toWatchEvent(m))
+		}
+		if len(batch) >= initialChunk {
+			chunks, batch = append(chunks, batch), nil
+		}
+	}
+	for _, ns := range nss {
+		add(watch.Event{Type: watch.Put, Kind: watch.KindNamespace, Name: ns.Spec.GetName(), Revision: ns.Revision, Namespace: ns})
+	}
+	for _, sh := range shs {
+		add(watch.Event{Type: watch.Put, Kind: watch.KindShard, Name: sh.Spec.GetId(), Revision: sh.Revision, Shard: sh})
+	}
+	return append(chunks, append(batch, &rpcpb.WatchEvent{Type: watch.Bookmark, Revision: rev}))
+}
+
+// bookmarkInterval is the request's progress interval (default 5 s).
+func bookmarkInterval(req *rpcpb.WatchRequest) time.Duration {
+	if req.BookmarkIntervalMs > 0 {
+		return time.Duration(req.BookmarkIntervalMs) * time.Millisecond
+	}
+	return 5 * time.Second
 }
 
 func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_WatchServer) error {
@@ -91,52 +133,21 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 		}
 		nss, shs, rev := w.node.FSM().State()
 		if sub, err = hub.Subscribe(rev, filter); err != nil {
-			var ce *watch.CompactedError
-			errors.As(err, &ce)
-			return watchStatus(err, ce.Oldest)
+			return watchStatus(err)
 		}
 		defer sub.Close()
-		var batch []*rpcpb.WatchEvent
-		flush := func() error {
-			if len(batch) == 0 {
-				return nil
+		for _, chunk := range listing(filter, nss, shs, rev) {
+			if err := stream.Send(&rpcpb.WatchResponse{Events: chunk}); err != nil {
+				return err
 			}
-			err := stream.Send(&rpcpb.WatchResponse{Events: batch})
-			batch = nil
-			return err
-		}
-		for _, ns := range nss {
-			if e, ok := filter.Match(watch.Event{Type: watch.Put, Kind: watch.KindNamespace, Name: ns.Spec.GetName(), Revision: ns.Revision, Namespace: ns}); ok {
-				batch = append(batch, toWatchEvent(e))
-			}
-			if len(batch) >= initialChunk {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-		}
-		for _, sh := range shs {
-			if e, ok := filter.Match(watch.Event{Type: watch.Put, Kind: watch.KindShard, Name: sh.Spec.GetId(), Revision: sh.Revision, Shard: sh}); ok {
-				batch = append(batch, toWatchEvent(e))
-			}
-		}
-		batch = append(batch, &rpcpb.WatchEvent{Type: watch.Bookmark, Revision: rev})
-		if err := flush(); err != nil {
-			return err
 		}
 	} else {
 		if sub, err = hub.Subscribe(req.FromRevision, filter); err != nil {
-			var ce *watch.CompactedError
-			errors.As(err, &ce)
-			return watchStatus(err, ce.Oldest)
+			return watchStatus(err)
 		}
 		defer sub.Close()
 	}
-	interval := 5 * time.Second
-	if req.BookmarkIntervalMs > 0 {
-		interval = time.Duration(req.BookmarkIntervalMs) * time.Millisecond
-	}
-	tick := time.NewTicker(interval)
+	tick := time.NewTicker(bookmarkInterval(req))
 	defer tick.Stop()
 	var batches []watch.Batch
 	for {
@@ -150,12 +161,7 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 				if errors.Is(err, watch.ErrReset) {
 					_ = stream.Send(&rpcpb.WatchResponse{Events: []*rpcpb.WatchEvent{{Type: watch.Reset, Revision: hub.Latest()}}})
 				}
-				var ce *watch.CompactedError
-				oldest := int64(0)
-				if errors.As(err, &ce) {
-					oldest = ce.Oldest
-				}
-				return watchStatus(err, oldest)
+				return watchStatus(err)
 			}
 			if err := sendBatches(stream, batches); err != nil {
 				return err

@@ -28,6 +28,8 @@ var (
 	ErrSlow = errors.New("watch: watcher too slow")
 	// ErrReset: the state was replaced (snapshot restore); list again.
 	ErrReset = errors.New("watch: state reset")
+	// ErrClosed: the group was closed.
+	ErrClosed = errors.New("watch: closed")
 )
 
 // CompactedError carries the oldest revision a watch can resume from.
@@ -87,6 +89,26 @@ func (f Filter) Match(e Event) (Event, bool) {
 	return e, false
 }
 
+// MatchBatch is the part of b the filter selects, each event as the watcher
+// should see it. whole: b passed unchanged, and out is b itself (Memo
+// included), so the layer above can encode it once for every such watcher.
+func (f Filter) MatchBatch(b Batch) (out Batch, whole bool) {
+	out, whole = b, true
+	for i, e := range b.Events {
+		m, ok := f.Match(e)
+		if whole && ok && m == e {
+			continue
+		}
+		if whole { // first difference: copy what passed so far
+			out, whole = Batch{Revision: b.Revision, Events: append([]Event(nil), b.Events[:i]...)}, false
+		}
+		if ok {
+			out.Events = append(out.Events, m)
+		}
+	}
+	return out, whole
+}
+
 // Config bounds the hub's memory.
 type Config struct {
 	// HistoryEvents is how many recent events are kept for resumption.
@@ -128,6 +150,7 @@ type Hub struct {
 	oldest  int64   // a watch may resume from any revision >= oldest
 	latest  int64
 	subs    map[*Sub]struct{}
+	groups  map[*Group]struct{}
 }
 
 // NewHub returns a hub whose history starts at revision latest.
@@ -242,19 +265,7 @@ func (s *Sub) offer(b Batch) (ok bool, last int64) {
 	if b.Revision <= s.last {
 		return true, s.last // already covered by the state the watcher listed
 	}
-	out, whole := b, true
-	for i, e := range b.Events {
-		m, ok := s.filter.Match(e)
-		if whole && ok && m == e {
-			continue
-		}
-		if whole { // first difference: copy what passed so far
-			out, whole = Batch{Revision: b.Revision, Events: append([]Event(nil), b.Events[:i]...)}, false
-		}
-		if ok {
-			out.Events = append(out.Events, m)
-		}
-	}
+	out, _ := s.filter.MatchBatch(b)
 	if len(out.Events) == 0 {
 		s.last = b.Revision
 		return true, s.last
@@ -294,6 +305,11 @@ func (h *Hub) Publish(b Batch) {
 			h.endLocked(s, fmt.Errorf("%w: resume from revision %d", ErrSlow, last))
 		}
 	}
+	for g := range h.groups {
+		if !g.offer(b) {
+			h.endGroupLocked(g, slowGroupError())
+		}
+	}
 }
 
 // Reset drops the history after the state was replaced: every watcher ends
@@ -303,9 +319,7 @@ func (h *Hub) Reset(latest int64) {
 	defer h.mu.Unlock()
 	h.history, h.held = nil, 0
 	h.oldest, h.latest = latest, latest
-	for s := range h.subs {
-		h.endLocked(s, ErrReset)
-	}
+	h.endAllLocked(func() error { return ErrReset })
 }
 
 // Compact drops the history after the node skipped ahead to revision
@@ -317,9 +331,7 @@ func (h *Hub) Compact(latest int64) {
 	defer h.mu.Unlock()
 	h.history, h.held = nil, 0
 	h.oldest, h.latest = latest, max(h.latest, latest)
-	for s := range h.subs {
-		h.endLocked(s, &CompactedError{Oldest: latest})
-	}
+	h.endAllLocked(func() error { return &CompactedError{Oldest: latest} })
 }
 
 func (h *Hub) end(s *Sub, err error) {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -45,6 +46,25 @@ type benchOpts struct {
 	valueSize  int
 	keys       int
 	sequential bool
+	cpuProfile string
+}
+
+// profiled runs f with the generator's CPU profile written to
+// o.cpuProfile, when set (to see where a bench's own time goes).
+func profiled(o *benchOpts, f func() error) error {
+	if o.cpuProfile == "" {
+		return f()
+	}
+	out, err := os.Create(o.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	return f()
 }
 
 func benchCmd(g *globals) *cobra.Command {
@@ -57,22 +77,27 @@ func benchCmd(g *globals) *cobra.Command {
 	pf.IntVar(&o.keys, "keys", 1000, "how many namespace names the load is spread over")
 	pf.IntVar(&o.watchers, "watchers", 1000, "watch: concurrent watches (spread over --clients connections)")
 	pf.IntVar(&o.rate, "rate", 200, "watch: writes per second")
+	pf.StringVar(&o.cpuProfile, "cpu-profile", "", "write the generator's CPU profile (pprof) to this file")
 	pf.BoolVar(&o.sequential, "sequential", false, "visit every name exactly once, in order, then stop (to load data)")
 	c.AddCommand(&cobra.Command{
 		Use:   "put",
 		Short: "Update namespaces (about --value-size bytes each) as fast as --clients allow",
 		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return runBench(g, o, "put") },
+		RunE: func(*cobra.Command, []string) error {
+			return profiled(o, func() error { return runBench(g, o, "put") })
+		},
 	}, &cobra.Command{
 		Use:   "watch",
 		Short: "Open --watchers watches, write --rate changes/s, report commit-to-delivery latency",
 		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return runBenchWatch(g, o) },
+		RunE:  func(*cobra.Command, []string) error { return profiled(o, func() error { return runBenchWatch(g, o) }) },
 	}, &cobra.Command{
 		Use:   "get",
 		Short: "Read namespaces with --consistency (creates the names first if missing)",
 		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return runBench(g, o, "get") },
+		RunE: func(*cobra.Command, []string) error {
+			return profiled(o, func() error { return runBench(g, o, "get") })
+		},
 	})
 	return c
 }

@@ -33,6 +33,10 @@ type Config struct {
 	// its quorum costs this much before the client tries the next one.
 	// 0 means the whole request deadline.
 	AttemptTimeout time.Duration
+	// WatchBuffer is how many messages a watch may have waiting for its
+	// function before that watch alone ends with WATCHER_TOO_SLOW (resume
+	// from its last revision). 0 means 4,096.
+	WatchBuffer int
 }
 
 // Client is safe for concurrent use.
@@ -41,8 +45,9 @@ type Client struct {
 
 	mu        sync.Mutex
 	conns     map[string]*grpc.ClientConn
-	preferred int    // index of the endpoint reads go to first
-	leader    string // gRPC address of the last known leader
+	muxes     map[*grpc.ClientConn]*watchMux // watch streams, one per connection
+	preferred int                            // index of the endpoint reads go to first
+	leader    string                         // gRPC address of the last known leader
 }
 
 // New returns a client; connections are made lazily.
@@ -57,7 +62,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, ErrNoEndpoints
 	}
 	cfg.Endpoints = eps
-	return &Client{cfg: cfg, conns: map[string]*grpc.ClientConn{}}, nil
+	if cfg.WatchBuffer <= 0 {
+		cfg.WatchBuffer = 4096
+	}
+	return &Client{cfg: cfg, conns: map[string]*grpc.ClientConn{}, muxes: map[*grpc.ClientConn]*watchMux{}}, nil
 }
 
 // Close closes every connection.
@@ -67,6 +75,7 @@ func (c *Client) Close() error {
 	for a, cc := range c.conns {
 		_ = cc.Close()
 		delete(c.conns, a)
+		delete(c.muxes, cc)
 	}
 	return nil
 }
@@ -505,12 +514,34 @@ func (c *Client) Rebalance(ctx context.Context, dryRun bool, maxMoves int) (resp
 	return resp, err
 }
 
+// watchOne runs a watch on a stream of its own (the Watch RPC).
+func watchOne(ctx context.Context, cc *grpc.ClientConn, r *rpcpb.WatchRequest, handle func([]*rpcpb.WatchEvent) error) error {
+	st, err := rpcpb.NewWatchServiceClient(cc).Watch(ctx, r)
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			return err
+		}
+		if err := handle(resp.Events); err != nil {
+			return err
+		}
+	}
+}
+
 // Watch streams changes to fn until ctx ends or fn returns an error. It
 // resumes across node failures from the last revision it delivered, on any
 // endpoint. A compacted start, a reset or a cut slow watcher end the watch
 // with the server's error (see Reason): list again, or resume. When a
 // listing (FromRevision 0) breaks off before its closing bookmark, fn gets a
 // "reset" event before the state is listed again.
+//
+// The watches of a Client share one stream per connection (WatchService
+// Watches), and one event may be handed to every watch it is for: fn must
+// not modify it. fn runs on the caller's goroutine; a watch whose fn falls
+// Config.WatchBuffer messages behind ends with WATCHER_TOO_SLOW, alone.
 func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rpcpb.WatchEvent) error) error {
 	from := req.FromRevision
 	listing := from == 0
@@ -528,16 +559,8 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 					return fnErr
 				}
 			}
-			st, err := rpcpb.NewWatchServiceClient(cc).Watch(ctx, r)
-			if err != nil {
-				return err
-			}
-			for {
-				resp, err := st.Recv()
-				if err != nil {
-					return err
-				}
-				for _, e := range resp.Events {
+			handle := func(events []*rpcpb.WatchEvent) error {
+				for _, e := range events {
 					if fnErr = fn(e); fnErr != nil {
 						return fnErr
 					}
@@ -556,7 +579,13 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 					}
 				}
 				r.FromRevision = from // a retry by do resumes here
+				return nil
 			}
+			err := c.watchMux(cc).watch(ctx, r, handle)
+			if fnErr == nil && status.Code(err) == codes.Unimplemented {
+				err = watchOne(ctx, cc, r, handle) // a node from before Watches
+			}
+			return err
 		})
 		if fnErr != nil || ctx.Err() != nil {
 			return errors.Join(fnErr, ctx.Err())

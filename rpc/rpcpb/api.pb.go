@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{52, 0}
 }
 
 type ApplyRequest struct {
@@ -2489,6 +2489,204 @@ func (x *AssignResponse) GetRevision() int64 {
 	return 0
 }
 
+type WatchesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*WatchesRequest_Create
+	//	*WatchesRequest_Cancel
+	Op            isWatchesRequest_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchesRequest) Reset() {
+	*x = WatchesRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchesRequest) ProtoMessage() {}
+
+func (x *WatchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchesRequest.ProtoReflect.Descriptor instead.
+func (*WatchesRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *WatchesRequest) GetOp() isWatchesRequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *WatchesRequest) GetCreate() *WatchCreate {
+	if x != nil {
+		if x, ok := x.Op.(*WatchesRequest_Create); ok {
+			return x.Create
+		}
+	}
+	return nil
+}
+
+func (x *WatchesRequest) GetCancel() int64 {
+	if x != nil {
+		if x, ok := x.Op.(*WatchesRequest_Cancel); ok {
+			return x.Cancel
+		}
+	}
+	return 0
+}
+
+type isWatchesRequest_Op interface {
+	isWatchesRequest_Op()
+}
+
+type WatchesRequest_Create struct {
+	Create *WatchCreate `protobuf:"bytes,1,opt,name=create,proto3,oneof"`
+}
+
+type WatchesRequest_Cancel struct {
+	Cancel int64 `protobuf:"varint,2,opt,name=cancel,proto3,oneof"` // the watch_id to end
+}
+
+func (*WatchesRequest_Create) isWatchesRequest_Op() {}
+
+func (*WatchesRequest_Cancel) isWatchesRequest_Op() {}
+
+type WatchCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WatchId       int64                  `protobuf:"varint,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"` // chosen by the client, unique on the stream
+	Request       *WatchRequest          `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchCreate) Reset() {
+	*x = WatchCreate{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchCreate) ProtoMessage() {}
+
+func (x *WatchCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchCreate.ProtoReflect.Descriptor instead.
+func (*WatchCreate) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *WatchCreate) GetWatchId() int64 {
+	if x != nil {
+		return x.WatchId
+	}
+	return 0
+}
+
+func (x *WatchCreate) GetRequest() *WatchRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// WatchesResponse: events (field 1, as in WatchResponse) for every watch in
+// watch_ids, or the end of those watches.
+type WatchesResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Events   []*WatchEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	WatchIds []int64                `protobuf:"varint,2,rep,packed,name=watch_ids,json=watchIds,proto3" json:"watch_ids,omitempty"`
+	// A serialized google.rpc.Status: why the watches ended (the error
+	// Watch would have ended its stream with). Nothing follows for them.
+	Ended         []byte `protobuf:"bytes,3,opt,name=ended,proto3" json:"ended,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchesResponse) Reset() {
+	*x = WatchesResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchesResponse) ProtoMessage() {}
+
+func (x *WatchesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchesResponse.ProtoReflect.Descriptor instead.
+func (*WatchesResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *WatchesResponse) GetEvents() []*WatchEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *WatchesResponse) GetWatchIds() []int64 {
+	if x != nil {
+		return x.WatchIds
+	}
+	return nil
+}
+
+func (x *WatchesResponse) GetEnded() []byte {
+	if x != nil {
+		return x.Ended
+	}
+	return nil
+}
+
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0: the current state first (puts, then a bookmark), then changes.
@@ -2505,7 +2703,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2715,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2728,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WatchRequest) GetFromRevision() int64 {
@@ -2582,7 +2780,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2594,7 +2792,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2607,7 +2805,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WatchEvent) GetType() string {
@@ -2661,7 +2859,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +2871,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +2884,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -2704,7 +2902,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2914,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +2927,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{41}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{44}
 }
 
 type SnapshotChunk struct {
@@ -2741,7 +2939,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +2951,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +2964,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -2786,7 +2984,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +2996,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2811,7 +3009,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{43}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SnapshotRestoreResponse) GetRevision() int64 {
@@ -2839,7 +3037,7 @@ type ForwardHeartbeatRequest struct {
 
 func (x *ForwardHeartbeatRequest) Reset() {
 	*x = ForwardHeartbeatRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +3049,7 @@ func (x *ForwardHeartbeatRequest) String() string {
 func (*ForwardHeartbeatRequest) ProtoMessage() {}
 
 func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +3062,7 @@ func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{44}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ForwardHeartbeatRequest) GetShardId() string {
@@ -2900,7 +3098,7 @@ type ForwardHeartbeatResponse struct {
 
 func (x *ForwardHeartbeatResponse) Reset() {
 	*x = ForwardHeartbeatResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +3110,7 @@ func (x *ForwardHeartbeatResponse) String() string {
 func (*ForwardHeartbeatResponse) ProtoMessage() {}
 
 func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3123,7 @@ func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{45}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ForwardHeartbeatResponse) GetRefusal() Refusal {
@@ -2967,7 +3165,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2979,7 +3177,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2992,7 +3190,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{46}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -3020,7 +3218,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3230,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3243,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{47}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -3082,7 +3280,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3094,7 +3292,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3107,7 +3305,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{48}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -3163,7 +3361,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3175,7 +3373,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3188,7 +3386,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -3227,7 +3425,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3239,7 +3437,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3252,7 +3450,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{50}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{53}
 }
 
 type ReadIndexResponse struct {
@@ -3266,7 +3464,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3278,7 +3476,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3291,7 +3489,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{51}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -3495,7 +3693,18 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\"c\n" +
 	"\x0eAssignResponse\x125\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"\xac\x01\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"a\n" +
+	"\x0eWatchesRequest\x12/\n" +
+	"\x06create\x18\x01 \x01(\v2\x15.prism.v1.WatchCreateH\x00R\x06create\x12\x18\n" +
+	"\x06cancel\x18\x02 \x01(\x03H\x00R\x06cancelB\x04\n" +
+	"\x02op\"Z\n" +
+	"\vWatchCreate\x12\x19\n" +
+	"\bwatch_id\x18\x01 \x01(\x03R\awatchId\x120\n" +
+	"\arequest\x18\x02 \x01(\v2\x16.prism.v1.WatchRequestR\arequest\"r\n" +
+	"\x0fWatchesResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.prism.v1.WatchEventR\x06events\x12\x1b\n" +
+	"\twatch_ids\x18\x02 \x03(\x03R\bwatchIds\x12\x14\n" +
+	"\x05ended\x18\x03 \x01(\fR\x05ended\"\xac\x01\n" +
 	"\fWatchRequest\x12#\n" +
 	"\rfrom_revision\x18\x01 \x01(\x03R\ffromRevision\x12\x14\n" +
 	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x14\n" +
@@ -3587,9 +3796,10 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x06Assign\x12\x17.prism.v1.AssignRequest\x1a\x18.prism.v1.AssignResponse\x125\n" +
 	"\x04Plan\x12\x15.prism.v1.PlanRequest\x1a\x16.prism.v1.PlanResponse\x12>\n" +
 	"\aExplain\x12\x18.prism.v1.ExplainRequest\x1a\x19.prism.v1.ExplainResponse\x12?\n" +
-	"\tRebalance\x12\x1a.prism.v1.RebalanceRequest\x1a\x16.prism.v1.PlanResponse2J\n" +
+	"\tRebalance\x12\x1a.prism.v1.RebalanceRequest\x1a\x16.prism.v1.PlanResponse2\x8e\x01\n" +
 	"\fWatchService\x12:\n" +
-	"\x05Watch\x12\x16.prism.v1.WatchRequest\x1a\x17.prism.v1.WatchResponse0\x012\x9c\x01\n" +
+	"\x05Watch\x12\x16.prism.v1.WatchRequest\x1a\x17.prism.v1.WatchResponse0\x01\x12B\n" +
+	"\aWatches\x12\x18.prism.v1.WatchesRequest\x1a\x19.prism.v1.WatchesResponse(\x010\x012\x9c\x01\n" +
 	"\x0fSnapshotService\x12@\n" +
 	"\x04Save\x12\x1d.prism.v1.SnapshotSaveRequest\x1a\x17.prism.v1.SnapshotChunk0\x01\x12G\n" +
 	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\xc9\x02\n" +
@@ -3612,7 +3822,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -3655,119 +3865,127 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*ExplainResponse)(nil),           // 38: prism.v1.ExplainResponse
 	(*AssignRequest)(nil),             // 39: prism.v1.AssignRequest
 	(*AssignResponse)(nil),            // 40: prism.v1.AssignResponse
-	(*WatchRequest)(nil),              // 41: prism.v1.WatchRequest
-	(*WatchEvent)(nil),                // 42: prism.v1.WatchEvent
-	(*WatchResponse)(nil),             // 43: prism.v1.WatchResponse
-	(*SnapshotSaveRequest)(nil),       // 44: prism.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),             // 45: prism.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),   // 46: prism.v1.SnapshotRestoreResponse
-	(*ForwardHeartbeatRequest)(nil),   // 47: prism.v1.ForwardHeartbeatRequest
-	(*ForwardHeartbeatResponse)(nil),  // 48: prism.v1.ForwardHeartbeatResponse
-	(*ForwardApplyRequest)(nil),       // 49: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 50: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 51: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 52: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 53: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 54: prism.v1.ReadIndexResponse
-	nil,                               // 55: prism.v1.PlanDecision.RejectedEntry
-	(*fsmpb.NamespaceSpec)(nil),       // 56: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 57: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 58: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 59: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 60: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 61: prism.fsm.v1.ApplyResult
+	(*WatchesRequest)(nil),            // 41: prism.v1.WatchesRequest
+	(*WatchCreate)(nil),               // 42: prism.v1.WatchCreate
+	(*WatchesResponse)(nil),           // 43: prism.v1.WatchesResponse
+	(*WatchRequest)(nil),              // 44: prism.v1.WatchRequest
+	(*WatchEvent)(nil),                // 45: prism.v1.WatchEvent
+	(*WatchResponse)(nil),             // 46: prism.v1.WatchResponse
+	(*SnapshotSaveRequest)(nil),       // 47: prism.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),             // 48: prism.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),   // 49: prism.v1.SnapshotRestoreResponse
+	(*ForwardHeartbeatRequest)(nil),   // 50: prism.v1.ForwardHeartbeatRequest
+	(*ForwardHeartbeatResponse)(nil),  // 51: prism.v1.ForwardHeartbeatResponse
+	(*ForwardApplyRequest)(nil),       // 52: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 53: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 54: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 55: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 56: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 57: prism.v1.ReadIndexResponse
+	nil,                               // 58: prism.v1.PlanDecision.RejectedEntry
+	(*fsmpb.NamespaceSpec)(nil),       // 59: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 60: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 61: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 62: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 63: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 64: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	56, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	57, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	59, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	60, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	57, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	60, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	57, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	60, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	57, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	60, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	58, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	61, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
 	0,  // 12: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	59, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	62, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
 	28, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
 	0,  // 15: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
 	27, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	55, // 17: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
+	58, // 17: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
 	34, // 18: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
 	37, // 19: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
-	57, // 20: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	57, // 21: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
-	59, // 22: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
-	42, // 23: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
-	1,  // 24: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
-	60, // 25: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	61, // 26: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 27: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	12, // 28: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	14, // 29: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 30: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 31: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 32: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 33: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 34: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 35: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 36: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	16, // 37: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	19, // 38: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	12, // 39: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	14, // 40: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	24, // 41: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
-	25, // 42: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
-	29, // 43: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
-	26, // 44: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
-	26, // 45: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
-	26, // 46: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
-	22, // 47: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
-	39, // 48: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
-	32, // 49: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
-	36, // 50: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
-	33, // 51: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
-	41, // 52: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
-	44, // 53: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	45, // 54: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	49, // 55: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	51, // 56: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	53, // 57: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	47, // 58: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
-	4,  // 59: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 60: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 61: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 62: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 63: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 64: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 65: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 66: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	27, // 67: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	27, // 68: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	30, // 69: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	27, // 70: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	27, // 71: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	31, // 72: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	23, // 73: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
-	40, // 74: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	35, // 75: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
-	38, // 76: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
-	35, // 77: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
-	43, // 78: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
-	45, // 79: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	46, // 80: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	50, // 81: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	52, // 82: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	54, // 83: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	48, // 84: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
-	59, // [59:85] is the sub-list for method output_type
-	33, // [33:59] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	60, // 20: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	42, // 21: prism.v1.WatchesRequest.create:type_name -> prism.v1.WatchCreate
+	44, // 22: prism.v1.WatchCreate.request:type_name -> prism.v1.WatchRequest
+	45, // 23: prism.v1.WatchesResponse.events:type_name -> prism.v1.WatchEvent
+	60, // 24: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	62, // 25: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	45, // 26: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
+	1,  // 27: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
+	63, // 28: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	64, // 29: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 30: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	12, // 31: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	14, // 32: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 33: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 34: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 35: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 36: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 37: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 38: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 39: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	16, // 40: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	19, // 41: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	12, // 42: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	14, // 43: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	24, // 44: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	25, // 45: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	29, // 46: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	26, // 47: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	26, // 48: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	26, // 49: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	22, // 50: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
+	39, // 51: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	32, // 52: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
+	36, // 53: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
+	33, // 54: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
+	44, // 55: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
+	41, // 56: prism.v1.WatchService.Watches:input_type -> prism.v1.WatchesRequest
+	47, // 57: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	48, // 58: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	52, // 59: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	54, // 60: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	56, // 61: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	50, // 62: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
+	4,  // 63: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 64: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 65: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 66: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 67: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 68: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 69: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 70: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	27, // 71: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	27, // 72: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	30, // 73: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	27, // 74: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	27, // 75: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	31, // 76: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	23, // 77: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
+	40, // 78: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	35, // 79: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
+	38, // 80: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
+	35, // 81: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
+	46, // 82: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	43, // 83: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
+	48, // 84: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	49, // 85: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	53, // 86: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	55, // 87: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	57, // 88: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	51, // 89: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
+	63, // [63:90] is the sub-list for method output_type
+	36, // [36:63] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -3777,7 +3995,11 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
-	file_rpc_rpcpb_api_proto_msgTypes[48].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[38].OneofWrappers = []any{
+		(*WatchesRequest_Create)(nil),
+		(*WatchesRequest_Cancel)(nil),
+	}
+	file_rpc_rpcpb_api_proto_msgTypes[51].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -3787,7 +4009,7 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   53,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

@@ -1029,7 +1029,8 @@ var PlacementService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	WatchService_Watch_FullMethodName = "/prism.v1.WatchService/Watch"
+	WatchService_Watch_FullMethodName   = "/prism.v1.WatchService/Watch"
+	WatchService_Watches_FullMethodName = "/prism.v1.WatchService/Watches"
 )
 
 // WatchServiceClient is the client API for WatchService service.
@@ -1041,6 +1042,12 @@ const (
 // from any revision still held, with periodic bookmarks.
 type WatchServiceClient interface {
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error)
+	// Watches carries many watches over one stream (as etcd does): the
+	// client creates and cancels watches by an id it chooses, and each
+	// revision a node sends is one message naming every watch it is for,
+	// instead of one message per watch. Each watch keeps every guarantee of
+	// Watch; how a watch ends is said per watch (WatchesResponse.ended).
+	Watches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WatchesRequest, WatchesResponse], error)
 }
 
 type watchServiceClient struct {
@@ -1070,6 +1077,19 @@ func (c *watchServiceClient) Watch(ctx context.Context, in *WatchRequest, opts .
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type WatchService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 
+func (c *watchServiceClient) Watches(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WatchesRequest, WatchesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &WatchService_ServiceDesc.Streams[1], WatchService_Watches_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchesRequest, WatchesResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WatchService_WatchesClient = grpc.BidiStreamingClient[WatchesRequest, WatchesResponse]
+
 // WatchServiceServer is the server API for WatchService service.
 // All implementations must embed UnimplementedWatchServiceServer
 // for forward compatibility.
@@ -1079,6 +1099,12 @@ type WatchService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 // from any revision still held, with periodic bookmarks.
 type WatchServiceServer interface {
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error
+	// Watches carries many watches over one stream (as etcd does): the
+	// client creates and cancels watches by an id it chooses, and each
+	// revision a node sends is one message naming every watch it is for,
+	// instead of one message per watch. Each watch keeps every guarantee of
+	// Watch; how a watch ends is said per watch (WatchesResponse.ended).
+	Watches(grpc.BidiStreamingServer[WatchesRequest, WatchesResponse]) error
 	mustEmbedUnimplementedWatchServiceServer()
 }
 
@@ -1091,6 +1117,9 @@ type UnimplementedWatchServiceServer struct{}
 
 func (UnimplementedWatchServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedWatchServiceServer) Watches(grpc.BidiStreamingServer[WatchesRequest, WatchesResponse]) error {
+	return status.Error(codes.Unimplemented, "method Watches not implemented")
 }
 func (UnimplementedWatchServiceServer) mustEmbedUnimplementedWatchServiceServer() {}
 func (UnimplementedWatchServiceServer) testEmbeddedByValue()                      {}
@@ -1124,6 +1153,13 @@ func _WatchService_Watch_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type WatchService_WatchServer = grpc.ServerStreamingServer[WatchResponse]
 
+func _WatchService_Watches_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(WatchServiceServer).Watches(&grpc.GenericServerStream[WatchesRequest, WatchesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type WatchService_WatchesServer = grpc.BidiStreamingServer[WatchesRequest, WatchesResponse]
+
 // WatchService_ServiceDesc is the grpc.ServiceDesc for WatchService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1136,6 +1172,12 @@ var WatchService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Watch",
 			Handler:       _WatchService_Watch_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Watches",
+			Handler:       _WatchService_Watches_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "rpc/rpcpb/api.proto",
