@@ -1,9 +1,18 @@
 // Package rpc serves the control plane's gRPC API (NamespaceService,
-// ClusterService, the node-to-node Internal service, health and
+// ClusterService, ShardService, PlacementService, WatchService,
+// SnapshotService, the node-to-node Internal service, health and
 // reflection) and its HTTP listener (/healthz, /readyz, /metrics and the
 // discovery endpoint GET /v1/namespaces/{name}).
 //
 // It is the only package that maps errors to gRPC codes: errors.go holds
 // the one table. Generated protobuf code lives in rpc/rpcpb; the Go client
 // with failover and leader following lives in rpc/client.
+//
+// WatchService has two forms. Watch is one stream per watch (simple, for
+// grpcurl and old clients). Watches carries many watches over one stream,
+// as etcd does, and is what rpc/client uses: a revision goes out as one
+// message per stream naming the watches it is for, its events encoded once
+// for every stream (codec.go sends those bytes as they are). With one
+// stream per watch, 10,000 watchers meant 10,000 messages per revision and
+// p99 delivery of seconds; multiplexed, one message per connection.
 package rpc
