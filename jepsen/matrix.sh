@@ -3,6 +3,7 @@
 # several seeds, every workload, 3 shard agents (a dedicated shard plus two
 # shared ones, so placed namespaces can move). Stops at the first violation (its report dir is printed).
 # Usage: jepsen/matrix.sh [SEEDS] [TIME]   (defaults: 3 seeds, 60s per run)
+# SEED_OFFSET=N shifts every seed (new schedules; default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${1:-3}
@@ -14,7 +15,7 @@ runs=0
 for nodes in 3 5; do
   for nem in partition kill pause leader-kill membership agent-kill clock partition,kill,pause,leader-kill,membership,agent-kill,clock; do
     for s in $(seq 1 "$SEEDS"); do
-      seed=$((nodes * 1000 + s * 37 + ${#nem}))
+      seed=$((${SEED_OFFSET:-0} + nodes * 1000 + s * 37 + ${#nem}))
       echo "=== nodes=$nodes nemesis=$nem seed=$seed"
       /tmp/prism-jepsen-bin --nodes "$nodes" --time "$TIME" --nemesis "$nem" \
         --workload register,set,watch,shards --shards 3 --seed "$seed" \

@@ -147,7 +147,12 @@ func (g *Group) Err() error {
 }
 
 // Close ends the group.
-func (g *Group) Close() { g.hub.endGroup(g, nil) }
+func (g *Group) Close() {
+	h := g.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	endIn(h.groups, g, nil)
+}
 
 // offer queues b for the group's sender; hub.mu is held.
 func (g *Group) offer(b Batch) bool {
@@ -163,17 +168,7 @@ func (g *Group) offer(b Batch) bool {
 	return true
 }
 
-func (h *Hub) endGroup(g *Group, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.endGroupLocked(g, err)
-}
-
-func (h *Hub) endGroupLocked(g *Group, err error) {
-	if _, ok := h.groups[g]; !ok {
-		return
-	}
-	delete(h.groups, g)
+func (g *Group) finish(err error) {
 	g.mu.Lock()
 	g.err, g.ended = err, true
 	g.mu.Unlock()
@@ -183,10 +178,10 @@ func (h *Hub) endGroupLocked(g *Group, err error) {
 // endAllLocked ends every watcher and group; err makes each one's error.
 func (h *Hub) endAllLocked(err func() error) {
 	for s := range h.subs {
-		h.endLocked(s, err())
+		endIn(h.subs, s, err())
 	}
 	for g := range h.groups {
-		h.endGroupLocked(g, err())
+		endIn(h.groups, g, err())
 	}
 }
 

@@ -224,7 +224,12 @@ func (s *Sub) Progress() int64 {
 }
 
 // Close ends the subscription.
-func (s *Sub) Close() { s.hub.end(s, nil) }
+func (s *Sub) Close() {
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	endIn(h.subs, s, nil)
+}
 
 // Latest is the newest revision the hub has published.
 func (h *Hub) Latest() int64 {
@@ -302,12 +307,12 @@ func (h *Hub) Publish(b Batch) {
 	}
 	for s := range h.subs {
 		if ok, last := s.offer(b); !ok {
-			h.endLocked(s, fmt.Errorf("%w: resume from revision %d", ErrSlow, last))
+			endIn(h.subs, s, fmt.Errorf("%w: resume from revision %d", ErrSlow, last))
 		}
 	}
 	for g := range h.groups {
 		if !g.offer(b) {
-			h.endGroupLocked(g, slowGroupError())
+			endIn(h.groups, g, slowGroupError())
 		}
 	}
 }
@@ -334,19 +339,22 @@ func (h *Hub) Compact(latest int64) {
 	h.endAllLocked(func() error { return &CompactedError{Oldest: latest} })
 }
 
-func (h *Hub) end(s *Sub, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.endLocked(s, err)
-}
-
-func (h *Hub) endLocked(s *Sub, err error) {
-	if _, ok := h.subs[s]; !ok {
-		return
-	}
-	delete(h.subs, s)
+func (s *Sub) finish(err error) {
 	s.mu.Lock()
 	s.err, s.ended = err, true
 	s.mu.Unlock()
 	s.signal()
+}
+
+// endIn ends x with err once, if it is still in the hub's set. hub.mu is
+// held.
+func endIn[T interface {
+	comparable
+	finish(error)
+}](set map[T]struct{}, x T, err error) {
+	if _, ok := set[x]; !ok {
+		return
+	}
+	delete(set, x)
+	x.finish(err)
 }
