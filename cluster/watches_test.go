@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -247,3 +248,110 @@ func TestSlowWatchOnASharedStreamEndsAlone(t *testing.T) {
 }
 
 var errDone = errors.New("done")
+
+// freezer is a TCP proxy that can stop forwarding without closing
+// anything: a node as a client sees it when its host vanishes (no RST).
+type freezer struct {
+	ln     net.Listener
+	frozen chan struct{}
+	once   sync.Once
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, frozen: make(chan struct{})}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			t.Cleanup(func() { in.Close(); out.Close() })
+			go f.pipe(in, out)
+			go f.pipe(out, in)
+		}
+	}()
+	return f
+}
+
+func (f *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-f.frozen:
+			return // swallow everything from now on; close nothing
+		default:
+		}
+		if err != nil {
+			return
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func (f *freezer) freeze() { f.once.Do(func() { close(f.frozen) }) }
+
+// TestWatchLeavesAVanishedNode: a watch on a node that stops answering
+// without closing its connection (keepalive, not TCP's timeout) resumes on
+// another node and gets what was written meanwhile.
+func TestWatchLeavesAVanishedNode(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	f1 := c.Follower()
+	f2 := c.Follower(f1)
+	proxy := newFreezer(t, c.Endpoint(f1))
+	cl, err := client.New(client.Config{Endpoints: []string{proxy.ln.Addr().String(), c.Endpoint(f2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	writer := c.Client()
+	from := mustApply(t, writer, spec("vanish", 1)).Revision
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	var target int64
+	var targetMu sync.Mutex
+	seen := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- cl.Watch(ctx, &rpcpb.WatchRequest{FromRevision: from, Names: []string{"vanish"}}, func(e *rpcpb.WatchEvent) error {
+			targetMu.Lock()
+			defer targetMu.Unlock()
+			if target != 0 && e.Revision >= target {
+				return errDone
+			}
+			select {
+			case seen <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+	}()
+	mustApply(t, writer, spec("vanish", 2))
+	select {
+	case <-seen: // the watch is live through the proxy
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event through the proxy")
+	}
+	proxy.freeze()
+	start := time.Now()
+	r := mustApply(t, writer, spec("vanish", 3)).Revision
+	targetMu.Lock()
+	target = r
+	targetMu.Unlock()
+	if err := <-done; !errors.Is(err, errDone) {
+		t.Fatalf("watch ended with %v", err)
+	}
+	t.Logf("resumed on another node and got revision %d %v after the freeze", r, time.Since(start).Round(time.Millisecond))
+}
