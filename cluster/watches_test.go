@@ -355,3 +355,37 @@ func TestWatchLeavesAVanishedNode(t *testing.T) {
 	}
 	t.Logf("resumed on another node and got revision %d %v after the freeze", r, time.Since(start).Round(time.Millisecond))
 }
+
+// TestRequestProgress: an idle watch gets a bookmark on request, at the
+// newest revision, long before its interval.
+func TestRequestProgress(t *testing.T) {
+	c := testcluster.Start(t, 1)
+	cl := c.Client()
+	from := mustApply(t, cl, spec("p-watched", 1)).Revision
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	bookmarks := make(chan int64, 16)
+	go func() {
+		_ = cl.Watch(ctx, &rpcpb.WatchRequest{FromRevision: from, Names: []string{"p-watched"}, BookmarkIntervalMs: 60_000}, func(e *rpcpb.WatchEvent) error {
+			if e.Type == "bookmark" {
+				bookmarks <- e.Revision
+			}
+			return nil
+		})
+	}()
+	other := mustApply(t, cl, spec("p-other", 1)).Revision // filtered out, but progress
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		if err := cl.RequestProgress(ctx); err != nil {
+			return err
+		}
+		select {
+		case rev := <-bookmarks:
+			if rev < other {
+				return fmt.Errorf("bookmark at %d, want at least %d", rev, other)
+			}
+			return nil
+		case <-time.After(500 * time.Millisecond):
+			return errors.New("no bookmark yet")
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,12 +38,15 @@ type watchesStream struct {
 	stream rpcpb.WatchService_WatchesServer
 	g      *watch.Group
 
-	mu    sync.Mutex
-	state map[int64]*watchEntry    // watches created and not cancelled
-	notes []*rpcpb.WatchesResponse // ends of watches that never joined
+	mu       sync.Mutex
+	state    map[int64]*watchEntry    // watches created and not cancelled
+	notes    []*rpcpb.WatchesResponse // ends of watches that never joined
+	progress []int64                  // bookmarks asked for (0: every watch)
 
-	live []*liveWatch // the sender's own
-	ids  []int64      // the sender's scratch
+	// The sender's own.
+	live  []*liveWatch
+	index map[int64]int // watch id → position in live
+	ids   []int64       // scratch
 }
 
 // watchEntry is a created watch: joined to the group, or still listing.
@@ -81,6 +85,11 @@ func (s *watchesStream) receive(ctx context.Context) error {
 			s.create(ctx, op.Create)
 		case *rpcpb.WatchesRequest_Cancel:
 			s.cancel(op.Cancel)
+		case *rpcpb.WatchesRequest_Progress:
+			s.mu.Lock()
+			s.progress = append(s.progress, op.Progress)
+			s.g.Wake()
+			s.mu.Unlock()
 		}
 	}
 }
@@ -163,12 +172,13 @@ func (s *watchesStream) noteLocked(id int64, err error) {
 	s.g.Wake()
 }
 
-func (s *watchesStream) takeNotes() []*rpcpb.WatchesResponse {
+// takeRequests hands the sender the notes and progress requests queued.
+func (s *watchesStream) takeRequests() (notes []*rpcpb.WatchesResponse, progress []int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.notes
-	s.notes = nil
-	return n
+	notes, progress = s.notes, s.progress
+	s.notes, s.progress = nil, nil
+	return notes, progress
 }
 
 // statusBytes is err as a serialized google.rpc.Status.
@@ -186,7 +196,7 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var batches []watch.Batch
-	index := map[int64]int{} // id → position in s.live
+	s.index = map[int64]int{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -204,8 +214,11 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 			var joins []*watch.Member
 			var leaves []int64
 			var ok bool
+			// Requests first: a watch created before a progress request
+			// asked about it is then among the joins taken.
+			notes, progress := s.takeRequests()
 			batches, joins, leaves, ok = s.g.Take(batches)
-			for _, n := range s.takeNotes() {
+			for _, n := range notes {
 				if err := s.stream.Send(n); err != nil {
 					return err
 				}
@@ -222,7 +235,7 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 					return err
 				}
 				lw.due = now.Add(lw.interval)
-				index[m.ID] = len(s.live)
+				s.index[m.ID] = len(s.live)
 				s.live = append(s.live, lw)
 				if lw.interval < every {
 					every = lw.interval
@@ -230,19 +243,22 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 				}
 			}
 			for _, id := range leaves {
-				i, ok := index[id]
+				i, ok := s.index[id]
 				if !ok {
 					continue
 				}
 				last := len(s.live) - 1
 				s.live[i] = s.live[last]
-				index[s.live[i].m.ID] = i
+				s.index[s.live[i].m.ID] = i
 				s.live[last] = nil
 				s.live = s.live[:last]
-				delete(index, id)
+				delete(s.index, id)
 			}
 			if !ok {
 				return s.end()
+			}
+			if err := s.sendProgress(progress); err != nil {
+				return err
 			}
 		}
 	}
@@ -308,16 +324,42 @@ func (s *watchesStream) deliver(b watch.Batch, to []*liveWatch) error {
 	return s.stream.SendMsg(append(append(msg, enc...), tail...))
 }
 
-// bookmarks reports progress to every watch whose interval has passed:
-// one message per revision reported.
+// bookmarks reports progress to every watch whose interval has passed.
 func (s *watchesStream) bookmarks(now time.Time) error {
-	byRev := map[int64][]int64{}
+	var due []*liveWatch
 	for _, lw := range s.live {
-		if now.Before(lw.due) {
-			continue
+		if !now.Before(lw.due) {
+			due = append(due, lw)
+			lw.due = now.Add(lw.interval)
 		}
+	}
+	return s.sendBookmarks(due)
+}
+
+// sendProgress answers progress requests: a bookmark for each watch asked
+// about (every watch for id 0), after everything taken so far was sent.
+func (s *watchesStream) sendProgress(ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if slices.Contains(ids, 0) {
+		return s.sendBookmarks(s.live)
+	}
+	var to []*liveWatch
+	for _, id := range ids {
+		if i, ok := s.index[id]; ok && !slices.Contains(to, s.live[i]) {
+			to = append(to, s.live[i])
+		}
+	}
+	return s.sendBookmarks(to)
+}
+
+// sendBookmarks sends each watch a bookmark at the last revision it was
+// sent (or skipped): one message per revision reported.
+func (s *watchesStream) sendBookmarks(to []*liveWatch) error {
+	byRev := map[int64][]int64{}
+	for _, lw := range to {
 		byRev[lw.m.Last] = append(byRev[lw.m.Last], lw.m.ID)
-		lw.due = now.Add(lw.interval)
 	}
 	for rev, ids := range byRev {
 		if err := s.stream.Send(&rpcpb.WatchesResponse{Events: []*rpcpb.WatchEvent{{Type: watch.Bookmark, Revision: rev}}, WatchIds: ids}); err != nil {

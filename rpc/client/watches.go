@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -276,4 +277,35 @@ func (w *muxWatch) close() {
 		}
 	default: // not open yet: the node never heard of it
 	}
+}
+
+// RequestProgress asks, on every stream this client watches through, for a
+// bookmark on each of its watches now (etcd's RequestProgress): an idle
+// watch learns how far it is caught up without waiting for its interval.
+// Watches on a node from before Watches get none.
+func (c *Client) RequestProgress(ctx context.Context) error {
+	c.mu.Lock()
+	muxes := make([]*watchMux, 0, len(c.muxes))
+	for _, m := range c.muxes {
+		muxes = append(muxes, m)
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, m := range muxes {
+		m.mu.Lock()
+		s := m.cur
+		m.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		select {
+		case <-s.opened:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if s.openErr == nil {
+			errs = append(errs, s.send(&rpcpb.WatchesRequest{Op: &rpcpb.WatchesRequest_Progress{Progress: 0}}))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -2495,6 +2495,7 @@ type WatchesRequest struct {
 	//
 	//	*WatchesRequest_Create
 	//	*WatchesRequest_Cancel
+	//	*WatchesRequest_Progress
 	Op            isWatchesRequest_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2555,6 +2556,15 @@ func (x *WatchesRequest) GetCancel() int64 {
 	return 0
 }
 
+func (x *WatchesRequest) GetProgress() int64 {
+	if x != nil {
+		if x, ok := x.Op.(*WatchesRequest_Progress); ok {
+			return x.Progress
+		}
+	}
+	return 0
+}
+
 type isWatchesRequest_Op interface {
 	isWatchesRequest_Op()
 }
@@ -2567,9 +2577,17 @@ type WatchesRequest_Cancel struct {
 	Cancel int64 `protobuf:"varint,2,opt,name=cancel,proto3,oneof"` // the watch_id to end
 }
 
+type WatchesRequest_Progress struct {
+	// A bookmark now, after what was sent: for this watch_id, or for every
+	// watch on the stream when 0 (etcd's RequestProgress).
+	Progress int64 `protobuf:"varint,3,opt,name=progress,proto3,oneof"`
+}
+
 func (*WatchesRequest_Create) isWatchesRequest_Op() {}
 
 func (*WatchesRequest_Cancel) isWatchesRequest_Op() {}
+
+func (*WatchesRequest_Progress) isWatchesRequest_Op() {}
 
 type WatchCreate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3693,10 +3711,11 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\"c\n" +
 	"\x0eAssignResponse\x125\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x03R\brevision\"a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"\x7f\n" +
 	"\x0eWatchesRequest\x12/\n" +
 	"\x06create\x18\x01 \x01(\v2\x15.prism.v1.WatchCreateH\x00R\x06create\x12\x18\n" +
-	"\x06cancel\x18\x02 \x01(\x03H\x00R\x06cancelB\x04\n" +
+	"\x06cancel\x18\x02 \x01(\x03H\x00R\x06cancel\x12\x1c\n" +
+	"\bprogress\x18\x03 \x01(\x03H\x00R\bprogressB\x04\n" +
 	"\x02op\"Z\n" +
 	"\vWatchCreate\x12\x19\n" +
 	"\bwatch_id\x18\x01 \x01(\x03R\awatchId\x120\n" +
@@ -3998,6 +4017,7 @@ func file_rpc_rpcpb_api_proto_init() {
 	file_rpc_rpcpb_api_proto_msgTypes[38].OneofWrappers = []any{
 		(*WatchesRequest_Create)(nil),
 		(*WatchesRequest_Cancel)(nil),
+		(*WatchesRequest_Progress)(nil),
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[51].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
