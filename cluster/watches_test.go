@@ -389,3 +389,40 @@ func TestRequestProgress(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchOneStreamPerWatch: the Watch RPC (one stream per watch, what
+// grpcurl and older clients use) lists the state, then streams changes.
+func TestWatchOneStreamPerWatch(t *testing.T) {
+	c := testcluster.Start(t, 1)
+	cl := c.Client()
+	mustApply(t, cl, spec("one-a", 1))
+	cc, err := grpc.NewClient(c.Endpoint(0), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	st, err := rpcpb.NewWatchServiceClient(cc).Watch(testcluster.Ctx(t, 20*time.Second), &rpcpb.WatchRequest{Names: []string{"one-a", "one-b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := st.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(resp.Events); n != 2 || resp.Events[0].Name != "one-a" || resp.Events[1].Type != "bookmark" {
+		t.Fatalf("listing: %v", resp)
+	}
+	r := mustApply(t, cl, spec("one-b", 1)).Revision
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Events) > 0 && resp.Events[0].Revision == r {
+			if resp.Events[0].Name != "one-b" {
+				t.Fatalf("revision %d: %v", r, resp)
+			}
+			return
+		}
+	}
+}
