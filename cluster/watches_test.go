@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,7 +88,12 @@ func TestWatchesOneMessagePerRevision(t *testing.T) {
 		}
 		break
 	}
+	// Cancel watch 1 and reuse its id for a watch of another name: the old
+	// watch must go (members are told apart by identity, not id).
 	if err := st.Send(&rpcpb.WatchesRequest{Op: &rpcpb.WatchesRequest_Cancel{Cancel: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(create(1, created, []string{"z"}, nil)); err != nil {
 		t.Fatal(err)
 	}
 	// After the cancel is taken, a's changes reach watch 2 only. The
@@ -424,5 +430,48 @@ func TestWatchOneStreamPerWatch(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestWatchOutlivesAttemptTimeout: AttemptTimeout bounds how long a watch
+// waits to start on one node, not how long it lives.
+func TestWatchOutlivesAttemptTimeout(t *testing.T) {
+	c := testcluster.Start(t, 1)
+	w := c.Client()
+	cl, err := client.New(client.Config{Endpoints: []string{c.Endpoint(0)}, AttemptTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	from := mustApply(t, w, spec("long", 1)).Revision
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan int64, 64)
+	done := make(chan error, 1)
+	go func() {
+		done <- cl.Watch(ctx, &rpcpb.WatchRequest{FromRevision: from, Names: []string{"long"}}, func(e *rpcpb.WatchEvent) error {
+			if e.Type == "put" {
+				got <- e.Revision
+			}
+			return nil
+		})
+	}()
+	for i := 0; i < 3; i++ {
+		time.Sleep(400 * time.Millisecond) // longer than AttemptTimeout between events
+		r := mustApply(t, w, spec("long", int64(i+2))).Revision
+		for rev := int64(0); rev < r; {
+			select {
+			case rev = <-got:
+			case err := <-done:
+				t.Fatalf("watch ended with %v", err)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("revision %d not delivered", r)
+			}
+		}
+	}
+	// A request the node cannot honour is refused with the field named.
+	err = cl.Watch(ctx, &rpcpb.WatchRequest{BookmarkIntervalMs: 1 << 62}, func(*rpcpb.WatchEvent) error { return nil })
+	if v := client.FieldViolations(err); len(v) != 1 || !strings.HasPrefix(v[0], "bookmark_interval_ms") {
+		t.Fatalf("want a bookmark_interval_ms violation, got %v (%v)", err, v)
 	}
 }

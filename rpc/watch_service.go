@@ -1,7 +1,9 @@
 package rpc
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -48,6 +50,10 @@ func watchFilter(req *rpcpb.WatchRequest) (watch.Filter, error) {
 	}
 	if req.FromRevision < 0 {
 		bad = append(bad, fsm.FieldError{Path: "from_revision", Message: "must not be negative"})
+	}
+	if ms := req.BookmarkIntervalMs; ms != 0 && (ms < minBookmarkMs || ms > maxBookmarkMs) {
+		bad = append(bad, fsm.FieldError{Path: "bookmark_interval_ms",
+			Message: fmt.Sprintf("must be 0 (every 5 s) or from %d to %d (got %d)", minBookmarkMs, maxBookmarkMs, ms)})
 	}
 	if bad != nil {
 		return f, &fsm.ValidationError{Fields: bad}
@@ -110,6 +116,25 @@ func listing(filter watch.Filter, nss []*fsmpb.Namespace, shs []*fsmpb.Shard, re
 	return append(chunks, append(batch, &rpcpb.WatchEvent{Type: watch.Bookmark, Revision: rev}))
 }
 
+// Bookmark intervals a watch may ask for: 10 ms to an hour.
+const (
+	minBookmarkMs = 10
+	maxBookmarkMs = 3_600_000
+)
+
+// listingTimeout bounds the linearizable point a listing starts from: a
+// node that cannot reach its leader says so (Unavailable, NO_LEADER) and
+// the client tries another, rather than holding the watch silently.
+const listingTimeout = 5 * time.Second
+
+// listingBarrier waits until the node has applied everything committed
+// before now, for at most listingTimeout.
+func listingBarrier(ctx context.Context, node *cluster.Node) error {
+	ctx, cancel := context.WithTimeout(ctx, listingTimeout)
+	defer cancel()
+	return node.LinearizableBarrier(ctx)
+}
+
 // bookmarkInterval is the request's progress interval (default 5 s).
 func bookmarkInterval(req *rpcpb.WatchRequest) time.Duration {
 	if req.BookmarkIntervalMs > 0 {
@@ -128,7 +153,7 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	var sub *watch.Sub
 	if req.FromRevision == 0 {
 		// The current state, as of a linearizable point, then what follows.
-		if err := w.node.LinearizableBarrier(ctx); err != nil {
+		if err := listingBarrier(ctx, w.node); err != nil {
 			return toStatus(err)
 		}
 		nss, shs, rev := w.node.FSM().State()

@@ -44,14 +44,16 @@ type watchesStream struct {
 	progress []int64                  // bookmarks asked for (0: every watch)
 
 	// The sender's own.
-	live  []*liveWatch
-	index map[int64]int // watch id → position in live
-	ids   []int64       // scratch
+	live []*liveWatch
+	pos  map[*watch.Member]int // position in live
+	byID map[int64]*liveWatch
+	ids  []int64 // scratch
 }
 
 // watchEntry is a created watch: joined to the group, or still listing.
 type watchEntry struct {
 	cancel context.CancelFunc // ends its listing
+	m      *watch.Member
 	joined bool
 }
 
@@ -101,8 +103,8 @@ func (s *watchesStream) create(ctx context.Context, c *rpcpb.WatchCreate) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup := s.state[id]; dup {
-		s.noteLocked(id, status.Errorf(codes.InvalidArgument, "watch_id %d is already in use on this stream", id))
+	if _, dup := s.state[id]; dup || id <= 0 {
+		s.noteLocked(id, status.Errorf(codes.InvalidArgument, "watch_id %d: must be positive and not in use on this stream", id))
 		return
 	}
 	filter, err := watchFilter(req)
@@ -118,17 +120,17 @@ func (s *watchesStream) create(ctx context.Context, c *rpcpb.WatchCreate) {
 			s.noteLocked(id, watchStatus(err))
 			return
 		}
-		s.state[id] = &watchEntry{joined: true}
+		s.state[id] = &watchEntry{m: m, joined: true}
 		return
 	}
 	// The current state as of a linearizable point, then what follows. The
 	// barrier may take a round trip to the leader: not on this goroutine.
 	lctx, cancel := context.WithCancel(ctx)
-	e := &watchEntry{cancel: cancel}
+	e := &watchEntry{cancel: cancel, m: m}
 	s.state[id] = e
 	go func() {
 		defer cancel()
-		err := s.node.LinearizableBarrier(lctx)
+		err := listingBarrier(lctx, s.node)
 		var rev int64
 		if err == nil {
 			nss, shs, r := s.node.FSM().State()
@@ -160,7 +162,7 @@ func (s *watchesStream) cancel(id int64) {
 	}
 	delete(s.state, id)
 	if e.joined {
-		s.g.Leave(id)
+		s.g.Leave(e.m)
 	} else {
 		e.cancel()
 	}
@@ -196,7 +198,7 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var batches []watch.Batch
-	s.index = map[int64]int{}
+	s.pos, s.byID = map[*watch.Member]int{}, map[int64]*liveWatch{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -211,8 +213,7 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 				return err
 			}
 		case <-s.g.Ready():
-			var joins []*watch.Member
-			var leaves []int64
+			var joins, leaves []*watch.Member
 			var ok bool
 			// Requests first: a watch created before a progress request
 			// asked about it is then among the joins taken.
@@ -235,24 +236,22 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 					return err
 				}
 				lw.due = now.Add(lw.interval)
-				s.index[m.ID] = len(s.live)
+				s.pos[m] = len(s.live)
+				s.byID[m.ID] = lw
 				s.live = append(s.live, lw)
 				if lw.interval < every {
 					every = lw.interval
 					tick.Reset(every)
 				}
 			}
-			for _, id := range leaves {
-				i, ok := s.index[id]
-				if !ok {
-					continue
+			for _, m := range leaves {
+				s.remove(m)
+			}
+			if len(leaves) > 0 {
+				if e := s.tickPeriod(); e != every {
+					every = e
+					tick.Reset(every)
 				}
-				last := len(s.live) - 1
-				s.live[i] = s.live[last]
-				s.index[s.live[i].m.ID] = i
-				s.live[last] = nil
-				s.live = s.live[:last]
-				delete(s.index, id)
 			}
 			if !ok {
 				return s.end()
@@ -262,6 +261,33 @@ func (s *watchesStream) serve(ctx context.Context, recvErr <-chan error) error {
 			}
 		}
 	}
+}
+
+// remove drops a member that left.
+func (s *watchesStream) remove(m *watch.Member) {
+	i, ok := s.pos[m]
+	if !ok {
+		return
+	}
+	last := len(s.live) - 1
+	s.live[i] = s.live[last]
+	s.pos[s.live[i].m] = i
+	s.live[last] = nil
+	s.live = s.live[:last]
+	delete(s.pos, m)
+	if s.byID[m.ID].m == m {
+		delete(s.byID, m.ID)
+	}
+}
+
+// tickPeriod is how often the sender checks for bookmarks due: the
+// shortest interval of its watches, at most a second.
+func (s *watchesStream) tickPeriod() time.Duration {
+	every := time.Second
+	for _, lw := range s.live {
+		every = min(every, lw.interval)
+	}
+	return every
 }
 
 // catchUp sends a new member its listing, its backlog, then the batches
@@ -347,8 +373,8 @@ func (s *watchesStream) sendProgress(ids []int64) error {
 	}
 	var to []*liveWatch
 	for _, id := range ids {
-		if i, ok := s.index[id]; ok && !slices.Contains(to, s.live[i]) {
-			to = append(to, s.live[i])
+		if lw, ok := s.byID[id]; ok && !slices.Contains(to, lw) {
+			to = append(to, lw)
 		}
 	}
 	return s.sendBookmarks(to)

@@ -13,7 +13,7 @@ import (
 // not 10,000 queues, locks and goroutines.
 //
 // A group lags as a whole: when its sender falls WatcherBuffer revisions
-// behind, every member ends with ErrSlow (each resumes from the last
+// (plus room for one history, see NewGroup) behind, every member ends with ErrSlow (each resumes from the last
 // revision it was sent). Reset and Compact end it as they end a Sub.
 type Group struct {
 	hub   *Hub
@@ -22,7 +22,7 @@ type Group struct {
 	mu     sync.Mutex
 	queue  []Batch
 	joins  []*Member
-	leaves []int64
+	leaves []*Member
 	limit  int
 	ended  bool
 	err    error
@@ -59,7 +59,9 @@ func (m *Member) Deliver(b Batch) (out Batch, whole, ok bool) {
 func (h *Hub) NewGroup() *Group {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	g := &Group{hub: h, ready: make(chan struct{}, 1), limit: h.cfg.WatcherBuffer}
+	// Like a Sub's, the limit leaves room for a whole history: the sender
+	// may spend that long sending one new member its backlog.
+	g := &Group{hub: h, ready: make(chan struct{}, 1), limit: h.cfg.WatcherBuffer + h.cfg.HistoryEvents}
 	if h.groups == nil {
 		h.groups = map[*Group]struct{}{}
 	}
@@ -98,11 +100,12 @@ func (g *Group) Join(m *Member, from int64) error {
 	return nil
 }
 
-// Leave ends the member with this id (one that has joined).
-func (g *Group) Leave(id int64) {
+// Leave ends a member that has joined. Members are told apart by
+// identity, not id: a client may reuse the id of a member that left.
+func (g *Group) Leave(m *Member) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.leaves = append(g.leaves, id)
+	g.leaves = append(g.leaves, m)
 	g.signal()
 }
 
@@ -125,11 +128,11 @@ func (g *Group) signal() {
 
 // Take hands the sender what arrived since it last took: batches in
 // revision order (for the members it already has), new members (each to
-// get its Backlog, then the batches here newer than its Last), and the ids
-// of members that left. ok is false once the group has ended (Err says
+// get its Backlog, then the batches here newer than its Last), and the
+// members that left (after joining, maybe in this same Take). ok is false once the group has ended (Err says
 // why); what was queued before the end is still handed over. reuse, when
 // not nil, is a batches slice from an earlier Take the caller is done with.
-func (g *Group) Take(reuse []Batch) (batches []Batch, joins []*Member, leaves []int64, ok bool) {
+func (g *Group) Take(reuse []Batch) (batches []Batch, joins, leaves []*Member, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	clear(reuse)

@@ -32,8 +32,10 @@ func take(g *Group, members map[int64]*Member, got map[int64][]int64, whole map[
 		}
 		members[m.ID] = m
 	}
-	for _, id := range leaves {
-		delete(members, id)
+	for _, m := range leaves {
+		if members[m.ID] == m {
+			delete(members, m.ID)
+		}
 	}
 	return ok
 }
@@ -77,7 +79,7 @@ func TestGroupFiltersPerMemberAndResumesFromHistory(t *testing.T) {
 	if members[2].Last != 3 {
 		t.Fatalf("member 2 last %d", members[2].Last)
 	}
-	g.Leave(1)
+	g.Leave(members[1])
 	take(g, members, got, whole)
 	if _, ok := members[1]; ok {
 		t.Fatal("member 1 did not leave")
@@ -85,7 +87,8 @@ func TestGroupFiltersPerMemberAndResumesFromHistory(t *testing.T) {
 }
 
 func TestGroupCutWhenItsSenderLags(t *testing.T) {
-	h := NewHub(Config{HistoryEvents: 100, WatcherBuffer: 2}, 0)
+	// The limit is WatcherBuffer plus one history: 3 revisions.
+	h := NewHub(Config{HistoryEvents: 1, WatcherBuffer: 2}, 0)
 	slow := h.NewGroup()
 	fast := h.NewGroup()
 	defer fast.Close()

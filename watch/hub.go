@@ -335,7 +335,10 @@ func (h *Hub) Compact(latest int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.history, h.held = nil, 0
-	h.oldest, h.latest = latest, max(h.latest, latest)
+	// Never below what was published: a watch from there would get an
+	// empty history and miss what came between.
+	h.latest = max(h.latest, latest)
+	h.oldest = h.latest
 	h.endAllLocked(func() error { return &CompactedError{Oldest: latest} })
 }
 

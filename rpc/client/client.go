@@ -554,7 +554,8 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 	listing := from == 0
 	listed := 0 // events of an unfinished listing already given to fn
 	var fnErr error
-	for {
+	outer := ctx
+	for attempt := 0; ; attempt++ {
 		r := proto.Clone(req).(*rpcpb.WatchRequest)
 		r.FromRevision = from
 		err := c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
@@ -588,9 +589,14 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 				r.FromRevision = from // a retry by do resumes here
 				return nil
 			}
-			err := c.watchMux(cc).watch(ctx, r, handle)
+			m := c.watchMux(cc)
+			if m.legacy.Load() {
+				return watchOne(ctx, cc, r, handle)
+			}
+			err := m.watch(outer, ctx, r, handle)
 			if fnErr == nil && status.Code(err) == codes.Unimplemented {
-				err = watchOne(ctx, cc, r, handle) // a node from before Watches
+				m.legacy.Store(true) // a node from before Watches
+				err = watchOne(ctx, cc, r, handle)
 			}
 			return err
 		})
@@ -598,7 +604,15 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 			return errors.Join(fnErr, ctx.Err())
 		}
 		if err == nil || err == io.EOF {
-			continue // the node ended the stream cleanly: resume
+			// The node ended the stream cleanly (shutting down, say):
+			// resume, after a pause so a node that keeps doing so is not
+			// hammered.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff(min(attempt, 2))):
+			}
+			continue
 		}
 		return err
 	}

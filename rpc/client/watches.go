@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -21,7 +22,8 @@ import (
 // first watch and closes with the last.
 type watchMux struct {
 	cc     *grpc.ClientConn
-	buffer int // Config.WatchBuffer
+	buffer int         // Config.WatchBuffer
+	legacy atomic.Bool // the node answered Unimplemented: use Watch
 
 	mu     sync.Mutex
 	cur    *muxStream // nil: none open
@@ -64,19 +66,28 @@ func (c *Client) watchMux(cc *grpc.ClientConn) *watchMux {
 
 // watch runs one watch on the connection's stream, handing each message's
 // events to handle, until the watch ends (its error), handle fails, or ctx
-// ends.
-func (m *watchMux) watch(ctx context.Context, req *rpcpb.WatchRequest, handle func([]*rpcpb.WatchEvent) error) error {
-	w, err := m.open(ctx, req)
+// ends. establish (a per-attempt deadline) bounds only the wait for the
+// watch's first message: a node that cannot serve it (cut off from its
+// leader, say) costs that much before the client tries another, while an
+// established watch lives as long as ctx. Its expiry is DeadlineExceeded,
+// which the client retries elsewhere.
+func (m *watchMux) watch(ctx, establish context.Context, req *rpcpb.WatchRequest, handle func([]*rpcpb.WatchEvent) error) error {
+	w, err := m.open(establish, req)
 	if err != nil {
-		return err
+		return attemptError(err)
 	}
 	defer w.close()
 	var reuse [][]*rpcpb.WatchEvent
+	wait := establish
 	for {
-		q, err := w.next(ctx, reuse)
+		q, err := w.next(wait, reuse)
 		if err != nil {
+			if wait == establish {
+				return attemptError(err)
+			}
 			return err
 		}
+		wait = ctx
 		for _, events := range q {
 			if err := handle(events); err != nil {
 				return err
@@ -84,6 +95,15 @@ func (m *watchMux) watch(ctx context.Context, req *rpcpb.WatchRequest, handle fu
 		}
 		reuse = q
 	}
+}
+
+// attemptError turns the end of an attempt's context into a gRPC status
+// (DeadlineExceeded or Canceled), as a stream would report it.
+func attemptError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return status.FromContextError(err).Err()
+	}
+	return err
 }
 
 func (m *watchMux) open(ctx context.Context, req *rpcpb.WatchRequest) (*muxWatch, error) {
@@ -111,8 +131,9 @@ func (m *watchMux) open(ctx context.Context, req *rpcpb.WatchRequest) (*muxWatch
 	}
 	create := &rpcpb.WatchesRequest{Op: &rpcpb.WatchesRequest_Create{Create: &rpcpb.WatchCreate{WatchId: w.id, Request: req}}}
 	if err := s.send(create); err != nil {
-		w.close()
-		return nil, err // the receiver sees the stream break too
+		// The stream broke (Send says only io.EOF): the receiver ends w
+		// with the stream's real status, which next returns.
+		return w, nil
 	}
 	return w, nil
 }
@@ -273,7 +294,9 @@ func (w *muxWatch) close() {
 	select {
 	case <-s.opened:
 		if s.openErr == nil {
-			_ = s.send(&rpcpb.WatchesRequest{Op: &rpcpb.WatchesRequest_Cancel{Cancel: w.id}})
+			// Not on the caller's goroutine: against a node that stopped
+			// reading, Send blocks until keepalive drops the connection.
+			go func() { _ = s.send(&rpcpb.WatchesRequest{Op: &rpcpb.WatchesRequest_Cancel{Cancel: w.id}}) }()
 		}
 	default: // not open yet: the node never heard of it
 	}

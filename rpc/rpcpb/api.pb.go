@@ -2579,7 +2579,8 @@ type WatchesRequest_Cancel struct {
 
 type WatchesRequest_Progress struct {
 	// A bookmark now, after what was sent: for this watch_id, or for every
-	// watch on the stream when 0 (etcd's RequestProgress).
+	// watch on the stream when 0 (etcd's RequestProgress). A watch still
+	// listing its state gets the listing's closing bookmark instead.
 	Progress int64 `protobuf:"varint,3,opt,name=progress,proto3,oneof"`
 }
 
@@ -2591,7 +2592,7 @@ func (*WatchesRequest_Progress) isWatchesRequest_Op() {}
 
 type WatchCreate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	WatchId       int64                  `protobuf:"varint,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"` // chosen by the client, unique on the stream
+	WatchId       int64                  `protobuf:"varint,1,opt,name=watch_id,json=watchId,proto3" json:"watch_id,omitempty"` // chosen by the client: positive, not in use on the stream
 	Request       *WatchRequest          `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2714,7 +2715,7 @@ type WatchRequest struct {
 	Kinds              []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`                                                        // namespace|shard; empty: all
 	Names              []string `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`                                                        // empty: all
 	ShardId            string   `protobuf:"bytes,4,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`                                     // namespaces on (or leaving) this shard, and the shard
-	BookmarkIntervalMs int64    `protobuf:"varint,5,opt,name=bookmark_interval_ms,json=bookmarkIntervalMs,proto3" json:"bookmark_interval_ms,omitempty"` // 0: 5000
+	BookmarkIntervalMs int64    `protobuf:"varint,5,opt,name=bookmark_interval_ms,json=bookmarkIntervalMs,proto3" json:"bookmark_interval_ms,omitempty"` // 0: 5000; otherwise 10 to 3,600,000
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
