@@ -32,7 +32,8 @@ type Config struct {
 	Endpoints []string
 	// AttemptTimeout bounds one attempt on one node, so a node cut off from
 	// its quorum costs this much before the client tries the next one.
-	// 0 means the whole request deadline.
+	// 0 means the whole request deadline. For a watch it bounds the wait
+	// for the watch's first message, not its life.
 	AttemptTimeout time.Duration
 	// WatchBuffer is how many messages a watch may have waiting for its
 	// function before that watch alone ends with WATCHER_TOO_SLOW (resume
