@@ -275,7 +275,7 @@ func (s *watchesStream) remove(m *watch.Member) {
 	s.live[last] = nil
 	s.live = s.live[:last]
 	delete(s.pos, m)
-	if s.byID[m.ID].m == m {
+	if lw, ok := s.byID[m.ID]; ok && lw.m == m {
 		delete(s.byID, m.ID)
 	}
 }
