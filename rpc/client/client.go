@@ -37,7 +37,9 @@ type Config struct {
 	AttemptTimeout time.Duration
 	// WatchBuffer is how many messages a watch may have waiting for its
 	// function before that watch alone ends with WATCHER_TOO_SLOW (resume
-	// from its last revision). 0 means 4,096.
+	// from its last revision). 0 means 16,384: room for a node's whole
+	// history (10,000 revisions by default) arriving as one burst when a
+	// watch resumes far back. Slots hold shared events, 24 bytes each.
 	WatchBuffer int
 }
 
@@ -65,7 +67,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.Endpoints = eps
 	if cfg.WatchBuffer <= 0 {
-		cfg.WatchBuffer = 4096
+		cfg.WatchBuffer = 16384
 	}
 	return &Client{cfg: cfg, conns: map[string]*grpc.ClientConn{}, muxes: map[*grpc.ClientConn]*watchMux{}}, nil
 }
