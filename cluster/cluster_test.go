@@ -171,3 +171,36 @@ func TestQuorumLossFailsUnavailable(t *testing.T) {
 		t.Fatalf("stale read without quorum: %v", err)
 	}
 }
+
+// TestLateCopyOfAnApplyChangesNothing: an apply delivered again with its
+// request id after the namespace was deleted (a copy held up in a
+// partition) does not bring it back (regression: Jepsen bug 5).
+func TestLateCopyOfAnApplyChangesNothing(t *testing.T) {
+	c := testcluster.Start(t, 3)
+	cl := c.Client()
+	ctx := testcluster.Ctx(t, 20*time.Second)
+	req := &rpcpb.ApplyRequest{Spec: spec("late", 1), RequestId: "late-copy-1"}
+	first, err := cl.Apply(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Delete(ctx, &rpcpb.DeleteRequest{Name: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	// Gone: a tombstone (deleted) or purged.
+	gone := func() error {
+		r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: "late"})
+		if status.Code(err) == codes.NotFound || (err == nil && r.Namespace.GetStatus() == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED) {
+			return nil
+		}
+		return fmt.Errorf("after the delete: %v %v", r.GetNamespace().GetStatus(), err)
+	}
+	testcluster.Eventually(t, 10*time.Second, gone) // the reconciler finishes the delete
+	again, err := cl.Apply(ctx, req)
+	if err != nil || !again.Unchanged || again.Revision != first.Revision {
+		t.Fatalf("late copy: %v %v, want unchanged at revision %d", again, err, first.Revision)
+	}
+	if err := gone(); err != nil {
+		t.Fatalf("the late copy brought the namespace back: %v", err)
+	}
+}

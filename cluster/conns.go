@@ -1,6 +1,9 @@
 package cluster
 
 import (
+	"time"
+
+	"google.golang.org/grpc/keepalive"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -23,7 +26,11 @@ func (p *connPool) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Drop a connection to a leader that stopped answering within ~15 s
+		// (as rpc/client does): a forwarded write is not left in a dead
+		// connection's send queue to be delivered long after.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}))
 	if err != nil {
 		return nil, err
 	}

@@ -52,10 +52,11 @@ type state struct {
 	index      uint64
 	clusterID  string
 	generation uint64 // operator restores so far (SnapshotHeader.generation)
+	requests   *requestLog
 }
 
 func newState() *state {
-	return &state{namespaces: map[string]*fsmpb.Namespace{}, shards: map[string]*fsmpb.Shard{}}
+	return &state{namespaces: map[string]*fsmpb.Namespace{}, shards: map[string]*fsmpb.Shard{}, requests: newRequestLog()}
 }
 
 // FSM is the state machine. Apply methods are called by one goroutine (raft's
@@ -115,7 +116,7 @@ func (s *state) apply(data []byte) Result {
 		}
 		panic(fmt.Sprintf("%v: body %q is not ignorable; upgrade this node", ErrUnknownCommand, name))
 	}
-	return h(s, cmd)
+	return s.applyOnce(cmd, h)
 }
 
 // bump advances the cluster revision for one committed change.

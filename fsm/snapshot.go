@@ -24,6 +24,7 @@ const (
 	tableHeader     tableID = 0
 	tableNamespaces tableID = 1
 	tableShards     tableID = 2
+	tableRequests   tableID = 3
 	tableEnd        tableID = 255
 )
 
@@ -32,6 +33,7 @@ type frozen struct {
 	header     *fsmpb.SnapshotHeader
 	namespaces []*fsmpb.Namespace
 	shards     []*fsmpb.Shard
+	requests   []*fsmpb.RequestRecord
 }
 
 type table struct {
@@ -82,6 +84,26 @@ var tables = []table{
 			return nil
 		},
 	},
+	{
+		id:   tableRequests,
+		name: "requests",
+		persist: func(fz *frozen, emit func(proto.Message) error) error {
+			for _, r := range fz.requests {
+				if err := emit(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		restore: func(s *state, rec []byte) error {
+			r := &fsmpb.RequestRecord{}
+			if err := proto.Unmarshal(rec, r); err != nil {
+				return err
+			}
+			s.requests.restore(r)
+			return nil
+		},
+	},
 }
 
 // Snapshot is a point-in-time copy of the state, cheap to take (it holds
@@ -101,6 +123,7 @@ func (f *FSM) Snapshot() *Snapshot {
 	for _, sh := range f.s.shards {
 		fz.shards = append(fz.shards, sh)
 	}
+	fz.requests = append([]*fsmpb.RequestRecord(nil), f.s.requests.live()...)
 	f.mu.RUnlock()
 	sort.Slice(fz.namespaces, func(i, j int) bool { return fz.namespaces[i].Spec.GetName() < fz.namespaces[j].Spec.GetName() })
 	sort.Slice(fz.shards, func(i, j int) bool { return fz.shards[i].Spec.GetId() < fz.shards[j].Spec.GetId() })
@@ -172,7 +195,7 @@ func SnapshotInfo(r io.Reader) (index uint64, revision int64, counts map[string]
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	return s.index, s.revision, map[string]int{"namespaces": len(s.namespaces), "shards": len(s.shards)}, nil
+	return s.index, s.revision, map[string]int{"namespaces": len(s.namespaces), "shards": len(s.shards), "requests": len(s.requests.live())}, nil
 }
 
 func readSnapshot(r io.Reader) (*state, error) {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
@@ -30,10 +31,14 @@ func (s *namespaceService) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (
 		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "backend_config", Message: err.Error()}}})
 	}
 	req.Spec.BackendConfigJson = canon
+	if len(req.RequestId) > fsm.MaxRequestIDBytes {
+		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "request_id",
+			Message: fmt.Sprintf("at most %d bytes (got %d)", fsm.MaxRequestIDBytes, len(req.RequestId))}}})
+	}
 	if req.DryRun {
 		return s.dryRun(ctx, req)
 	}
-	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_ApplyNamespace{ApplyNamespace: &fsmpb.ApplyNamespace{
+	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_ApplyNamespace{ApplyNamespace: &fsmpb.ApplyNamespace{
 		Spec: req.Spec, ExpectedRevision: req.ExpectedRevision,
 	}}})
 	if err != nil {

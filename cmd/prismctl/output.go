@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/prism/controlplane/rpc/client"
+	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
 // emit prints v as JSON or YAML, or calls table for the table format.
@@ -51,6 +52,9 @@ func oneLine(err error) string {
 		msg = fmt.Sprintf("%s (%s)", st.Message(), strings.ToLower(st.Code().String()))
 		if rev, ok := client.CurrentRevision(err); ok {
 			msg += "; current revision " + rev
+		}
+		if client.Reason(err) == rpcpb.ReasonUncertain {
+			msg += "; the change may or may not have been applied (a node failed while committing it): check with get, and apply again if needed"
 		}
 	}
 	return strings.ReplaceAll(msg, "\n", "; ")

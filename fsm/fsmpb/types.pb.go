@@ -1122,6 +1122,10 @@ type Command struct {
 	UnixNano int64 `protobuf:"varint,1,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
 	// An apply that does not know the body skips it instead of panicking.
 	Ignorable bool `protobuf:"varint,2,opt,name=ignorable,proto3" json:"ignorable,omitempty"`
+	// The client's id for this change, the same on every retry: a command
+	// whose id was applied within the request window changes nothing (so a
+	// retried write, or a late copy of it, applies once).
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_Noop
@@ -1182,6 +1186,13 @@ func (x *Command) GetIgnorable() bool {
 		return x.Ignorable
 	}
 	return false
+}
+
+func (x *Command) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 func (x *Command) GetBody() isCommand_Body {
@@ -2301,6 +2312,68 @@ func (x *SnapshotHeader) GetGeneration() uint64 {
 	return 0
 }
 
+// RequestRecord is one entry of the request log (snapshot table
+// "requests"): a client request id applied at revision, at leader time.
+type RequestRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	UnixNano      int64                  `protobuf:"varint,3,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRecord) Reset() {
+	*x = RequestRecord{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRecord) ProtoMessage() {}
+
+func (x *RequestRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
+func (*RequestRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RequestRecord) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetUnixNano() int64 {
+	if x != nil {
+		return x.UnixNano
+	}
+	return 0
+}
+
 var File_fsm_fsmpb_types_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_types_proto_rawDesc = "" +
@@ -2380,10 +2453,12 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12'\n" +
 	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x120\n" +
 	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\"\xcd\x06\n" +
+	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\"\xec\x06\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x1c\n" +
-	"\tignorable\x18\x02 \x01(\bR\tignorable\x12(\n" +
+	"\tignorable\x18\x02 \x01(\bR\tignorable\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
 	"\x04noop\x18\n" +
 	" \x01(\v2\x12.prism.fsm.v1.NoopH\x00R\x04noop\x12G\n" +
 	"\x0fapply_namespace\x18\v \x01(\v2\x1c.prism.fsm.v1.ApplyNamespaceH\x00R\x0eapplyNamespace\x12J\n" +
@@ -2479,7 +2554,11 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"cluster_id\x18\x04 \x01(\tR\tclusterId\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x05 \x01(\x04R\n" +
-	"generation*\xcf\x01\n" +
+	"generation\"X\n" +
+	"\rRequestRecord\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x1b\n" +
+	"\tunix_nano\x18\x03 \x01(\x03R\bunixNano*\xcf\x01\n" +
 	"\x0fNamespaceStatus\x12 \n" +
 	"\x1cNAMESPACE_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dNAMESPACE_STATUS_PROVISIONING\x10\x01\x12\x1b\n" +
@@ -2512,7 +2591,7 @@ func file_fsm_fsmpb_types_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(NamespaceStatus)(0),       // 0: prism.fsm.v1.NamespaceStatus
 	(MovePhase)(0),             // 1: prism.fsm.v1.MovePhase
@@ -2546,8 +2625,9 @@ var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(*FieldError)(nil),         // 29: prism.fsm.v1.FieldError
 	(*ApplyResult)(nil),        // 30: prism.fsm.v1.ApplyResult
 	(*SnapshotHeader)(nil),     // 31: prism.fsm.v1.SnapshotHeader
-	nil,                        // 32: prism.fsm.v1.Placement.LabelsEntry
-	nil,                        // 33: prism.fsm.v1.ShardSpec.LabelsEntry
+	(*RequestRecord)(nil),      // 32: prism.fsm.v1.RequestRecord
+	nil,                        // 33: prism.fsm.v1.Placement.LabelsEntry
+	nil,                        // 34: prism.fsm.v1.ShardSpec.LabelsEntry
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	5,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
@@ -2556,13 +2636,13 @@ var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	10, // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
 	7,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
 	8,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	32, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	33, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
 	4,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
 	0,  // 8: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
 	12, // 9: prism.fsm.v1.Namespace.move:type_name -> prism.fsm.v1.NamespaceMove
 	1,  // 10: prism.fsm.v1.NamespaceMove.phase:type_name -> prism.fsm.v1.MovePhase
 	13, // 11: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
-	33, // 12: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
+	34, // 12: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
 	14, // 13: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
 	2,  // 14: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
 	17, // 15: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
@@ -2620,7 +2700,7 @@ func file_fsm_fsmpb_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_types_proto_rawDesc), len(file_fsm_fsmpb_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

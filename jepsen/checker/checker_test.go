@@ -85,6 +85,15 @@ func TestSet(t *testing.T) {
 			t.Errorf("bad set %v passed", present)
 		}
 	}
+	// An apply of b (before its delete) whose outcome is unknown may land
+	// after the delete: b present is then allowed. An acknowledged one
+	// took effect before the delete returned, so it may not.
+	for _, outcome := range []string{history.Unknown, history.OK} {
+		withResize := append([]history.Op{ops[0], ops[1], {Type: history.Resize, Key: "b", Outcome: outcome}}, ops[2:]...)
+		if r := Set(withResize, map[string]bool{"a": true, "b": true}); r.OK != (outcome == history.Unknown) {
+			t.Errorf("b revived after a %s resize: ok=%v %v", outcome, r.OK, r.Problems)
+		}
+	}
 }
 
 func TestWatch(t *testing.T) {

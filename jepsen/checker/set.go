@@ -12,10 +12,14 @@ import (
 // (name -> revision of every live namespace, deleting ones excluded by the
 // caller): every acknowledged create that no delete touched is present,
 // no acknowledged delete is present, and nothing present was never created.
+// An apply (create, or the shards workload's resize) whose outcome is
+// unknown may take effect at any time after it was sent, even after a
+// later delete: it excuses a deleted name's presence.
 func Set(ops []history.Op, present map[string]bool) Result {
 	r := Result{Name: "set", OK: true}
 	created := map[string]string{} // name -> outcome of its create
 	deleted := map[string]string{}
+	pending := map[string]bool{} // an apply of the name has an unknown outcome
 	for _, op := range ops {
 		switch op.Type {
 		case history.Create:
@@ -26,6 +30,9 @@ func Set(ops []history.Op, present map[string]bool) Result {
 			if op.Outcome != history.Fail {
 				deleted[op.Key] = op.Outcome
 			}
+		}
+		if (op.Type == history.Create || op.Type == history.Resize) && op.Outcome == history.Unknown {
+			pending[op.Key] = true
 		}
 	}
 	var lost, revived, phantom []string
@@ -38,7 +45,7 @@ func Set(ops []history.Op, present map[string]bool) Result {
 			if !present[name] {
 				lost = append(lost, name)
 			}
-		case d == history.OK && present[name]:
+		case d == history.OK && present[name] && !pending[name]:
 			revived = append(revived, name)
 		}
 	}

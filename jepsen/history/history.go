@@ -23,6 +23,7 @@ const (
 	Init      = "init"       // the state a register key starts from
 	Create    = "create"     // set: create a namespace (expected revision 0)
 	Delete    = "delete"     // set: delete a namespace
+	Resize    = "resize"     // shards: unconditional apply of a new capacity to a plc-* namespace
 )
 
 // Op is one operation. Times are nanoseconds since the start of the run.

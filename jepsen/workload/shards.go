@@ -15,10 +15,9 @@ import (
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
-// Op types of the shards workload (creates and deletes are history.Create
-// and history.Delete of plc-* names).
+// Op types of the shards workload besides history.Create, Delete and
+// Resize of plc-* names.
 const (
-	Resize    = "resize"    // unconditional apply of a new capacity to a plc-* namespace
 	Rebalance = "rebalance" // PlacementService.Rebalance (real run, small budget)
 )
 
@@ -182,7 +181,7 @@ func Shards(ctx context.Context, env *Env, proc, pref int, seed int64, budget *B
 				pause(ctx, 50*time.Millisecond)
 				continue
 			}
-			op.Type, op.Key, op.Val = Resize, name, d.Read
+			op.Type, op.Key, op.Val = history.Resize, name, d.Read
 			op.Call = env.Rec.Now()
 			var resp *rpcpb.ApplyResponse
 			resp, err = c.Apply(actx, &rpcpb.ApplyRequest{Spec: PlacedSpec(name, d, false)})

@@ -4,6 +4,8 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,13 @@ import (
 	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
+
+// newRequestID is a random request id (128 bits, hex).
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // ErrNoEndpoints: the client was given no endpoint.
 var ErrNoEndpoints = errors.New("client: no endpoints")
@@ -156,7 +165,7 @@ func (c *Client) Leader() string {
 // Kinds of calls, for what may be retried on another node.
 const (
 	read       = iota // retried on any unavailability
-	idempotent        // a write that may safely be applied twice
+	idempotent        // a write that takes effect once however often it is sent (a request id; heartbeats; guarded moves)
 	write             // retried only when it certainly was not applied
 )
 
@@ -290,16 +299,20 @@ func CurrentRevision(err error) (string, bool) {
 	return "", false
 }
 
-// Apply creates or updates a namespace. An unconditional apply is
-// idempotent (applying the same spec twice changes nothing), so it is
-// retried through failovers; one with an expected revision is not.
+// Apply creates or updates a namespace. It carries a request id (a random
+// one unless the caller set one), the same on every attempt, and the state
+// machine applies an id at most once: so Apply is retried through
+// failovers like a read, and an attempt given up on that is delivered late
+// (held up in a partition) changes nothing. Without the id, a late copy of
+// an unconditional apply re-created a namespace deleted meanwhile
+// (jepsen/README.md, bug 5).
 func (c *Client) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (resp *rpcpb.ApplyResponse, err error) {
-	kind := write
-	switch {
-	case req.DryRun:
+	kind := idempotent
+	if req.DryRun {
 		kind = read
-	case req.ExpectedRevision == nil:
-		kind = idempotent
+	} else if req.RequestId == "" {
+		req = proto.Clone(req).(*rpcpb.ApplyRequest)
+		req.RequestId = newRequestID()
 	}
 	err = c.do(ctx, kind, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).Apply(ctx, req)
@@ -424,9 +437,11 @@ func (c *Client) RestoreSnapshot(ctx context.Context, data []byte) (resp *rpcpb.
 	return resp, err
 }
 
-// RegisterShard registers (or re-registers) a shard.
+// RegisterShard registers (or re-registers) a shard. Not retried once it
+// may have reached the leader (see Apply): a late duplicate would bring
+// back a shard removed meanwhile.
 func (c *Client) RegisterShard(ctx context.Context, spec *fsmpb.ShardSpec) (resp *rpcpb.ShardResponse, err error) {
-	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewShardServiceClient(cc).Register(ctx, &rpcpb.RegisterShardRequest{Spec: spec})
 		return e
 	})
@@ -462,8 +477,9 @@ func (c *Client) ListShards(ctx context.Context, cons rpcpb.Consistency) (resp *
 }
 
 // DrainShard marks a shard draining (undrain: false brings it back up).
+// Not retried once it may have reached the leader (see Apply).
 func (c *Client) DrainShard(ctx context.Context, id string, drain bool) (resp *rpcpb.ShardResponse, err error) {
-	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		sc := rpcpb.NewShardServiceClient(cc)
 		if drain {
 			resp, e = sc.Drain(ctx, &rpcpb.ShardIDRequest{Id: id})
@@ -483,9 +499,10 @@ func (c *Client) RemoveShard(ctx context.Context, id string) error {
 	})
 }
 
-// Assign pins a namespace to a shard ("" unassigns).
+// Assign pins a namespace to a shard ("" unassigns). Not retried once it
+// may have reached the leader (see Apply).
 func (c *Client) Assign(ctx context.Context, name, shardID string) (resp *rpcpb.AssignResponse, err error) {
-	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewPlacementServiceClient(cc).Assign(ctx, &rpcpb.AssignRequest{Name: name, ShardId: shardID})
 		return e
 	})

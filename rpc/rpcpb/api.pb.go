@@ -184,8 +184,12 @@ type ApplyRequest struct {
 	Spec             *fsmpb.NamespaceSpec   `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
 	ExpectedRevision *int64                 `protobuf:"varint,2,opt,name=expected_revision,json=expectedRevision,proto3,oneof" json:"expected_revision,omitempty"`
 	DryRun           bool                   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Chosen by the client, the same on every retry of this apply (at most
+	// 64 bytes): within 10 minutes the apply takes effect at most once, and a
+	// retry answers as the first did (rpc/client sets a random one).
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyRequest) Reset() {
@@ -237,6 +241,13 @@ func (x *ApplyRequest) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *ApplyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type ApplyResponse struct {
@@ -3536,11 +3547,13 @@ var File_rpc_rpcpb_api_proto protoreflect.FileDescriptor
 
 const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\n" +
-	"\x13rpc/rpcpb/api.proto\x12\bprism.v1\x1a\x15fsm/fsmpb/types.proto\"\xa0\x01\n" +
+	"\x13rpc/rpcpb/api.proto\x12\bprism.v1\x1a\x15fsm/fsmpb/types.proto\"\xbf\x01\n" +
 	"\fApplyRequest\x12/\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1b.prism.fsm.v1.NamespaceSpecR\x04spec\x120\n" +
 	"\x11expected_revision\x18\x02 \x01(\x03H\x00R\x10expectedRevision\x88\x01\x01\x12\x17\n" +
-	"\adry_run\x18\x03 \x01(\bR\x06dryRunB\x14\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestIdB\x14\n" +
 	"\x12_expected_revision\"\x80\x01\n" +
 	"\rApplyResponse\x125\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
