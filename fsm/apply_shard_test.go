@@ -81,14 +81,7 @@ func TestSnapshotRoundTripShards(t *testing.T) {
 		h.apply(regShard(shardSpec(id, "postgres")))
 	}
 	h.apply(shardState("s2", shardDraining))
-	var buf bytes.Buffer
-	if _, err := h.f.Snapshot().WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	g := New()
-	if err := g.Restore(bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	g, buf := h.roundTrip()
 	want, _ := h.f.ListShards()
 	got, _ := g.ListShards()
 	if len(got) != 3 {

@@ -35,6 +35,21 @@ func (h *harness) apply(c *fsmpb.Command) Result {
 	return h.f.Apply(h.index, b)
 }
 
+// roundTrip writes a snapshot of the harness' state and restores it into a
+// new FSM.
+func (h *harness) roundTrip() (*FSM, *bytes.Buffer) {
+	h.t.Helper()
+	var buf bytes.Buffer
+	if _, err := h.f.Snapshot().WriteTo(&buf); err != nil {
+		h.t.Fatal(err)
+	}
+	g := New()
+	if err := g.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		h.t.Fatal(err)
+	}
+	return g, &buf
+}
+
 func put(s *fsmpb.NamespaceSpec, expected *int64) *fsmpb.Command {
 	return &fsmpb.Command{Body: &fsmpb.Command_ApplyNamespace{ApplyNamespace: &fsmpb.ApplyNamespace{Spec: s, ExpectedRevision: expected}}}
 }
@@ -224,14 +239,7 @@ func TestSnapshotRoundTripNamespaces(t *testing.T) {
 	}
 	h.apply(setStatus("a", statusActive, 2))
 	h.apply(del("b"))
-	var buf bytes.Buffer
-	if _, err := h.f.Snapshot().WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	g := New()
-	if err := g.Restore(bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	g, buf := h.roundTrip()
 	if g.Index() != h.f.Index() || g.Revision() != h.f.Revision() {
 		t.Fatalf("header: index %d/%d revision %d/%d", g.Index(), h.f.Index(), g.Revision(), h.f.Revision())
 	}

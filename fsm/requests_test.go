@@ -86,14 +86,7 @@ func TestSnapshotRoundTripRequests(t *testing.T) {
 	h := newHarness(t)
 	first := h.apply(withID(put(spec("a"), nil), "r1"))
 	h.apply(withID(put(spec("b"), nil), "r2"))
-	var buf bytes.Buffer
-	if _, err := h.f.Snapshot().WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	g := New()
-	if err := g.Restore(bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	g, buf := h.roundTrip()
 	if got, want := len(g.s.requests.live()), 2; got != want {
 		t.Fatalf("%d request ids restored, want %d", got, want)
 	}
