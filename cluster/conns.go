@@ -1,13 +1,12 @@
 package cluster
 
 import (
-	"time"
-
-	"google.golang.org/grpc/keepalive"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/prism/controlplane/rpc/rpcpb"
 )

@@ -178,13 +178,14 @@ func (g *Group) finish(err error) {
 	g.signal()
 }
 
-// endAllLocked ends every watcher and group; err makes each one's error.
-func (h *Hub) endAllLocked(err func() error) {
+// endAllLocked ends every watcher and group with err (errors are values:
+// one is shared by all).
+func (h *Hub) endAllLocked(err error) {
 	for s := range h.subs {
-		endIn(h.subs, s, err())
+		endIn(h.subs, s, err)
 	}
 	for g := range h.groups {
-		endIn(h.groups, g, err())
+		endIn(h.groups, g, err)
 	}
 }
 

@@ -324,7 +324,7 @@ func (h *Hub) Reset(latest int64) {
 	defer h.mu.Unlock()
 	h.history, h.held = nil, 0
 	h.oldest, h.latest = latest, latest
-	h.endAllLocked(func() error { return ErrReset })
+	h.endAllLocked(ErrReset)
 }
 
 // Compact drops the history after the node skipped ahead to revision
@@ -339,7 +339,7 @@ func (h *Hub) Compact(latest int64) {
 	// empty history and miss what came between.
 	h.latest = max(h.latest, latest)
 	h.oldest = h.latest
-	h.endAllLocked(func() error { return &CompactedError{Oldest: latest} })
+	h.endAllLocked(&CompactedError{Oldest: h.oldest})
 }
 
 func (s *Sub) finish(err error) {

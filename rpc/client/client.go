@@ -574,11 +574,10 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 	listing := from == 0
 	listed := 0 // events of an unfinished listing already given to fn
 	var fnErr error
-	outer := ctx
 	for attempt := 0; ; attempt++ {
 		r := proto.Clone(req).(*rpcpb.WatchRequest)
 		r.FromRevision = from
-		err := c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) error {
+		err := c.do(ctx, read, func(actx context.Context, cc *grpc.ClientConn) error {
 			if listing && listed > 0 {
 				// A listing broke off before its bookmark: tell fn to drop
 				// what it was given, since the state is listed again.
@@ -611,12 +610,12 @@ func (c *Client) Watch(ctx context.Context, req *rpcpb.WatchRequest, fn func(*rp
 			}
 			m := c.watchMux(cc)
 			if m.legacy.Load() {
-				return watchOne(ctx, cc, r, handle)
+				return watchOne(actx, cc, r, handle)
 			}
-			err := m.watch(outer, ctx, r, handle)
+			err := m.watch(ctx, actx, r, handle)
 			if fnErr == nil && status.Code(err) == codes.Unimplemented {
 				m.legacy.Store(true) // a node from before Watches
-				err = watchOne(ctx, cc, r, handle)
+				err = watchOne(actx, cc, r, handle)
 			}
 			return err
 		})

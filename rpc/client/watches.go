@@ -130,11 +130,9 @@ func (m *watchMux) open(ctx context.Context, req *rpcpb.WatchRequest) (*muxWatch
 		return nil, s.openErr
 	}
 	create := &rpcpb.WatchesRequest{Op: &rpcpb.WatchesRequest_Create{Create: &rpcpb.WatchCreate{WatchId: w.id, Request: req}}}
-	if err := s.send(create); err != nil {
-		// The stream broke (Send says only io.EOF): the receiver ends w
-		// with the stream's real status, which next returns.
-		return w, nil
-	}
+	// A failed send means the stream broke (Send says only io.EOF): the
+	// receiver then ends w with the stream's real status, which next returns.
+	_ = s.send(create)
 	return w, nil
 }
 
