@@ -47,8 +47,11 @@ func init() {
 	register("set_cluster_id", setClusterID)
 }
 
+// applyNoop raises the revision to a floor (no proposer sets one today;
+// the field stays so old logs replay). A floor past MaxRevision is
+// ignored, so the revision can never overflow.
 func applyNoop(s *state, cmd *fsmpb.Command) Result {
-	if floor := cmd.GetNoop().GetRevisionFloor(); floor > s.revision {
+	if floor := cmd.GetNoop().GetRevisionFloor(); floor > s.revision && floor <= MaxRevision {
 		s.revision = floor
 		return Result{Revision: s.revision}
 	}

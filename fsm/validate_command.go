@@ -1,0 +1,200 @@
+package fsm
+
+import (
+	"unicode/utf8"
+
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+// Origin is who proposes a command. What a command may contain depends on
+// it: clients change specs and operator states, the leader's own
+// controllers drive lifecycles.
+type Origin int
+
+const (
+	// FromClient: built from a public API request on any node, or received
+	// from another node over the network (a forwarded write).
+	FromClient Origin = iota
+	// FromLeader: the leader's own controllers (lifecycle, placement,
+	// moves, sessions, restore), proposed on the leader and never forwarded.
+	FromLeader
+)
+
+func (o Origin) String() string {
+	if o == FromLeader {
+		return "leader"
+	}
+	return "client"
+}
+
+// MaxRevision bounds the cluster revision (and a restored snapshot's), far
+// below the int64 limit: one bump per change can never reach it, so the
+// revision never overflows.
+const MaxRevision int64 = 1 << 62
+
+// MaxReasonBytes bounds a status or state reason (proposers cut longer
+// ones with TruncateReason).
+const MaxReasonBytes = 4096
+
+// MaxClusterIDBytes bounds a cluster id.
+const MaxClusterIDBytes = 128
+
+// clientBodies are the bodies a client-originated command may carry. The
+// lifecycle (status changes, purges), the cluster id, no-ops and the
+// phases after a move's start are the leader's alone.
+var clientBodies = map[string]bool{
+	"apply_namespace":  true,
+	"delete_namespace": true,
+	"register_shard":   true,
+	"set_shard_state":  true, // drain and undrain only
+	"remove_shard":     true,
+	"assign_namespace": true,
+}
+
+// ValidateCommand checks, before a command is proposed, that this binary
+// can apply it and that its origin may send it: a body is set and known,
+// ids and reasons are bounded, enums are known, and fields only internal
+// paths set are absent. Every problem is listed with its field path. A
+// command that passes is safe to put in the log; replicas still panic on
+// an entry they cannot apply (version skew), which no API path can produce.
+func ValidateCommand(cmd *fsmpb.Command, o Origin) error {
+	v := &validator{}
+	checkCommand(v, cmd, o)
+	if len(v.errs) > 0 {
+		return &ValidationError{Fields: v.errs}
+	}
+	return nil
+}
+
+func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
+	if cmd == nil {
+		v.add("command", "required")
+		return
+	}
+	if n := len(cmd.RequestId); n > MaxRequestIDBytes {
+		v.add("command.request_id", "%d bytes, at most %d", n, MaxRequestIDBytes)
+	}
+	if len(cmd.ProtoReflect().GetUnknown()) > 0 {
+		v.add("command", "has fields this binary does not know")
+	}
+	name := BodyName(cmd)
+	if name == "" {
+		v.add("command.body", "required: no body set, or one this binary does not know")
+		return
+	}
+	if _, ok := handlers[name]; !ok {
+		v.add("command."+name, "this binary cannot apply it")
+		return
+	}
+	if o == FromClient && !clientBodies[name] {
+		v.add("command."+name, "set only by the leader's controllers, not by a client")
+		return
+	}
+	p := "command." + name
+	switch name {
+	case "noop":
+		if f := cmd.GetNoop().GetRevisionFloor(); f != 0 {
+			v.add(p+".revision_floor", "set only by a restore, got %d", f)
+		}
+	case "apply_namespace":
+		b := cmd.GetApplyNamespace()
+		if b.Spec == nil {
+			v.add(p+".spec", "required")
+		} else {
+			v.errs = append(v.errs, ValidateSpec(b.Spec)...)
+		}
+		revisionArg(v, p+".expected_revision", b.ExpectedRevision)
+	case "delete_namespace":
+		b := cmd.GetDeleteNamespace()
+		v.dnsName(p+".name", b.Name)
+		revisionArg(v, p+".expected_revision", b.ExpectedRevision)
+	case "set_namespace_status":
+		b := cmd.GetSetNamespaceStatus()
+		v.dnsName(p+".name", b.Name)
+		enum(v, p+".status", fsmpb.NamespaceStatus_name, int32(b.Status), false)
+		reason(v, p+".reason", b.Reason)
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "purge_namespace":
+		b := cmd.GetPurgeNamespace()
+		v.dnsName(p+".name", b.Name)
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "set_cluster_id":
+		id := cmd.GetSetClusterId().GetClusterId()
+		if id == "" || len(id) > MaxClusterIDBytes {
+			v.add(p+".cluster_id", "required, at most %d bytes", MaxClusterIDBytes)
+		}
+	case "register_shard":
+		b := cmd.GetRegisterShard()
+		if b.Spec == nil {
+			v.add(p+".spec", "required")
+		} else {
+			v.errs = append(v.errs, ValidateShardSpec(b.Spec)...)
+		}
+	case "set_shard_state":
+		b := cmd.GetSetShardState()
+		v.dnsName(p+".id", b.Id)
+		enum(v, p+".state", fsmpb.ShardState_name, int32(b.State), false)
+		if o == FromClient && b.State != shardUp && b.State != shardDraining {
+			v.add(p+".state", "a client may only drain (%s) or undrain (%s); liveness is the leader's", shardDraining, shardUp)
+		}
+		reason(v, p+".reason", b.Reason)
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "remove_shard":
+		b := cmd.GetRemoveShard()
+		v.dnsName(p+".id", b.Id)
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "assign_namespace":
+		b := cmd.GetAssignNamespace()
+		v.dnsName(p+".name", b.Name)
+		if b.ShardId != "" {
+			v.dnsName(p+".shard_id", b.ShardId)
+		}
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "move_namespace":
+		b := cmd.GetMoveNamespace()
+		v.dnsName(p+".name", b.Name)
+		if b.To != "" {
+			v.dnsName(p+".to", b.To)
+		}
+		enum(v, p+".phase", fsmpb.MovePhase_name, int32(b.Phase), true)
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	}
+}
+
+// enum checks a value is one this binary knows; zero (unspecified) only
+// where it means something (a move's done phase).
+func enum(v *validator, path string, names map[int32]string, val int32, zeroOK bool) {
+	if _, ok := names[val]; !ok || (val == 0 && !zeroOK) {
+		v.add(path, "unknown value %d", val)
+	}
+}
+
+// TruncateReason cuts a reason to MaxReasonBytes (on a rune boundary).
+func TruncateReason(r string) string {
+	if len(r) <= MaxReasonBytes {
+		return r
+	}
+	cut := MaxReasonBytes - len("…")
+	for cut > 0 && !utf8.RuneStart(r[cut]) {
+		cut--
+	}
+	return r[:cut] + "…"
+}
+
+func reason(v *validator, path, r string) {
+	if len(r) > MaxReasonBytes {
+		v.add(path, "%d bytes, at most %d", len(r), MaxReasonBytes)
+	}
+}
+
+func revisionArg(v *validator, path string, r *int64) {
+	if r != nil && (*r < 0 || *r > MaxRevision) {
+		v.add(path, "must be 0 (absent) or a revision, got %d", *r)
+	}
+}
+
+func ifRevisionArg(v *validator, path string, r int64) {
+	if r < 0 || r > MaxRevision {
+		v.add(path, "must be 0 (unguarded) or a revision, got %d", r)
+	}
+}
