@@ -138,3 +138,8 @@ func wrapMsg(sentinel error, msg string) error {
 	}
 	return fmt.Errorf("%w: %s", sentinel, detail)
 }
+
+// ErrBadSnapshot: a snapshot stream decodes but its records are not a
+// state this binary would have written (a duplicate, a missing spec, a
+// revision out of range).
+var ErrBadSnapshot = errors.New("fsm: invalid snapshot")

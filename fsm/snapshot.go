@@ -60,7 +60,13 @@ var tables = []table{
 			if err := proto.Unmarshal(rec, ns); err != nil {
 				return err
 			}
-			s.namespaces[ns.Spec.GetName()] = ns
+			if err := checkNamespaceRecord(ns); err != nil {
+				return err
+			}
+			if _, dup := s.namespaces[ns.Spec.Name]; dup {
+				return fmt.Errorf("%w: namespace %q twice", ErrBadSnapshot, ns.Spec.Name)
+			}
+			s.namespaces[ns.Spec.Name] = ns
 			return nil
 		},
 	},
@@ -80,7 +86,13 @@ var tables = []table{
 			if err := proto.Unmarshal(rec, sh); err != nil {
 				return err
 			}
-			s.shards[sh.Spec.GetId()] = sh
+			if err := checkShardRecord(sh); err != nil {
+				return err
+			}
+			if _, dup := s.shards[sh.Spec.Id]; dup {
+				return fmt.Errorf("%w: shard %q twice", ErrBadSnapshot, sh.Spec.Id)
+			}
+			s.shards[sh.Spec.Id] = sh
 			return nil
 		},
 	},
@@ -99,6 +111,12 @@ var tables = []table{
 			r := &fsmpb.RequestRecord{}
 			if err := proto.Unmarshal(rec, r); err != nil {
 				return err
+			}
+			if r.Id == "" || len(r.Id) > MaxRequestIDBytes {
+				return fmt.Errorf("%w: request id of %d bytes", ErrBadSnapshot, len(r.Id))
+			}
+			if _, dup := s.requests.seen(r.Id); dup {
+				return fmt.Errorf("%w: request id %q twice", ErrBadSnapshot, r.Id)
 			}
 			s.requests.restore(r)
 			return nil
@@ -249,6 +267,9 @@ func readSnapshot(r io.Reader) (*state, error) {
 	}
 	if !sawHeader {
 		return nil, fmt.Errorf("fsm: snapshot has no header")
+	}
+	if err := checkRecordRevisions(s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
