@@ -20,15 +20,20 @@ import (
 // retryPause is the wait between attempts while no leader is reachable.
 const retryPause = 20 * time.Millisecond
 
-// Apply commits a command through raft: locally when this node leads,
-// otherwise forwarded to the leader at the gRPC address gossip advertises.
-// While there is no leader it retries until ctx ends, so an election looks
-// like a pause. The command is stamped with the leader's clock.
+// Apply commits a client's command through raft: locally when this node
+// leads, otherwise forwarded to the leader at the gRPC address gossip
+// advertises. While there is no leader it retries until ctx ends, so an
+// election looks like a pause. The command is stamped with the leader's
+// clock. A command a client may not send, or that this binary cannot
+// apply, is refused here (fsm.ErrInvalid) and again by the leader.
 func (n *Node) Apply(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	if err := fsm.ValidateCommand(cmd, fsm.FromClient); err != nil {
+		return fsm.Result{}, err
+	}
 	var res fsm.Result
 	err := n.onLeader(ctx,
 		func() (err error) {
-			res, err = n.applyLocal(ctx, cmd)
+			res, err = n.applyLocal(ctx, cmd, fsm.FromClient)
 			return err
 		},
 		func(c rpcpb.InternalClient) error {
@@ -119,16 +124,31 @@ func refused(r rpcpb.Refusal, msg string) error {
 	return nil
 }
 
-// applyLocal stamps the command with this leader's clock and commits it.
-// It waits while a snapshot restore swaps the state.
-func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
-	n.restoreMu.RLock()
-	defer n.restoreMu.RUnlock()
-	return n.applyLocked(ctx, cmd)
+// applyAsLeader commits a command of the leader's own controllers. It is
+// never forwarded: a deposed leader's decision is dropped, not handed to
+// the next leader (ErrNotLeader).
+func (n *Node) applyAsLeader(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	if !n.IsLeader() {
+		return fsm.Result{}, fmt.Errorf("%w: %s", ErrNotLeader, n.cfg.NodeID)
+	}
+	return n.applyLocal(ctx, cmd, fsm.FromLeader)
 }
 
-// applyLocked is applyLocal for a caller that holds restoreMu.
-func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+// applyLocal stamps the command with this leader's clock and commits it.
+// It waits while a snapshot restore swaps the state.
+func (n *Node) applyLocal(ctx context.Context, cmd *fsmpb.Command, o fsm.Origin) (fsm.Result, error) {
+	n.restoreMu.RLock()
+	defer n.restoreMu.RUnlock()
+	return n.applyLocked(ctx, cmd, o)
+}
+
+// applyLocked is applyLocal for a caller that holds restoreMu. Every
+// proposal passes fsm.ValidateCommand for its origin first: nothing this
+// binary cannot apply reaches the log.
+func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command, o fsm.Origin) (fsm.Result, error) {
+	if err := fsm.ValidateCommand(cmd, o); err != nil {
+		return fsm.Result{}, err
+	}
 	c := proto.Clone(cmd).(*fsmpb.Command)
 	c.UnixNano = n.clock.Now().UnixNano()
 	data, err := fsm.EncodeCommand(c)

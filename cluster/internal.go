@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -36,7 +37,12 @@ func (s *InternalServer) ForwardApply(ctx context.Context, req *rpcpb.ForwardApp
 	if !s.n.IsLeader() {
 		return &rpcpb.ForwardApplyResponse{Refusal: rpcpb.Refusal_REFUSAL_NOT_LEADER, Message: "not the leader: " + s.n.cfg.NodeID}, nil
 	}
-	res, err := s.n.applyLocal(ctx, req.Command)
+	// A forwarded command is held to a client's rules: the leader's own
+	// controllers never forward.
+	res, err := s.n.applyLocal(ctx, req.Command, fsm.FromClient)
+	if errors.Is(err, fsm.ErrInvalid) {
+		return &rpcpb.ForwardApplyResponse{Result: fsm.Result{Err: err}.ToProto()}, nil
+	}
 	if err != nil {
 		return &rpcpb.ForwardApplyResponse{Refusal: refusal(err), Message: err.Error()}, nil
 	}

@@ -69,7 +69,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	// index is current and every earlier entry is in the state machine.
 	for {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := n.applyLocal(actx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{}}})
+		_, err := n.applyLocal(actx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{}}}, fsm.FromLeader)
 		cancel()
 		if err == nil {
 			break
@@ -198,7 +198,7 @@ func (n *Node) lifecycleStep(ctx context.Context, ns *fsmpb.Namespace) {
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	res, err := n.applyLocal(actx, cmd)
+	res, err := n.applyLocal(actx, cmd, fsm.FromLeader)
 	cancel()
 	if err == nil {
 		err = res.Err
@@ -210,7 +210,7 @@ func (n *Node) lifecycleStep(ctx context.Context, ns *fsmpb.Namespace) {
 
 func statusCmd(ns *fsmpb.Namespace, st fsmpb.NamespaceStatus, reason string) *fsmpb.Command {
 	return &fsmpb.Command{Body: &fsmpb.Command_SetNamespaceStatus{SetNamespaceStatus: &fsmpb.SetNamespaceStatus{
-		Name: ns.Spec.GetName(), Status: st, Reason: reason, IfRevision: ns.Revision,
+		Name: ns.Spec.GetName(), Status: st, Reason: fsm.TruncateReason(reason), IfRevision: ns.Revision,
 	}}}
 }
 
@@ -225,7 +225,7 @@ func (n *Node) ensureClusterID(ctx context.Context) {
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cmd := &fsmpb.Command{Body: &fsmpb.Command_SetClusterId{SetClusterId: &fsmpb.SetClusterID{ClusterId: id}}}
-	if _, err := n.applyLocal(actx, cmd); err != nil {
+	if _, err := n.applyLocal(actx, cmd, fsm.FromLeader); err != nil {
 		n.log.Warn("recording the cluster id failed; the next leader retries", "err", err)
 		return
 	}

@@ -170,7 +170,7 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 		default:
 			continue
 		}
-		res, err := n.Apply(ctx, cmd)
+		res, err := n.applyAsLeader(ctx, cmd)
 		if err == nil {
 			err = res.Err
 		}
@@ -225,7 +225,7 @@ func (n *Node) advanceMoves(ctx context.Context) {
 				continue
 			}
 		}
-		res, err := n.Apply(ctx, &fsmpb.Command{Body: &fsmpb.Command_MoveNamespace{MoveNamespace: body}})
+		res, err := n.applyAsLeader(ctx, &fsmpb.Command{Body: &fsmpb.Command_MoveNamespace{MoveNamespace: body}})
 		if err == nil {
 			err = res.Err
 		}
@@ -294,7 +294,7 @@ func (n *Node) restoreDegraded(ctx context.Context, p placement.Plan) {
 		if still[ns.Spec.GetName()] {
 			continue
 		}
-		res, err := n.Apply(ctx, statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "serving shard is up"))
+		res, err := n.applyAsLeader(ctx, statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "serving shard is up"))
 		if err == nil {
 			err = res.Err
 		}

@@ -173,8 +173,8 @@ func (n *Node) checkSessions(ctx context.Context) {
 			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		res, err := n.applyLocal(actx, &fsmpb.Command{Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{
-			Id: id, State: to, Reason: reason, IfRevision: sh.Revision,
+		res, err := n.applyAsLeader(actx, &fsmpb.Command{Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{
+			Id: id, State: to, Reason: fsm.TruncateReason(reason), IfRevision: sh.Revision,
 		}}})
 		cancel()
 		if err != nil {

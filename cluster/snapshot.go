@@ -75,7 +75,7 @@ func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error
 	// A command of this term after the snapshot: it commits past the
 	// installed index and makes the leader replicate (followers install the
 	// snapshot now, not at the next write).
-	if _, err := n.applyLocked(ctx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{}}}); err != nil {
+	if _, err := n.applyLocked(ctx, &fsmpb.Command{Body: &fsmpb.Command_Noop{Noop: &fsmpb.Noop{}}}, fsm.FromLeader); err != nil {
 		return 0, err
 	}
 	n.log.Info("restored snapshot", "snapshot_revision", snapRev, "revision", rev, "index", at+1)

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"github.com/prism/controlplane/cluster"
@@ -38,7 +39,13 @@ func (p *placementService) Plan(ctx context.Context, _ *rpcpb.PlanRequest) (*rpc
 	return planResponse(p.node.PlacementPlan(false, 0), rev), nil
 }
 
+// Rebalance runs on the leader (a follower answers NO_LEADER and the client
+// tries the leader): the plan it commits is the leader's, from the
+// leader's state. A dry run is answered by any node.
 func (p *placementService) Rebalance(ctx context.Context, req *rpcpb.RebalanceRequest) (*rpcpb.PlanResponse, error) {
+	if !req.DryRun && !p.node.IsLeader() {
+		return nil, toStatus(fmt.Errorf("%w: rebalance runs on the leader", cluster.ErrNotLeader))
+	}
 	if err := p.node.LinearizableBarrier(ctx); err != nil {
 		return nil, toStatus(err)
 	}
