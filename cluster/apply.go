@@ -85,10 +85,10 @@ func (n *Node) onLeaderOnce(ctx context.Context, local func() error, remote func
 		return ErrNoLeader
 	}
 	p, ok := n.peers.get(string(leader))
-	if !ok || p.meta.GRPCAddr == "" {
+	if !ok || p.meta.RaftAddr == "" {
 		return fmt.Errorf("%w: leader %s not yet known by gossip", ErrNoLeader, leader)
 	}
-	client, err := n.conns.internal(p.meta.GRPCAddr)
+	client, err := n.conns.internal(p.meta.RaftAddr)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoLeader, err)
 	}

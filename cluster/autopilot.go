@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -153,6 +154,15 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server, refused map[string]b
 				"id", p.meta.ID, "its_cluster_id", p.meta.ClusterID, "ours", ours, "bootstrapped", p.meta.Bootstrapped)
 			continue
 		}
+		if member && cur.Suffrage == raft.Voter {
+			if err := n.confirmMoved(cur, p.meta.RaftAddr); err != nil {
+				if !refused[p.meta.ID] {
+					refused[p.meta.ID] = true
+					n.log.Warn("not re-addressing a voter on gossip's word alone", "id", p.meta.ID, "from", cur.Address, "to", addr, "err", err)
+				}
+				continue
+			}
+		}
 		ok := member
 		var f raft.IndexFuture
 		if ok && cur.Suffrage == raft.Voter {
@@ -170,18 +180,34 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server, refused map[string]b
 	}
 }
 
+// confirmMoved checks, over Internal, that a voter really moved to a new
+// raft address before raft is told so: the node at the new address answers
+// as the voter, of this cluster, and its old address no longer does. Gossip
+// metadata alone is a claim anyone on the gossip network can make.
+func (n *Node) confirmMoved(cur raft.Server, newAddr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := n.progressAt(ctx, newAddr, string(cur.ID))
+	if err != nil {
+		return fmt.Errorf("the new address does not answer as %s: %w", cur.ID, err)
+	}
+	if st.ClusterId != "" && st.ClusterId != n.fsm.ClusterID() {
+		return fmt.Errorf("the new address belongs to cluster %q", st.ClusterId)
+	}
+	if _, err := n.progressAt(ctx, string(cur.Address), string(cur.ID)); err == nil {
+		return fmt.Errorf("%s still answers at its old address %s", cur.ID, cur.Address)
+	}
+	return nil
+}
+
 // peerApplied asks a server how far it has applied the log.
 func (n *Node) peerApplied(ctx context.Context, id string) (uint64, bool) {
 	if id == n.cfg.NodeID {
 		return n.fsm.Index(), true
 	}
-	p, ok := n.peers.get(id)
-	if !ok || p.meta.GRPCAddr == "" {
-		return 0, false
-	}
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	st, err := n.PeerStatus(cctx, p.meta.GRPCAddr)
+	st, err := n.PeerStatus(cctx, id)
 	if err != nil {
 		return 0, false
 	}

@@ -11,13 +11,17 @@ import (
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
-// connPool keeps one gRPC client connection per peer address.
+// connPool keeps one gRPC client connection per peer raft address (where
+// peers serve Internal).
 type connPool struct {
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
+	token string // the cluster's node token ("" without a gossip key)
 }
 
-func newConnPool() *connPool { return &connPool{conns: map[string]*grpc.ClientConn{}} }
+func newConnPool(token string) *connPool {
+	return &connPool{conns: map[string]*grpc.ClientConn{}, token: token}
+}
 
 func (p *connPool) conn(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
@@ -25,11 +29,15 @@ func (p *connPool) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// Drop a connection to a leader that stopped answering within ~15 s
 		// (as rpc/client does): a forwarded write is not left in a dead
 		// connection's send queue to be delivered long after.
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second})}
+	if p.token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(nodeToken(p.token)))
+	}
+	c, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -43,14 +51,6 @@ func (p *connPool) internal(addr string) (rpcpb.InternalClient, error) {
 		return nil, err
 	}
 	return rpcpb.NewInternalClient(c), nil
-}
-
-func (p *connPool) cluster(addr string) (rpcpb.ClusterServiceClient, error) {
-	c, err := p.conn(addr)
-	if err != nil {
-		return nil, err
-	}
-	return rpcpb.NewClusterServiceClient(c), nil
 }
 
 func (p *connPool) close() {

@@ -12,6 +12,8 @@ var (
 	ErrUncertain = errors.New("cluster: outcome unknown")
 	// ErrShutdown: the node is shutting down.
 	ErrShutdown = errors.New("cluster: shutting down")
+	// ErrUnauthenticated: a node-to-node call without this cluster's token.
+	ErrUnauthenticated = errors.New("cluster: not a node of this cluster")
 	// ErrInvalidConfig: a Config field is invalid.
 	ErrInvalidConfig = errors.New("cluster: invalid config")
 )

@@ -77,3 +77,12 @@ func (s *InternalServer) ForwardAdmin(ctx context.Context, req *rpcpb.ForwardAdm
 	}
 	return adminResponse(fmt.Errorf("%w: unknown admin operation", ErrAdminFailed)), nil
 }
+
+// NodeProgress says who this node is and how far it has applied the log.
+func (s *InternalServer) NodeProgress(context.Context, *rpcpb.NodeProgressRequest) (*rpcpb.NodeProgressResponse, error) {
+	resp := &rpcpb.NodeProgressResponse{NodeId: s.n.cfg.NodeID, ClusterId: s.n.fsm.ClusterID(), AppliedIndex: s.n.fsm.Index(), LastContactMs: -1}
+	if lag := s.n.StaleReadLag(); lag >= 0 {
+		resp.LastContactMs = lag.Milliseconds()
+	}
+	return resp, nil
+}

@@ -33,12 +33,14 @@ type Node struct {
 	log  *slog.Logger
 	prov Provisioner
 
-	fsm       *fsm.FSM
-	hub       *watch.Hub
-	raft      *raft.Raft
-	transport *fencedTransport
-	store     *raftboltdb.BoltStore
-	logs      *timedLogStore
+	fsm        *fsm.FSM
+	hub        *watch.Hub
+	raft       *raft.Raft
+	transport  *fencedTransport
+	mux        *raftMux          // the raft port: raft and the Internal gRPC service
+	internalLn *internalListener // the Internal service's side of mux
+	store      *raftboltdb.BoltStore
+	logs       *timedLogStore
 
 	diskStalled atomic.Bool
 	restoreMu   sync.RWMutex // applies hold it shared; a snapshot restore exclusively
@@ -47,6 +49,7 @@ type Node struct {
 	peers *peerTable
 
 	conns  *connPool
+	token  string // the cluster's node token for Internal calls ("" without a gossip key)
 	health *peerHealth
 	ap     *autopilotState // leader only; reset per leadership stint
 
@@ -102,7 +105,8 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		leaderCh:      make(chan bool, 16),
 		shutdownCh:    make(chan struct{}),
 	}
-	n.conns = newConnPool()
+	n.token = internalToken(cfg.GossipKey, cfg.ClusterName)
+	n.conns = newConnPool(n.token)
 	n.health = newPeerHealth()
 	if err := n.startRaft(deps.Logger); err != nil {
 		n.closeStores()
@@ -140,10 +144,15 @@ func (n *Node) startRaft(base *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 4, 10*time.Second, rlog)
+	mux, err := newRaftMux(n.cfg.RaftAddr, base.With("component", "raft-mux", "node", n.cfg.NodeID))
 	if err != nil {
 		return fmt.Errorf("cluster: raft transport on %s: %w", n.cfg.RaftAddr, err)
 	}
+	n.mux = mux
+	n.internalLn = &internalListener{m: mux, closed: make(chan struct{})}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: raftLayer{m: mux}, MaxPool: 4, Timeout: 10 * time.Second, Logger: rlog,
+	})
 	n.transport = &fencedTransport{NetworkTransport: trans}
 	n.cfg.RaftAddr = string(trans.LocalAddr())
 
@@ -201,6 +210,10 @@ func (n *Node) closeStores() {
 	if n.transport != nil {
 		_ = n.transport.Close()
 	}
+	if n.mux != nil {
+		n.mux.close()
+		n.mux.wait()
+	}
 	if n.store != nil {
 		_ = n.store.Close()
 	}
@@ -252,6 +265,12 @@ func (n *Node) FSM() *fsm.FSM { return n.fsm }
 
 // ID is this node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
+
+// InternalListener is where the node-to-node Internal gRPC service is to
+// be served: connections to the raft port that speak gRPC. Only nodes of
+// the cluster are meant to reach the raft port; the public API port never
+// serves Internal.
+func (n *Node) InternalListener() net.Listener { return n.internalLn }
 
 // RaftAddr and GossipAddr are the addresses actually bound.
 func (n *Node) RaftAddr() string   { return n.cfg.RaftAddr }

@@ -49,10 +49,10 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 		return 0, ErrNoLeader
 	}
 	p, ok := n.peers.get(string(leader))
-	if !ok || p.meta.GRPCAddr == "" {
+	if !ok || p.meta.RaftAddr == "" {
 		return 0, fmt.Errorf("%w: leader %s not yet known by gossip", ErrNoLeader, leader)
 	}
-	client, err := n.conns.internal(p.meta.GRPCAddr)
+	client, err := n.conns.internal(p.meta.RaftAddr)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"github.com/hashicorp/memberlist"
@@ -104,11 +105,30 @@ func memberState(s memberlist.NodeStateType) string {
 	}
 }
 
-// PeerStatus asks the server at a gRPC address for its own status.
-func (n *Node) PeerStatus(ctx context.Context, grpcAddr string) (*rpcpb.StatusResponse, error) {
-	c, err := n.conns.cluster(grpcAddr)
+// PeerStatus asks a server, by id, who it is and how far it has applied
+// the log, over Internal at the raft address gossip gives for it. An answer
+// from a node that is not id is an error.
+func (n *Node) PeerStatus(ctx context.Context, id string) (*rpcpb.NodeProgressResponse, error) {
+	p, ok := n.peers.get(id)
+	if !ok || p.meta.RaftAddr == "" {
+		return nil, fmt.Errorf("%w: %s", ErrServerNotFound, id)
+	}
+	return n.progressAt(ctx, p.meta.RaftAddr, id)
+}
+
+// progressAt asks the node serving Internal at a raft address for its
+// progress, and checks it is the node expected.
+func (n *Node) progressAt(ctx context.Context, raftAddr, id string) (*rpcpb.NodeProgressResponse, error) {
+	c, err := n.conns.internal(raftAddr)
 	if err != nil {
 		return nil, err
 	}
-	return c.Status(ctx, &rpcpb.StatusRequest{})
+	st, err := c.NodeProgress(ctx, &rpcpb.NodeProgressRequest{})
+	if err != nil {
+		return nil, err
+	}
+	if st.NodeId != id {
+		return nil, fmt.Errorf("%w: %s answers as %q, not %q", ErrServerNotFound, raftAddr, st.NodeId, id)
+	}
+	return st, nil
 }

@@ -52,13 +52,13 @@ func (s *clusterService) fillDetail(ctx context.Context, resp *rpcpb.StatusRespo
 	for _, n := range resp.Nodes {
 		if n.Id == resp.NodeId {
 			n.AppliedIndex, n.LastContactMs = resp.AppliedIndex, resp.LastContactMs
-		} else if n.GrpcAddr != "" {
+		} else {
 			wg.Add(1)
 			go func(n *rpcpb.NodeStatus) {
 				defer wg.Done()
 				cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 				defer cancel()
-				if st, err := s.node.PeerStatus(cctx, n.GrpcAddr); err == nil {
+				if st, err := s.node.PeerStatus(cctx, n.Id); err == nil {
 					n.AppliedIndex, n.LastContactMs = st.AppliedIndex, st.LastContactMs
 				}
 			}(n)

@@ -34,6 +34,7 @@ var codeTable = []struct {
 	{cluster.ErrWouldBreakQuorum, codes.FailedPrecondition, ""},
 	{cluster.ErrServerRunning, codes.FailedPrecondition, ""},
 	{cluster.ErrAdminFailed, codes.FailedPrecondition, ""},
+	{cluster.ErrUnauthenticated, codes.Unauthenticated, ""},
 	{cluster.ErrNoLeader, codes.Unavailable, rpcpb.ReasonNoLeader},
 	{cluster.ErrNotLeader, codes.Unavailable, rpcpb.ReasonNoLeader},
 	{cluster.ErrShutdown, codes.Unavailable, rpcpb.ReasonNoLeader},

@@ -73,7 +73,6 @@ func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Serve
 	rpcpb.RegisterShardServiceServer(s, &shardService{node: node})
 	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node})
 	rpcpb.RegisterPlacementServiceServer(s, &placementService{node: node})
-	rpcpb.RegisterInternalServer(s, node.Internal())
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)

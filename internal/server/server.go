@@ -37,9 +37,10 @@ type Server struct {
 	GRPCAddr string // bound gRPC address
 	HTTPAddr string // bound HTTP address
 
-	log  *slog.Logger
-	grpc *grpc.Server
-	http *http.Server
+	log      *slog.Logger
+	grpc     *grpc.Server
+	internal *grpc.Server // Internal, on the raft port
+	http     *http.Server
 }
 
 // Start opens the listeners, starts the node and serves.
@@ -76,11 +77,13 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 	}
 	s := &Server{
 		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
-		log:  log.With("component", "server", "node", cc.NodeID),
-		grpc: rpc.NewGRPCServer(node, metrics, log),
-		http: &http.Server{Handler: httpHandler(node, reg, cfg.Pprof, clockAPI), ReadHeaderTimeout: 5 * time.Second},
+		log:      log.With("component", "server", "node", cc.NodeID),
+		grpc:     rpc.NewGRPCServer(node, metrics, log),
+		internal: rpc.NewInternalGRPCServer(node, log),
+		http:     &http.Server{Handler: httpHandler(node, reg, cfg.Pprof, clockAPI), ReadHeaderTimeout: 5 * time.Second},
 	}
 	go func() { _ = s.grpc.Serve(gl) }()
+	go func() { _ = s.internal.Serve(node.InternalListener()) }()
 	go func() {
 		if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -123,6 +126,7 @@ func (s *Server) Stop(graceful bool) error {
 	} else {
 		s.grpc.Stop()
 	}
+	s.internal.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(ctx)

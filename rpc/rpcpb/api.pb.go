@@ -3543,6 +3543,111 @@ func (x *ReadIndexResponse) GetMessage() string {
 	return ""
 }
 
+type NodeProgressRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeProgressRequest) Reset() {
+	*x = NodeProgressRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeProgressRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeProgressRequest) ProtoMessage() {}
+
+func (x *NodeProgressRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeProgressRequest.ProtoReflect.Descriptor instead.
+func (*NodeProgressRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{55}
+}
+
+type NodeProgressResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	NodeId       string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ClusterId    string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Milliseconds since this node last heard from a leader (0 on the leader).
+	LastContactMs int64 `protobuf:"varint,4,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeProgressResponse) Reset() {
+	*x = NodeProgressResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeProgressResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeProgressResponse) ProtoMessage() {}
+
+func (x *NodeProgressResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeProgressResponse.ProtoReflect.Descriptor instead.
+func (*NodeProgressResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *NodeProgressResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeProgressResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *NodeProgressResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *NodeProgressResponse) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
 var File_rpc_rpcpb_api_proto protoreflect.FileDescriptor
 
 const file_rpc_rpcpb_api_proto_rawDesc = "" +
@@ -3797,7 +3902,14 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x11ReadIndexResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12+\n" +
 	"\arefusal\x18\x02 \x01(\x0e2\x11.prism.v1.RefusalR\arefusal\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage*B\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x15\n" +
+	"\x13NodeProgressRequest\"\x9b\x01\n" +
+	"\x14NodeProgressResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x02 \x01(\tR\tclusterId\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12&\n" +
+	"\x0flast_contact_ms\x18\x04 \x01(\x03R\rlastContactMs*B\n" +
 	"\vConsistency\x12\x1c\n" +
 	"\x18CONSISTENCY_LINEARIZABLE\x10\x00\x12\x15\n" +
 	"\x11CONSISTENCY_STALE\x10\x01*`\n" +
@@ -3835,12 +3947,13 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\aWatches\x12\x18.prism.v1.WatchesRequest\x1a\x19.prism.v1.WatchesResponse(\x010\x012\x9c\x01\n" +
 	"\x0fSnapshotService\x12@\n" +
 	"\x04Save\x12\x1d.prism.v1.SnapshotSaveRequest\x1a\x17.prism.v1.SnapshotChunk0\x01\x12G\n" +
-	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\xc9\x02\n" +
+	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\x98\x03\n" +
 	"\bInternal\x12M\n" +
 	"\fForwardApply\x12\x1d.prism.v1.ForwardApplyRequest\x1a\x1e.prism.v1.ForwardApplyResponse\x12M\n" +
 	"\fForwardAdmin\x12\x1d.prism.v1.ForwardAdminRequest\x1a\x1e.prism.v1.ForwardAdminResponse\x12D\n" +
 	"\tReadIndex\x12\x1a.prism.v1.ReadIndexRequest\x1a\x1b.prism.v1.ReadIndexResponse\x12Y\n" +
-	"\x10ForwardHeartbeat\x12!.prism.v1.ForwardHeartbeatRequest\x1a\".prism.v1.ForwardHeartbeatResponseB)Z'github.com/prism/controlplane/rpc/rpcpbb\x06proto3"
+	"\x10ForwardHeartbeat\x12!.prism.v1.ForwardHeartbeatRequest\x1a\".prism.v1.ForwardHeartbeatResponse\x12M\n" +
+	"\fNodeProgress\x12\x1d.prism.v1.NodeProgressRequest\x1a\x1e.prism.v1.NodeProgressResponseB)Z'github.com/prism/controlplane/rpc/rpcpbb\x06proto3"
 
 var (
 	file_rpc_rpcpb_api_proto_rawDescOnce sync.Once
@@ -3855,7 +3968,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -3915,45 +4028,47 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*ForwardAdminResponse)(nil),      // 55: prism.v1.ForwardAdminResponse
 	(*ReadIndexRequest)(nil),          // 56: prism.v1.ReadIndexRequest
 	(*ReadIndexResponse)(nil),         // 57: prism.v1.ReadIndexResponse
-	nil,                               // 58: prism.v1.PlanDecision.RejectedEntry
-	(*fsmpb.NamespaceSpec)(nil),       // 59: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 60: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 61: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 62: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 63: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 64: prism.fsm.v1.ApplyResult
+	(*NodeProgressRequest)(nil),       // 58: prism.v1.NodeProgressRequest
+	(*NodeProgressResponse)(nil),      // 59: prism.v1.NodeProgressResponse
+	nil,                               // 60: prism.v1.PlanDecision.RejectedEntry
+	(*fsmpb.NamespaceSpec)(nil),       // 61: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 62: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 63: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 64: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 65: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 66: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	59, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	60, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	61, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	62, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	60, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	62, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	60, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	62, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	60, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	62, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	61, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	63, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
 	0,  // 12: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	62, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	64, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
 	28, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
 	0,  // 15: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
 	27, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	58, // 17: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
+	60, // 17: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
 	34, // 18: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
 	37, // 19: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
-	60, // 20: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	62, // 20: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	42, // 21: prism.v1.WatchesRequest.create:type_name -> prism.v1.WatchCreate
 	44, // 22: prism.v1.WatchCreate.request:type_name -> prism.v1.WatchRequest
 	45, // 23: prism.v1.WatchesResponse.events:type_name -> prism.v1.WatchEvent
-	60, // 24: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
-	62, // 25: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	62, // 24: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	64, // 25: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
 	45, // 26: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
 	1,  // 27: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
-	63, // 28: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	64, // 29: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	65, // 28: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	66, // 29: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
 	1,  // 30: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
 	12, // 31: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
 	14, // 32: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
@@ -3987,35 +4102,37 @@ var file_rpc_rpcpb_api_proto_depIdxs = []int32{
 	54, // 60: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
 	56, // 61: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
 	50, // 62: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
-	4,  // 63: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 64: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 65: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 66: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 67: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 68: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 69: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 70: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	27, // 71: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	27, // 72: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	30, // 73: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	27, // 74: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	27, // 75: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	31, // 76: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	23, // 77: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
-	40, // 78: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	35, // 79: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
-	38, // 80: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
-	35, // 81: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
-	46, // 82: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
-	43, // 83: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
-	48, // 84: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	49, // 85: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	53, // 86: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	55, // 87: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	57, // 88: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	51, // 89: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
-	63, // [63:90] is the sub-list for method output_type
-	36, // [36:63] is the sub-list for method input_type
+	58, // 63: prism.v1.Internal.NodeProgress:input_type -> prism.v1.NodeProgressRequest
+	4,  // 64: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 65: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 66: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 67: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	18, // 68: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	21, // 69: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	13, // 70: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	15, // 71: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	27, // 72: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	27, // 73: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	30, // 74: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	27, // 75: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	27, // 76: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	31, // 77: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	23, // 78: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
+	40, // 79: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	35, // 80: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
+	38, // 81: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
+	35, // 82: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
+	46, // 83: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	43, // 84: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
+	48, // 85: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	49, // 86: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	53, // 87: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	55, // 88: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	57, // 89: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	51, // 90: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
+	59, // 91: prism.v1.Internal.NodeProgress:output_type -> prism.v1.NodeProgressResponse
+	64, // [64:92] is the sub-list for method output_type
+	36, // [36:64] is the sub-list for method input_type
 	36, // [36:36] is the sub-list for extension type_name
 	36, // [36:36] is the sub-list for extension extendee
 	0,  // [0:36] is the sub-list for field type_name
@@ -4043,7 +4160,7 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   56,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

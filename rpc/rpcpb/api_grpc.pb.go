@@ -1334,6 +1334,7 @@ const (
 	Internal_ForwardAdmin_FullMethodName     = "/prism.v1.Internal/ForwardAdmin"
 	Internal_ReadIndex_FullMethodName        = "/prism.v1.Internal/ReadIndex"
 	Internal_ForwardHeartbeat_FullMethodName = "/prism.v1.Internal/ForwardHeartbeat"
+	Internal_NodeProgress_FullMethodName     = "/prism.v1.Internal/NodeProgress"
 )
 
 // InternalClient is the client API for Internal service.
@@ -1348,6 +1349,9 @@ type InternalClient interface {
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
 	// ForwardHeartbeat records a shard heartbeat on the leader.
 	ForwardHeartbeat(ctx context.Context, in *ForwardHeartbeatRequest, opts ...grpc.CallOption) (*ForwardHeartbeatResponse, error)
+	// NodeProgress says who a node is and how far it has applied the log
+	// (autopilot's health checks, cluster status details).
+	NodeProgress(ctx context.Context, in *NodeProgressRequest, opts ...grpc.CallOption) (*NodeProgressResponse, error)
 }
 
 type internalClient struct {
@@ -1398,6 +1402,16 @@ func (c *internalClient) ForwardHeartbeat(ctx context.Context, in *ForwardHeartb
 	return out, nil
 }
 
+func (c *internalClient) NodeProgress(ctx context.Context, in *NodeProgressRequest, opts ...grpc.CallOption) (*NodeProgressResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeProgressResponse)
+	err := c.cc.Invoke(ctx, Internal_NodeProgress_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InternalServer is the server API for Internal service.
 // All implementations must embed UnimplementedInternalServer
 // for forward compatibility.
@@ -1410,6 +1424,9 @@ type InternalServer interface {
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
 	// ForwardHeartbeat records a shard heartbeat on the leader.
 	ForwardHeartbeat(context.Context, *ForwardHeartbeatRequest) (*ForwardHeartbeatResponse, error)
+	// NodeProgress says who a node is and how far it has applied the log
+	// (autopilot's health checks, cluster status details).
+	NodeProgress(context.Context, *NodeProgressRequest) (*NodeProgressResponse, error)
 	mustEmbedUnimplementedInternalServer()
 }
 
@@ -1431,6 +1448,9 @@ func (UnimplementedInternalServer) ReadIndex(context.Context, *ReadIndexRequest)
 }
 func (UnimplementedInternalServer) ForwardHeartbeat(context.Context, *ForwardHeartbeatRequest) (*ForwardHeartbeatResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForwardHeartbeat not implemented")
+}
+func (UnimplementedInternalServer) NodeProgress(context.Context, *NodeProgressRequest) (*NodeProgressResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NodeProgress not implemented")
 }
 func (UnimplementedInternalServer) mustEmbedUnimplementedInternalServer() {}
 func (UnimplementedInternalServer) testEmbeddedByValue()                  {}
@@ -1525,6 +1545,24 @@ func _Internal_ForwardHeartbeat_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Internal_NodeProgress_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NodeProgressRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InternalServer).NodeProgress(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Internal_NodeProgress_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InternalServer).NodeProgress(ctx, req.(*NodeProgressRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Internal_ServiceDesc is the grpc.ServiceDesc for Internal service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1547,6 +1585,10 @@ var Internal_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ForwardHeartbeat",
 			Handler:    _Internal_ForwardHeartbeat_Handler,
+		},
+		{
+			MethodName: "NodeProgress",
+			Handler:    _Internal_NodeProgress_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

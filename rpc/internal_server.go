@@ -1,0 +1,45 @@
+package rpc
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/rpc/rpcpb"
+)
+
+// NewInternalGRPCServer builds the server of the node-to-node Internal
+// service, to be served on node.InternalListener() (the raft port). It
+// registers nothing else: no public service, no reflection. Every call
+// must come from a node of this cluster (cluster.Node.AuthorizeInternal).
+func NewInternalGRPCServer(node *cluster.Node, log *slog.Logger) *grpc.Server {
+	auth := func(ctx context.Context) error {
+		if err := node.AuthorizeInternal(ctx); err != nil {
+			return toStatus(err)
+		}
+		return nil
+	}
+	s := grpc.NewServer(
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if err := auth(ctx); err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if err := auth(ss.Context()); err != nil {
+				return err
+			}
+			return h(srv, ss)
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	rpcpb.RegisterInternalServer(s, node.Internal())
+	_ = log
+	return s
+}
