@@ -53,6 +53,18 @@ func (p *connPool) internal(addr string) (rpcpb.InternalClient, error) {
 	return rpcpb.NewInternalClient(c), nil
 }
 
+// retain closes the connections to addresses not in used.
+func (p *connPool) retain(used map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for a, c := range p.conns {
+		if !used[a] {
+			_ = c.Close()
+			delete(p.conns, a)
+		}
+	}
+}
+
 func (p *connPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -33,6 +33,7 @@ type peer struct {
 	meta       nodeMeta
 	gossipAddr string
 	state      memberlist.NodeStateType
+	since      time.Time // when this node last saw its state or address change
 }
 
 func (p peer) alive() bool { return p.state == memberlist.StateAlive }
@@ -66,8 +67,27 @@ func (t *peerTable) all() []peer {
 
 func (t *peerTable) set(p peer) {
 	t.mu.Lock()
+	if old, ok := t.peers[p.meta.ID]; ok && old.state == p.state && old.gossipAddr == p.gossipAddr {
+		p.since = old.since
+	}
 	t.peers[p.meta.ID] = p
 	t.mu.Unlock()
+}
+
+// forget drops members that have not been alive for at least after and
+// that keep reports false for; it returns the ids dropped.
+func (t *peerTable) forget(now time.Time, after time.Duration, keep func(id string) bool) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for id, p := range t.peers {
+		if !p.alive() && now.Sub(p.since) >= after && !keep(id) {
+			delete(t.peers, id)
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // gossipDelegate implements memberlist.Delegate and EventDelegate. Its
@@ -109,10 +129,16 @@ func (d gossipDelegate) observe(m *memberlist.Node, state memberlist.NodeStateTy
 		d.n.log.Warn("ignoring gossip member of another cluster", "name", m.Name, "addr", m.Address(), "cluster", meta.Cluster)
 		return
 	}
+	// A member's id is its memberlist name, which memberlist keeps unique
+	// and conflict-checked: meta claiming another id is an impostor.
+	if meta.ID != m.Name {
+		d.n.log.Warn("ignoring gossip member whose id is not its name", "name", m.Name, "claimed_id", meta.ID, "addr", m.Address())
+		return
+	}
 	if old, known := d.n.peers.get(meta.ID); !known || old.state != state || old.gossipAddr != m.Address() {
 		d.n.log.Info("gossip member", "id", meta.ID, "addr", m.Address(), "alive", state == memberlist.StateAlive, "raft", meta.RaftAddr)
 	}
-	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: state})
+	d.n.peers.set(peer{meta: meta, gossipAddr: m.Address(), state: state, since: time.Now()})
 	select { // the leader may have a server to add
 	case d.n.memberNudgeCh <- struct{}{}:
 	default:
@@ -208,6 +234,7 @@ func (n *Node) joinLoop() {
 				n.rememberClusterID(id)
 				n.updateMeta()
 			}
+			n.forgetDeparted()
 		case <-rejoin.C:
 			if len(n.cfg.Join) > 0 {
 				if _, err := n.ml.Join(n.cfg.Join); err != nil {
@@ -385,4 +412,28 @@ func writeFileSync(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// forgetDepartedAfter is how long a member that failed or left stays in the
+// peer table (and in Members) once it is no longer a raft server.
+const forgetDepartedAfter = 5 * time.Minute
+
+// forgetDeparted drops members that left (or failed) long ago and are not
+// raft servers, and closes node-to-node connections to addresses no
+// remaining member uses. Raft servers stay: autopilot times their failure.
+func (n *Node) forgetDeparted() {
+	inRaft := map[string]bool{}
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			inRaft[string(s.ID)] = true
+		}
+	}
+	for _, id := range n.peers.forget(time.Now(), forgetDepartedAfter, func(id string) bool { return inRaft[id] || id == n.cfg.NodeID }) {
+		n.log.Info("forgot departed gossip member", "id", id)
+	}
+	used := map[string]bool{}
+	for _, p := range n.peers.all() {
+		used[p.meta.RaftAddr] = true
+	}
+	n.conns.retain(used)
 }
