@@ -28,7 +28,7 @@ var (
 // empty) and returns the new leader's id.
 func (n *Node) TransferLeader(ctx context.Context, to string) (string, error) {
 	var leader string
-	err := n.onLeader(ctx,
+	err := n.onLeader(ctx, false,
 		func() (err error) { leader, err = n.transferLocal(ctx, to); return err },
 		func(c rpcpb.InternalClient) error {
 			resp, err := c.ForwardAdmin(ctx, &rpcpb.ForwardAdminRequest{Op: &rpcpb.ForwardAdminRequest_TransferLeader{TransferLeader: &rpcpb.TransferLeaderRequest{ToId: to}}})
@@ -49,8 +49,8 @@ func (n *Node) RemovePeer(ctx context.Context, id string, force bool) error {
 }
 
 func (n *Node) removePeer(ctx context.Context, id string, force, leaving bool) error {
-	return n.onLeader(ctx,
-		func() error { return n.removeLocal(id, force, leaving) },
+	return n.onLeader(ctx, false,
+		func() error { return n.removeLocal(ctx, id, force, leaving) },
 		func(c rpcpb.InternalClient) error {
 			resp, err := c.ForwardAdmin(ctx, &rpcpb.ForwardAdminRequest{Op: &rpcpb.ForwardAdminRequest_RemovePeer{RemovePeer: &rpcpb.RemovePeerRequest{Id: id, Force: force, Leaving: leaving}}})
 			if err != nil {
@@ -131,23 +131,30 @@ func (n *Node) transferLocal(ctx context.Context, to string) (string, error) {
 		}
 		f = n.raft.LeadershipTransferToServer(target.ID, target.Address)
 	}
-	if err := f.Error(); err != nil {
+	if err := n.await(ctx, f); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
-			return "", fmt.Errorf("%w: %v", ErrNotLeader, err)
+			return "", fmt.Errorf("%w: %w", ErrNotLeader, err)
 		}
-		return "", fmt.Errorf("%w: leadership transfer: %v", ErrAdminFailed, err)
+		return "", fmt.Errorf("%w: leadership transfer: %w", ErrAdminFailed, err)
 	}
 	// Wait (briefly) until the new leader is known here.
-	for ctx.Err() == nil {
+	tick := time.NewTicker(retryPause)
+	defer tick.Stop()
+	for {
 		if id := n.LeaderID(); id != "" && id != n.cfg.NodeID {
 			return id, nil
 		}
-		time.Sleep(retryPause)
+		select {
+		case <-ctx.Done():
+			return n.LeaderID(), nil
+		case <-n.shutdownCh:
+			return n.LeaderID(), nil
+		case <-tick.C:
+		}
 	}
-	return n.LeaderID(), nil
 }
 
-func (n *Node) removeLocal(id string, force, leaving bool) error {
+func (n *Node) removeLocal(ctx context.Context, id string, force, leaving bool) error {
 	servers, err := n.servers()
 	if err != nil {
 		return err
@@ -180,11 +187,11 @@ func (n *Node) removeLocal(id string, force, leaving bool) error {
 	if need := voters/2 + 1; healthy < need && !force {
 		return fmt.Errorf("%w: removing %q leaves %d healthy of %d voters, a quorum needs %d (use force to override)", ErrWouldBreakQuorum, id, healthy, voters, need)
 	}
-	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+	if err := n.await(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second)); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
-			return fmt.Errorf("%w: %v", ErrNotLeader, err)
+			return fmt.Errorf("%w: %w", ErrNotLeader, err)
 		}
-		return fmt.Errorf("%w: remove %q: %v", ErrAdminFailed, id, err)
+		return fmt.Errorf("%w: remove %q: %w", ErrAdminFailed, id, err)
 	}
 	n.log.Info("removed server from raft", "id", id, "forced", force)
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/internal/grpcconn"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -31,7 +31,9 @@ func (n *Node) Apply(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error
 		return fsm.Result{}, err
 	}
 	var res fsm.Result
-	err := n.onLeader(ctx,
+	// With a request id the leader applies the command once however often
+	// it is sent: a forward lost in transit may be sent again.
+	err := n.onLeader(ctx, cmd.RequestId != "",
 		func() (err error) {
 			res, err = n.applyLocal(ctx, cmd, fsm.FromClient)
 			return err
@@ -57,17 +59,24 @@ func retryable(err error) bool {
 
 // onLeader is the one forwarding component: it runs local when this node
 // leads, otherwise remote against the leader's Internal service, at the
-// gRPC address the leader advertises by gossip. It retries while the
-// operation certainly did not happen (no leader, not the leader, connection
-// refused) until ctx ends.
-func (n *Node) onLeader(ctx context.Context, local func() error, remote func(rpcpb.InternalClient) error) error {
+// raft address the leader advertises by gossip. It retries while the
+// operation certainly did not happen (no leader, not the leader, never
+// sent) until ctx ends. resendable says the operation takes effect once
+// however often it is sent (a request id, a heartbeat): then a forward
+// lost in transit is sent again too.
+func (n *Node) onLeader(ctx context.Context, resendable bool, local func() error, remote func(rpcpb.InternalClient) error) error {
 	for {
-		err := n.onLeaderOnce(ctx, local, remote)
+		err := n.onLeaderOnce(ctx, resendable, local, remote)
 		if err == nil || !retryable(err) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("%w (last: %v)", ctx.Err(), err) // the caller gave up: not an outage
+			}
+			// A deadline: answer "no leader" (Unavailable, retry elsewhere)
+			// before the caller's own deadline makes it a bare timeout.
 			return fmt.Errorf("%w: %v (last: %v)", ErrNoLeader, ctx.Err(), err)
 		case <-n.shutdownCh:
 			return ErrShutdown
@@ -76,7 +85,11 @@ func (n *Node) onLeader(ctx context.Context, local func() error, remote func(rpc
 	}
 }
 
-func (n *Node) onLeaderOnce(ctx context.Context, local func() error, remote func(rpcpb.InternalClient) error) error {
+// forwardReadyWait bounds the wait for a connection to the leader before
+// an operation that may not be resent is tried again.
+const forwardReadyWait = time.Second
+
+func (n *Node) onLeaderOnce(ctx context.Context, resendable bool, local func() error, remote func(rpcpb.InternalClient) error) error {
 	if n.raft.State() == raft.Leader {
 		return local()
 	}
@@ -88,24 +101,27 @@ func (n *Node) onLeaderOnce(ctx context.Context, local func() error, remote func
 	if !ok || p.meta.RaftAddr == "" {
 		return fmt.Errorf("%w: leader %s not yet known by gossip", ErrNoLeader, leader)
 	}
-	client, err := n.conns.internal(p.meta.RaftAddr)
+	cc, err := n.conns.conn(p.meta.RaftAddr)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+		return fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
-	err = remote(client)
+	if !resendable && !grpcconn.Ready(ctx, cc, forwardReadyWait) {
+		return fmt.Errorf("%w: no connection to leader %s", ErrNoLeader, leader) // not sent
+	}
+	err = remote(rpcpb.NewInternalClient(cc))
 	if err == nil || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrUncertain) {
 		return err
 	}
-	if _, isStatus := status.FromError(err); !isStatus {
+	st, isStatus := status.FromError(err)
+	if !isStatus {
 		return err // a business error from the leader
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrUncertain, ctx.Err())
+		return fmt.Errorf("%w: %w", ErrUncertain, ctx.Err())
 	}
-	// Unavailable before the request was sent (connection refused) is
-	// safe to retry; anything else may have reached the leader.
-	if status.Code(err) == codes.Unavailable && (strings.Contains(err.Error(), "connection refused") ||
-		strings.Contains(err.Error(), "error reading server preface")) {
+	// The peer's status is kept as text, not wrapped: wrapped, it would be
+	// taken for this node's own answer (rpc passes statuses through).
+	if st.Code() == codes.Unavailable && resendable {
 		return fmt.Errorf("%w: forward to %s: %v", ErrNoLeader, leader, err)
 	}
 	return fmt.Errorf("%w: forward to %s: %v", ErrUncertain, leader, err)
@@ -200,18 +216,18 @@ func needsReconcile(ns *fsmpb.Namespace) bool {
 	return false
 }
 
-// waitFuture waits for a raft future, the node's shutdown or ctx. A
-// future abandoned by a shutdown or a deadline may still commit: the error
-// then says the outcome is uncertain.
+// waitFuture waits for a raft future, the node's shutdown or ctx, and
+// leaves no goroutine behind (see awaitFuture). A future abandoned by a
+// shutdown or a deadline may still commit: the error then says the
+// outcome is uncertain.
 func (n *Node) waitFuture(ctx context.Context, f raft.Future) error {
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
+	ok, err := awaitFuture(ctx, f, n.shutdownCh)
+	switch {
+	case ok:
 		return err
-	case <-n.shutdownCh:
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: %w while the write was in flight", ErrUncertain, ctx.Err())
+	default:
 		return fmt.Errorf("%w: node shutting down while the write was in flight", ErrUncertain)
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %v while the write was in flight", ErrUncertain, ctx.Err())
 	}
 }

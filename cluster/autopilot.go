@@ -43,7 +43,7 @@ func (n *Node) autopilot(ctx context.Context) {
 			voters++
 		}
 	}
-	n.addNewServers(inRaft, ap.refused)
+	n.addNewServers(ctx, inRaft, ap.refused)
 
 	// Track health and failure.
 	for id := range inRaft {
@@ -90,7 +90,7 @@ func (n *Node) autopilot(ctx context.Context) {
 		if !ok || last > applied+n.cfg.MaxTrailingLogs {
 			continue
 		}
-		if err := n.raft.AddVoter(s.ID, s.Address, 0, 5*time.Second).Error(); err != nil {
+		if err := n.await(ctx, n.raft.AddVoter(s.ID, s.Address, 0, 5*time.Second)); err != nil {
 			n.log.Warn("promoting a server failed", "id", id, "err", err)
 			continue
 		}
@@ -111,7 +111,7 @@ func (n *Node) autopilot(ctx context.Context) {
 				"id", id, "voters", voters, "min_quorum", n.cfg.MinQuorum)
 			continue
 		}
-		if err := n.raft.RemoveServer(s.ID, 0, 5*time.Second).Error(); err != nil {
+		if err := n.await(ctx, n.raft.RemoveServer(s.ID, 0, 5*time.Second)); err != nil {
 			n.log.Warn("removing a dead server failed", "id", id, "err", err)
 			continue
 		}
@@ -127,7 +127,7 @@ func (n *Node) autopilot(ctx context.Context) {
 // under an old address) as nonvoters. Only a server of this cluster, or a
 // fresh one (no raft state and not about to bootstrap alone), may join:
 // never one that belongs, or may soon belong, to another cluster.
-func (n *Node) addNewServers(inRaft map[string]raft.Server, refused map[string]bool) {
+func (n *Node) addNewServers(ctx context.Context, inRaft map[string]raft.Server, refused map[string]bool) {
 	ours := n.fsm.ClusterID()
 	if ours == "" {
 		return
@@ -155,7 +155,7 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server, refused map[string]b
 			continue
 		}
 		if member && cur.Suffrage == raft.Voter {
-			if err := n.confirmMoved(cur, p.meta.RaftAddr); err != nil {
+			if err := n.confirmMoved(ctx, cur, p.meta.RaftAddr); err != nil {
 				if !refused[p.meta.ID] {
 					refused[p.meta.ID] = true
 					n.log.Warn("not re-addressing a voter on gossip's word alone", "id", p.meta.ID, "from", cur.Address, "to", addr, "err", err)
@@ -171,7 +171,7 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server, refused map[string]b
 		} else {
 			f = n.raft.AddNonvoter(raft.ServerID(p.meta.ID), addr, 0, 5*time.Second)
 		}
-		if err := f.Error(); err != nil {
+		if err := n.await(ctx, f); err != nil {
 			n.log.Warn("adding server to raft failed", "id", p.meta.ID, "addr", addr, "err", err)
 			continue
 		}
@@ -184,8 +184,8 @@ func (n *Node) addNewServers(inRaft map[string]raft.Server, refused map[string]b
 // raft address before raft is told so: the node at the new address answers
 // as the voter, of this cluster, and its old address no longer does. Gossip
 // metadata alone is a claim anyone on the gossip network can make.
-func (n *Node) confirmMoved(cur raft.Server, newAddr string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+func (n *Node) confirmMoved(ctx context.Context, cur raft.Server, newAddr string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	st, err := n.progressAt(ctx, newAddr, string(cur.ID))
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *InternalServer) ForwardAdmin(ctx context.Context, req *rpcpb.ForwardAdm
 		resp.LeaderId = id
 		return resp, nil
 	case *rpcpb.ForwardAdminRequest_RemovePeer:
-		return adminResponse(s.n.removeLocal(op.RemovePeer.Id, op.RemovePeer.Force, op.RemovePeer.Leaving)), nil
+		return adminResponse(s.n.removeLocal(ctx, op.RemovePeer.Id, op.RemovePeer.Force, op.RemovePeer.Leaving)), nil
 	}
 	return adminResponse(fmt.Errorf("%w: unknown admin operation", ErrAdminFailed)), nil
 }

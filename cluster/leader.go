@@ -78,7 +78,11 @@ func (n *Node) runLeader(ctx context.Context) {
 			return
 		}
 		n.log.Warn("leader barrier failed; retrying", "err", err)
-		time.Sleep(retryPause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retryPause):
+		}
 	}
 	n.ap = newAutopilotState()
 	n.setReady(term)

@@ -34,6 +34,9 @@ type raftMux struct {
 	raftCh chan net.Conn
 	grpcCh chan net.Conn
 
+	mu    sync.Mutex
+	conns map[*peekedConn]struct{} // accepted and not yet closed
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
@@ -44,7 +47,8 @@ func newRaftMux(addr string, log *slog.Logger) (*raftMux, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &raftMux{ln: ln, log: log, raftCh: make(chan net.Conn), grpcCh: make(chan net.Conn), closed: make(chan struct{})}
+	m := &raftMux{ln: ln, log: log, raftCh: make(chan net.Conn), grpcCh: make(chan net.Conn),
+		conns: map[*peekedConn]struct{}{}, closed: make(chan struct{})}
 	m.wg.Add(1)
 	go m.acceptLoop()
 	return m, nil
@@ -87,17 +91,37 @@ func (m *raftMux) route(c net.Conn) {
 	if b[0] == grpcFirstByte {
 		ch = m.grpcCh
 	}
+	pc := &peekedConn{Conn: c, first: b[0], has: true, m: m}
+	m.mu.Lock()
 	select {
-	case ch <- &peekedConn{Conn: c, first: b[0], has: true}:
 	case <-m.closed:
+		m.mu.Unlock()
 		_ = c.Close()
+		return
+	default:
+	}
+	m.conns[pc] = struct{}{}
+	m.mu.Unlock()
+	select {
+	case ch <- pc:
+	case <-m.closed:
+		_ = pc.Close()
 	}
 }
 
+// close stops accepting and closes every connection accepted: a stopped
+// node leaves no peer's connection (and no goroutine reading it) open.
 func (m *raftMux) close() {
 	m.closeOnce.Do(func() {
+		m.mu.Lock()
 		close(m.closed)
+		conns := m.conns
+		m.conns = nil
+		m.mu.Unlock()
 		_ = m.ln.Close()
+		for c := range conns {
+			_ = c.Conn.Close()
+		}
 	})
 }
 
@@ -118,6 +142,14 @@ type peekedConn struct {
 	net.Conn
 	first byte
 	has   bool
+	m     *raftMux
+}
+
+func (c *peekedConn) Close() error {
+	c.m.mu.Lock()
+	delete(c.m.conns, c)
+	c.m.mu.Unlock()
+	return c.Conn.Close()
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) {

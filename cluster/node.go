@@ -209,6 +209,7 @@ func (n *Node) startRaft(base *slog.Logger) error {
 func (n *Node) closeStores() {
 	if n.transport != nil {
 		_ = n.transport.Close()
+		n.transport.CloseStreams() // its pooled connections to peers
 	}
 	if n.mux != nil {
 		n.mux.close()

@@ -89,21 +89,16 @@ func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 }
 
 func (n *Node) verifyLeader(ctx context.Context) error {
-	f := n.raft.VerifyLeader()
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			if errors.Is(err, raft.ErrRaftShutdown) {
-				return ErrShutdown
-			}
-			return fmt.Errorf("%w: %v", ErrNotLeader, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: verify leader: %v", ErrNoLeader, ctx.Err())
+	ok, err := awaitFuture(ctx, n.raft.VerifyLeader(), n.shutdownCh)
+	switch {
+	case !ok && ctx.Err() != nil:
+		return fmt.Errorf("%w: verify leader: %w", ErrNoLeader, ctx.Err())
+	case !ok, errors.Is(err, raft.ErrRaftShutdown):
+		return ErrShutdown
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
+	return nil
 }
 
 // waitReady blocks until this leader has applied its first entry of the

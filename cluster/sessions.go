@@ -75,7 +75,7 @@ type HeartbeatInfo struct {
 // leader knows no such shard: the agent should register again.
 func (n *Node) Heartbeat(ctx context.Context, shardID string, ready []string) (HeartbeatInfo, error) {
 	info := HeartbeatInfo{Interval: n.cfg.ShardSuspectAfter / 4, SuspectAfter: n.cfg.ShardSuspectAfter, DownAfter: n.cfg.ShardDownAfter}
-	err := n.onLeader(ctx,
+	err := n.onLeader(ctx, true, // a heartbeat renews; sending it twice is harmless
 		func() error {
 			info.LeaderID = n.cfg.NodeID
 			return n.heartbeatLocal(shardID, ready)
