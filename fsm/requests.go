@@ -33,11 +33,12 @@ type requestLog struct {
 }
 
 // applied is what a repeat of a request answers: the revision it was
-// applied at and the namespace it left (nil after a restore: snapshots keep
-// only ids and revisions).
+// applied at and the namespace or shard it left (nil after a restore:
+// snapshots keep only ids and revisions).
 type applied struct {
-	rev int64
-	ns  *fsmpb.Namespace
+	rev   int64
+	ns    *fsmpb.Namespace
+	shard *fsmpb.Shard
 }
 
 func newRequestLog() *requestLog { return &requestLog{byID: map[string]applied{}} }
@@ -88,17 +89,41 @@ func (s *state) applyOnce(cmd *fsmpb.Command, h handler) Result {
 		return h(s, cmd)
 	}
 	if a, dup := s.requests.seen(id); dup {
-		res := Result{Revision: a.rev, Namespace: a.ns, Unchanged: true}
-		if res.Namespace == nil {
-			if name := cmd.GetApplyNamespace().GetSpec().GetName(); name != "" {
-				res.Namespace, _ = s.live(name)
-			}
+		res := Result{Revision: a.rev, Namespace: a.ns, Shard: a.shard, Unchanged: true}
+		if res.Namespace == nil && res.Shard == nil {
+			res.Namespace, res.Shard = s.touched(cmd)
 		}
 		return res
 	}
 	res := h(s, cmd)
 	if res.Err == nil {
-		s.requests.record(id, applied{rev: res.Revision, ns: res.Namespace}, cmd.UnixNano)
+		s.requests.record(id, applied{rev: res.Revision, ns: res.Namespace, shard: res.Shard}, cmd.UnixNano)
 	}
 	return res
+}
+
+// touched is the object a command names, as it is now (nil when gone):
+// what a repeat answers when the first attempt's answer was not kept.
+func (s *state) touched(cmd *fsmpb.Command) (*fsmpb.Namespace, *fsmpb.Shard) {
+	var name, shard string
+	switch b := cmd.Body.(type) {
+	case *fsmpb.Command_ApplyNamespace:
+		name = b.ApplyNamespace.GetSpec().GetName()
+	case *fsmpb.Command_DeleteNamespace:
+		name = b.DeleteNamespace.GetName()
+	case *fsmpb.Command_AssignNamespace:
+		name = b.AssignNamespace.GetName()
+	case *fsmpb.Command_RegisterShard:
+		shard = b.RegisterShard.GetSpec().GetId()
+	case *fsmpb.Command_SetShardState:
+		shard = b.SetShardState.GetId()
+	}
+	if name != "" {
+		ns, _ := s.live(name)
+		return ns, nil
+	}
+	if shard != "" {
+		return nil, s.shards[shard]
+	}
+	return nil, nil
 }

@@ -119,7 +119,7 @@ func (s *namespaceService) Delete(ctx context.Context, req *rpcpb.DeleteRequest)
 	if req.Name == "" {
 		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "name", Message: "is required"}}})
 	}
-	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_DeleteNamespace{DeleteNamespace: &fsmpb.DeleteNamespace{
+	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_DeleteNamespace{DeleteNamespace: &fsmpb.DeleteNamespace{
 		Name: req.Name, ExpectedRevision: req.ExpectedRevision,
 	}}})
 	if err != nil {

@@ -22,7 +22,7 @@ type placementService struct {
 
 // Assign pins a namespace to a shard ("" unassigns and unpins).
 func (p *placementService) Assign(ctx context.Context, req *rpcpb.AssignRequest) (*rpcpb.AssignResponse, error) {
-	res, err := apply(ctx, p.node, &fsmpb.Command{Body: &fsmpb.Command_AssignNamespace{AssignNamespace: &fsmpb.AssignNamespace{
+	res, err := apply(ctx, p.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_AssignNamespace{AssignNamespace: &fsmpb.AssignNamespace{
 		Name: req.Name, ShardId: req.ShardId, Pinned: req.ShardId != "",
 	}}})
 	if err != nil {

@@ -17,7 +17,12 @@ type shardService struct {
 }
 
 // apply commits a command and returns the result's business error as err.
+// A command without a request id gets one here, so the node's own retries
+// (forwarding after a lost connection) apply it at most once.
 func apply(ctx context.Context, node *cluster.Node, cmd *fsmpb.Command) (fsm.Result, error) {
+	if cmd.RequestId == "" {
+		cmd.RequestId = newRequestID()
+	}
 	res, err := node.Apply(ctx, cmd)
 	if err == nil {
 		err = res.Err
@@ -26,6 +31,9 @@ func apply(ctx context.Context, node *cluster.Node, cmd *fsmpb.Command) (fsm.Res
 }
 
 func (s *shardService) shardResponse(sh *fsmpb.Shard, rev int64, dedicated map[string]string) *rpcpb.ShardResponse {
+	if sh == nil { // a repeated request whose shard is gone since
+		return &rpcpb.ShardResponse{Revision: rev}
+	}
 	names := s.node.FSM().AssignedTo(sh.Spec.GetId())
 	var read, write, data float64
 	for _, name := range names {
@@ -55,15 +63,16 @@ func (s *shardService) Register(ctx context.Context, req *rpcpb.RegisterShardReq
 	if err := fsm.CheckShardSpec(req.Spec); err != nil {
 		return nil, toStatus(err)
 	}
-	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_RegisterShard{RegisterShard: &fsmpb.RegisterShard{Spec: req.Spec}}})
+	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_RegisterShard{RegisterShard: &fsmpb.RegisterShard{Spec: req.Spec}}})
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	return s.shardResponse(res.Shard, res.Revision, s.node.DedicatedShards()), nil
 }
 
-func (s *shardService) setState(ctx context.Context, id string, st fsmpb.ShardState, reason string) (*rpcpb.ShardResponse, error) {
-	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{Id: id, State: st, Reason: reason}}})
+func (s *shardService) setState(ctx context.Context, req *rpcpb.ShardIDRequest, st fsmpb.ShardState, reason string) (*rpcpb.ShardResponse, error) {
+	id := req.Id
+	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{Id: id, State: st, Reason: reason}}})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -71,15 +80,15 @@ func (s *shardService) setState(ctx context.Context, id string, st fsmpb.ShardSt
 }
 
 func (s *shardService) Drain(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.ShardResponse, error) {
-	return s.setState(ctx, req.Id, fsmpb.ShardState_SHARD_STATE_DRAINING, "drained by an operator")
+	return s.setState(ctx, req, fsmpb.ShardState_SHARD_STATE_DRAINING, "drained by an operator")
 }
 
 func (s *shardService) Undrain(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.ShardResponse, error) {
-	return s.setState(ctx, req.Id, fsmpb.ShardState_SHARD_STATE_UP, "undrained by an operator")
+	return s.setState(ctx, req, fsmpb.ShardState_SHARD_STATE_UP, "undrained by an operator")
 }
 
 func (s *shardService) Remove(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.RemoveShardResponse, error) {
-	res, err := apply(ctx, s.node, &fsmpb.Command{Body: &fsmpb.Command_RemoveShard{RemoveShard: &fsmpb.RemoveShard{Id: req.Id}}})
+	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_RemoveShard{RemoveShard: &fsmpb.RemoveShard{Id: req.Id}}})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/internal/grpcconn"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -166,21 +167,25 @@ func (c *Client) Leader() string {
 const (
 	read       = iota // retried on any unavailability
 	idempotent        // a write that takes effect once however often it is sent (a request id; heartbeats; guarded moves)
-	write             // retried only when it certainly was not applied
+	write             // retried only when it certainly was not applied (NO_LEADER, or never sent)
 )
+
+// readyWait bounds how long a write that may not be resent waits for its
+// connection to be established before trying another node.
+const readyWait = time.Second
 
 // do runs call against nodes until it succeeds, fails for good, or ctx ends.
 func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *grpc.ClientConn) error) error {
-	write := kind != read
+	toLeader := kind != read
 	var last error
 	for attempt := 0; ; attempt++ {
-		for _, addr := range c.order(write) {
+		for _, addr := range c.order(toLeader) {
 			cc, err := c.conn(addr)
 			if err != nil {
 				last = err
 				continue
 			}
-			if write && c.Leader() == "" {
+			if toLeader && c.Leader() == "" {
 				lctx, cancel := context.WithTimeout(ctx, time.Second)
 				c.learnLeader(lctx, cc)
 				cancel()
@@ -189,6 +194,12 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 						addr, cc = l, lc
 					}
 				}
+			}
+			if kind == write && !grpcconn.Ready(ctx, cc, readyWait) {
+				// Not connected: the request is certainly not sent.
+				last = status.Errorf(codes.Unavailable, "client: no connection to %s", addr)
+				c.demote(addr)
+				continue
 			}
 			actx, cancel := ctx, context.CancelFunc(func() {})
 			if c.cfg.AttemptTimeout > 0 {
@@ -226,8 +237,8 @@ func backoff(attempt int) time.Duration {
 
 // retryable: another node may succeed, and trying again cannot apply a
 // write twice. Reads and idempotent writes retry on any unavailability;
-// other writes only when the server said it did not apply them, or the
-// connection never opened.
+// other writes only when the server said it did not apply them (a
+// connection that never opened is caught before sending: grpcconn.Ready).
 func retryable(err error, kind int) bool {
 	st, ok := status.FromError(err)
 	if !ok {
@@ -243,16 +254,9 @@ func retryable(err error, kind int) bool {
 	if kind != write {
 		return true
 	}
-	if r := Reason(err); r != "" {
-		return r == rpcpb.ReasonNoLeader
-	}
-	msg := st.Message()
-	// The request never reached a server: refused, unresolvable, or the
-	// connection died before the HTTP/2 preface (a node just killed).
-	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
-		strings.Contains(msg, "error reading server preface") ||
-		strings.Contains(msg, "produced zero addresses")
+	return Reason(err) == rpcpb.ReasonNoLeader
 }
+
 
 // Reason is the ErrorInfo reason of a server error ("" when none).
 func Reason(err error) string {
@@ -321,9 +325,15 @@ func (c *Client) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (resp *rpcp
 	return resp, err
 }
 
-// Delete starts a namespace's deletion.
+// Delete starts a namespace's deletion. Like Apply it carries a request
+// id kept across retries, so it is retried through failovers and a late
+// copy cannot delete a namespace re-created meanwhile.
 func (c *Client) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (resp *rpcpb.DeleteResponse, err error) {
-	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	if req.RequestId == "" {
+		req = proto.Clone(req).(*rpcpb.DeleteRequest)
+		req.RequestId = newRequestID()
+	}
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).Delete(ctx, req)
 		return e
 	})
@@ -437,12 +447,13 @@ func (c *Client) RestoreSnapshot(ctx context.Context, data []byte) (resp *rpcpb.
 	return resp, err
 }
 
-// RegisterShard registers (or re-registers) a shard. Not retried once it
-// may have reached the leader (see Apply): a late duplicate would bring
-// back a shard removed meanwhile.
+// RegisterShard registers (or re-registers) a shard, with a request id
+// kept across retries (see Apply): a late duplicate cannot bring back a
+// shard removed meanwhile.
 func (c *Client) RegisterShard(ctx context.Context, spec *fsmpb.ShardSpec) (resp *rpcpb.ShardResponse, err error) {
-	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
-		resp, e = rpcpb.NewShardServiceClient(cc).Register(ctx, &rpcpb.RegisterShardRequest{Spec: spec})
+	id := newRequestID()
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewShardServiceClient(cc).Register(ctx, &rpcpb.RegisterShardRequest{Spec: spec, RequestId: id})
 		return e
 	})
 	return resp, err
@@ -476,34 +487,38 @@ func (c *Client) ListShards(ctx context.Context, cons rpcpb.Consistency) (resp *
 	return resp, err
 }
 
-// DrainShard marks a shard draining (undrain: false brings it back up).
-// Not retried once it may have reached the leader (see Apply).
+// DrainShard marks a shard draining (undrain: false brings it back up),
+// with a request id kept across retries (see Apply).
 func (c *Client) DrainShard(ctx context.Context, id string, drain bool) (resp *rpcpb.ShardResponse, err error) {
-	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+	req := &rpcpb.ShardIDRequest{Id: id, RequestId: newRequestID()}
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		sc := rpcpb.NewShardServiceClient(cc)
 		if drain {
-			resp, e = sc.Drain(ctx, &rpcpb.ShardIDRequest{Id: id})
+			resp, e = sc.Drain(ctx, req)
 		} else {
-			resp, e = sc.Undrain(ctx, &rpcpb.ShardIDRequest{Id: id})
+			resp, e = sc.Undrain(ctx, req)
 		}
 		return e
 	})
 	return resp, err
 }
 
-// RemoveShard removes a shard that serves no namespace.
+// RemoveShard removes a shard that serves no namespace (with a request id
+// kept across retries).
 func (c *Client) RemoveShard(ctx context.Context, id string) error {
-	return c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) error {
-		_, e := rpcpb.NewShardServiceClient(cc).Remove(ctx, &rpcpb.ShardIDRequest{Id: id})
+	req := &rpcpb.ShardIDRequest{Id: id, RequestId: newRequestID()}
+	return c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
+		_, e := rpcpb.NewShardServiceClient(cc).Remove(ctx, req)
 		return e
 	})
 }
 
-// Assign pins a namespace to a shard ("" unassigns). Not retried once it
-// may have reached the leader (see Apply).
+// Assign pins a namespace to a shard ("" unassigns), with a request id
+// kept across retries (see Apply).
 func (c *Client) Assign(ctx context.Context, name, shardID string) (resp *rpcpb.AssignResponse, err error) {
-	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
-		resp, e = rpcpb.NewPlacementServiceClient(cc).Assign(ctx, &rpcpb.AssignRequest{Name: name, ShardId: shardID})
+	req := &rpcpb.AssignRequest{Name: name, ShardId: shardID, RequestId: newRequestID()}
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewPlacementServiceClient(cc).Assign(ctx, req)
 		return e
 	})
 	return resp, err

@@ -16,20 +16,108 @@ import (
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
-// A write to a node killed a moment ago fails before its request is sent
-// ("error reading server preface"): safe to send elsewhere (regression:
-// Jepsen bug 1, such writes failed at once instead of failing over).
-func TestWriteRetriesWhenNeverSent(t *testing.T) {
-	for _, msg := range []string{
-		"connection error: desc = \"transport: Error while dialing: dial tcp 10.77.0.1:7400: connect: connection refused\"",
-		"connection error: desc = \"error reading server preface: read tcp 10.77.0.100:40000->10.77.0.1:7400: read: connection reset by peer\"",
-	} {
-		if !retryable(status.Error(codes.Unavailable, msg), write) {
-			t.Errorf("write not retried after %q", msg)
-		}
+// countingAdmin counts RemovePeer calls and answers them with err.
+type countingAdmin struct {
+	rpcpb.UnimplementedClusterServiceServer
+	mu    sync.Mutex
+	calls int
+	err   error
+}
+
+func (a *countingAdmin) RemovePeer(context.Context, *rpcpb.RemovePeerRequest) (*rpcpb.RemovePeerResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls++
+	return &rpcpb.RemovePeerResponse{}, a.err
+}
+
+func (a *countingAdmin) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.calls
+}
+
+func serveAdmin(t *testing.T, a *countingAdmin) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if retryable(status.Error(codes.Unavailable, "transport is closing"), write) {
-		t.Error("a write that may have been sent must not be retried")
+	srv := grpc.NewServer()
+	rpcpb.RegisterClusterServiceServer(srv, a)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
+// closedPort is an address where nothing listens (connection refused).
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// diesBeforePreface accepts connections and closes them at once, as a node
+// killed a moment ago does: no HTTP/2 preface is ever sent.
+func diesBeforePreface(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A write that may not be resent goes to the next node when the first
+// ones could not even be connected to (a closed port, a server that dies
+// before the preface): real gRPC errors, not typed strings, decide it.
+func TestWriteRetriesWhenNeverSent(t *testing.T) {
+	good := &countingAdmin{}
+	c, err := New(Config{Endpoints: []string{closedPort(t), diesBeforePreface(t), serveAdmin(t, good)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.RemovePeer(ctx, "n9", false); err != nil {
+		t.Fatalf("RemovePeer: %v", err)
+	}
+	if n := good.count(); n != 1 {
+		t.Fatalf("the reachable node got %d calls, want 1", n)
+	}
+}
+
+// A write that reached a node and failed there with no NO_LEADER reason
+// may have been applied: it is not sent to another node.
+func TestWriteNotRetriedOnceSent(t *testing.T) {
+	first := &countingAdmin{err: status.Error(codes.Unavailable, "transport is closing")}
+	second := &countingAdmin{}
+	c, err := New(Config{Endpoints: []string{serveAdmin(t, first), serveAdmin(t, second)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.RemovePeer(ctx, "n9", false); status.Code(err) != codes.Unavailable {
+		t.Fatalf("RemovePeer: %v, want the first node's Unavailable", err)
+	}
+	if first.count() != 1 || second.count() != 0 {
+		t.Fatalf("calls: first %d, second %d; want 1 and 0", first.count(), second.count())
 	}
 }
 

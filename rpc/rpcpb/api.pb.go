@@ -538,8 +538,10 @@ type DeleteRequest struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	ExpectedRevision *int64                 `protobuf:"varint,2,opt,name=expected_revision,json=expectedRevision,proto3,oneof" json:"expected_revision,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The client's id for this change, the same on every retry (as ApplyRequest's).
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
@@ -584,6 +586,13 @@ func (x *DeleteRequest) GetExpectedRevision() int64 {
 		return *x.ExpectedRevision
 	}
 	return 0
+}
+
+func (x *DeleteRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type DeleteResponse struct {
@@ -1485,8 +1494,10 @@ func (x *HeartbeatResponse) GetLeaderId() string {
 }
 
 type RegisterShardRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *fsmpb.ShardSpec       `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spec  *fsmpb.ShardSpec       `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	// The client's id for this change, the same on every retry (as ApplyRequest's).
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1526,6 +1537,13 @@ func (x *RegisterShardRequest) GetSpec() *fsmpb.ShardSpec {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *RegisterShardRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 type GetShardRequest struct {
@@ -1581,8 +1599,10 @@ func (x *GetShardRequest) GetConsistency() Consistency {
 }
 
 type ShardIDRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The client's id for this change, the same on every retry (as ApplyRequest's).
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1620,6 +1640,13 @@ func (*ShardIDRequest) Descriptor() ([]byte, []int) {
 func (x *ShardIDRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *ShardIDRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -2397,9 +2424,11 @@ func (x *ExplainResponse) GetRevision() int64 {
 }
 
 type AssignRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	ShardId       string                 `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"` // "" unpins and unassigns
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ShardId string                 `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"` // "" unpins and unassigns
+	// The client's id for this change, the same on every retry (as ApplyRequest's).
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2444,6 +2473,13 @@ func (x *AssignRequest) GetName() string {
 func (x *AssignRequest) GetShardId() string {
 	if x != nil {
 		return x.ShardId
+	}
+	return ""
+}
+
+func (x *AssignRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -3680,10 +3716,12 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\n" +
 	"namespaces\x18\x01 \x03(\v2\x17.prism.fsm.v1.NamespaceR\n" +
 	"namespaces\x12,\n" +
-	"\x06header\x18\x02 \x01(\v2\x14.prism.v1.ReadHeaderR\x06header\"k\n" +
+	"\x06header\x18\x02 \x01(\v2\x14.prism.v1.ReadHeaderR\x06header\"\x8a\x01\n" +
 	"\rDeleteRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
-	"\x11expected_revision\x18\x02 \x01(\x03H\x00R\x10expectedRevision\x88\x01\x01B\x14\n" +
+	"\x11expected_revision\x18\x02 \x01(\x03H\x00R\x10expectedRevision\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestIdB\x14\n" +
 	"\x12_expected_revision\"c\n" +
 	"\x0eDeleteResponse\x125\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
@@ -3754,14 +3792,18 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"intervalMs\x12(\n" +
 	"\x10suspect_after_ms\x18\x02 \x01(\x03R\x0esuspectAfterMs\x12\"\n" +
 	"\rdown_after_ms\x18\x03 \x01(\x03R\vdownAfterMs\x12\x1b\n" +
-	"\tleader_id\x18\x04 \x01(\tR\bleaderId\"C\n" +
+	"\tleader_id\x18\x04 \x01(\tR\bleaderId\"b\n" +
 	"\x14RegisterShardRequest\x12+\n" +
-	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\"Z\n" +
+	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"Z\n" +
 	"\x0fGetShardRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x127\n" +
-	"\vconsistency\x18\x02 \x01(\x0e2\x15.prism.v1.ConsistencyR\vconsistency\" \n" +
+	"\vconsistency\x18\x02 \x01(\x0e2\x15.prism.v1.ConsistencyR\vconsistency\"?\n" +
 	"\x0eShardIDRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xd2\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"\xd2\x01\n" +
 	"\rShardResponse\x12)\n" +
 	"\x05shard\x18\x01 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\x12\x1e\n" +
 	"\n" +
@@ -3824,10 +3866,12 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\n" +
 	"candidates\x18\x06 \x03(\v2\x1c.prism.v1.PlacementCandidateR\n" +
 	"candidates\x12\x1a\n" +
-	"\brevision\x18\a \x01(\x03R\brevision\">\n" +
+	"\brevision\x18\a \x01(\x03R\brevision\"]\n" +
 	"\rAssignRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
-	"\bshard_id\x18\x02 \x01(\tR\ashardId\"c\n" +
+	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"c\n" +
 	"\x0eAssignResponse\x125\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\"\x7f\n" +
