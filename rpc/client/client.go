@@ -257,7 +257,6 @@ func retryable(err error, kind int) bool {
 	return Reason(err) == rpcpb.ReasonNoLeader
 }
 
-
 // Reason is the ErrorInfo reason of a server error ("" when none).
 func Reason(err error) string {
 	st, ok := status.FromError(err)
