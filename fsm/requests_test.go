@@ -108,3 +108,26 @@ func TestSnapshotRoundTripRequests(t *testing.T) {
 		t.Fatalf("info: %v %v", counts, err)
 	}
 }
+
+// A repeated shard command answers with the shard (an rpc answer needs
+// it), and a late copy of a register cannot bring back a removed shard.
+func TestRequestIDAppliesOnceForShards(t *testing.T) {
+	h := newHarness(t)
+	reg := func() *fsmpb.Command {
+		return withID(&fsmpb.Command{Body: &fsmpb.Command_RegisterShard{RegisterShard: &fsmpb.RegisterShard{
+			Spec: &fsmpb.ShardSpec{Id: "s1", Endpoints: []string{"h:1"}, Backends: []string{"postgres"}}}}}, "reg-1")
+	}
+	first := h.apply(reg())
+	again := h.apply(reg())
+	if !again.Unchanged || again.Shard.GetSpec().GetId() != "s1" || again.Revision != first.Revision {
+		t.Fatalf("repeat: %+v, want the shard, unchanged at %d", again, first.Revision)
+	}
+	h.apply(&fsmpb.Command{Body: &fsmpb.Command_RemoveShard{RemoveShard: &fsmpb.RemoveShard{Id: "s1"}}})
+	rev := h.f.Revision()
+	if late := h.apply(reg()); !late.Unchanged || h.f.Revision() != rev {
+		t.Fatalf("a late copy of the register changed the state: %+v", late)
+	}
+	if _, _, err := h.f.GetShard("s1"); err == nil {
+		t.Fatal("a late copy brought the removed shard back")
+	}
+}
