@@ -3,10 +3,9 @@ package client
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/prism/controlplane/internal/leakcheck"
 )
 
-// TestMain fails the package if any goroutine outlives its tests.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain fails the package if any goroutine outlives its tests: a wait
+// abandoned by a deadline, a stopped node's loops, connections to peers.
+func TestMain(m *testing.M) { leakcheck.Main(m) }
