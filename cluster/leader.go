@@ -128,6 +128,7 @@ func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, every time.Durat
 // step is guarded by the revision it saw, so it never overwrites a newer
 // change.
 func (n *Node) reconcileNamespaces(ctx context.Context) {
+	n.commitPlacementFacts(ctx)
 	n.placeNamespaces(ctx)
 	n.advanceMoves(ctx)
 	all, _ := n.fsm.List(fsm.Filter{IncludeDeleted: true})

@@ -65,10 +65,8 @@ type Node struct {
 	sessNudgeCh   chan struct{} // wakes the leader's shard liveness check
 	sess          *sessions     // shard heartbeats (leader only)
 	clock         Clock
-	observed      sync.Map     // state key → time.Time this node first saw it (monotonic; see elapsed)
-	moved         sync.Map     // namespace → time.Time of its last placement move (cooling)
+	observed      sync.Map     // leader: state key → time.Time it first saw it (monotonic; see elapsed), pruned each round
 	placedAt      atomic.Int64 // revision of the last placement round
-	graceWait     atomic.Bool  // the last round saw a down shard within its grace
 	leaderCh      chan bool    // raft leadership notifications
 	shutdownCh    chan struct{}
 	wg            sync.WaitGroup

@@ -18,8 +18,9 @@ import (
 const unschedulablePrefix = "unschedulable: "
 
 // PlacementInput maps the replicated state to the placement engine's
-// input; down-shard grace and move cooling are timed by this node (see
-// elapsed).
+// input. It reads nothing but the state: a down shard's grace and a moved
+// namespace's cooling are facts the leader commits (commitPlacementFacts),
+// so the same state gives the same input, and the same plan, on any node.
 // Deleting namespaces keep their shard's capacity until deleted.
 func (n *Node) PlacementInput() placement.Input {
 	nss, shs, _ := n.fsm.State()
@@ -39,7 +40,7 @@ func (n *Node) PlacementInput() placement.Input {
 			ID:       sh.Spec.GetId(),
 			Capacity: placement.Load{ReadRPS: c.GetReadRps(), WriteRPS: c.GetWriteRps(), DataMB: gbToMB(c.GetDataGb())},
 			Backends: sh.Spec.GetBackends(), Labels: sh.Spec.GetLabels(), State: st,
-			DownPastGrace: st == placement.Down && n.elapsed(fmt.Sprintf("down/%s/%d", sh.Spec.GetId(), sh.Revision)) >= n.cfg.ShardDownGrace,
+			DownPastGrace: st == placement.Down && sh.GraceExpired,
 		})
 	}
 	for _, ns := range nss {
@@ -66,9 +67,7 @@ func (n *Node) toPlacementNS(ns *fsmpb.Namespace) placement.Namespace {
 	if m := ns.Move; m != nil {
 		pn.Moving = &placement.Move{From: m.From, To: m.To}
 	}
-	if at, ok := n.moved.Load(pn.Name); ok && time.Since(at.(time.Time)) < n.cfg.MoveCooling {
-		pn.MovedRecently = true
-	}
+	pn.MovedRecently = ns.CoolingSinceRevision != 0
 	return pn
 }
 
@@ -155,7 +154,8 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 				break
 			}
 			cmd = &fsmpb.Command{Body: &fsmpb.Command_AssignNamespace{AssignNamespace: &fsmpb.AssignNamespace{
-				Name: d.Namespace, ShardId: d.Shard, Pinned: ns.Pinned, IfRevision: ns.Revision}}}
+				Name: d.Namespace, ShardId: d.Shard, Pinned: ns.Pinned, IfRevision: ns.Revision,
+				StartCooling: d.Kind == placement.KindMove}}}
 		case placement.KindUnschedulable:
 			reason := unschedulablePrefix + d.Reason
 			if ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING || ns.StatusReason == reason {
@@ -179,9 +179,6 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 		}
 		if err != nil {
 			return done, fmt.Errorf("placement of %s: %w", d.Namespace, err)
-		}
-		if d.Kind == placement.KindMove {
-			n.moved.Store(d.Namespace, time.Now()) // monotonic, like elapsed
 		}
 		done++
 	}
@@ -246,25 +243,19 @@ func (n *Node) advanceMoves(ctx context.Context) {
 }
 
 // placeNamespaces is the leader's placement round: it runs when the state
-// changed since the last round, or while a down shard's grace may expire.
-// Placement stays idle while no shard is registered: namespaces then go
-// active unplaced, as before shards existed.
+// changed since the last round (a grace running out or a cooling ending is
+// a committed change too). Placement stays idle while no shard is
+// registered: namespaces then go active unplaced, as before shards existed.
 func (n *Node) placeNamespaces(ctx context.Context) {
-	// A round is due when the state changed, or when the last round saw a
-	// down shard within its grace (the grace may have run out since).
 	// Checked before building the input: that copies the whole state.
 	rev := n.fsm.Revision()
-	if rev == n.placedAt.Load() && !n.graceWait.Load() {
+	if rev == n.placedAt.Load() {
 		return
 	}
 	in := n.PlacementInput()
 	if len(in.Shards) == 0 {
 		n.placedAt.Store(rev)
 		return
-	}
-	pendingGrace := false
-	for _, sh := range in.Shards {
-		pendingGrace = pendingGrace || (sh.State == placement.Down && !sh.DownPastGrace)
 	}
 	p := placement.Place(n.cfg.Placement, in)
 	changed, err := n.ApplyPlan(ctx, p)
@@ -277,7 +268,6 @@ func (n *Node) placeNamespaces(ctx context.Context) {
 		n.log.Info("placement round", "changes", changed, "assigns", p.Assigns, "moves", p.Moves, "unschedulable", p.Unschedulable, "degraded", p.Degraded)
 	}
 	n.placedAt.Store(rev)
-	n.graceWait.Store(pendingGrace)
 }
 
 // restoreDegraded returns degraded namespaces to active once the engine no

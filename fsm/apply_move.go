@@ -51,6 +51,7 @@ func moveNamespace(s *state, cmd *fsmpb.Command) Result {
 	}
 	m := cur.Move
 	ns := clone(cur)
+	startCooling := false
 	switch {
 	case body.Abort:
 		if m == nil || m.Phase != fsmpb.MovePhase_MOVE_PHASE_SHADOW {
@@ -72,6 +73,7 @@ func moveNamespace(s *state, cmd *fsmpb.Command) Result {
 			return fail("shard %q is draining or does not serve backend %q", body.To, cur.Spec.Backend)
 		}
 		ns.Move = &fsmpb.NamespaceMove{From: cur.ShardId, To: body.To, Phase: fsmpb.MovePhase_MOVE_PHASE_SHADOW, StartedUnixNano: cmd.UnixNano}
+		startCooling = true
 	case body.Phase == fsmpb.MovePhase_MOVE_PHASE_CUTOVER:
 		if m == nil || m.Phase != fsmpb.MovePhase_MOVE_PHASE_SHADOW || m.To != body.To {
 			return fail("no shadow move to %q to cut over", body.To)
@@ -85,6 +87,9 @@ func moveNamespace(s *state, cmd *fsmpb.Command) Result {
 		ns.Move = nil
 	}
 	ns.Revision = s.bump()
+	if startCooling {
+		ns.CoolingSinceRevision = ns.Revision
+	}
 	ns.UpdatedUnixNano = cmd.UnixNano
 	s.namespaces[body.Name] = ns
 	return Result{Revision: ns.Revision, Namespace: ns, PrevShards: Involved(cur)}

@@ -66,6 +66,8 @@ func clone(ns *fsmpb.Namespace) *fsmpb.Namespace {
 		DeletedUnixNano: ns.DeletedUnixNano,
 		Pinned:          ns.Pinned,
 		Move:            ns.Move, // immutable: replaced, never changed in place
+
+		CoolingSinceRevision: ns.CoolingSinceRevision,
 	}
 }
 

@@ -82,6 +82,7 @@ func setShardState(s *state, cmd *fsmpb.Command) Result {
 	}
 	sh := cloneShard(cur)
 	sh.State, sh.StateReason = body.State, body.Reason
+	sh.GraceExpired = false // a new state starts a new grace
 	sh.Revision = s.bump()
 	sh.UpdatedUnixNano = cmd.UnixNano
 	s.shards[body.Id] = sh
@@ -147,6 +148,9 @@ func assignNamespace(s *state, cmd *fsmpb.Command) Result {
 	ns.ShardId, ns.Pinned = body.ShardId, body.Pinned
 	ns.Move = nil // an operator's assignment ends a move in flight
 	ns.Revision = s.bump()
+	if body.StartCooling {
+		ns.CoolingSinceRevision = ns.Revision
+	}
 	ns.UpdatedUnixNano = cmd.UnixNano
 	s.namespaces[body.Name] = ns
 	return Result{Revision: ns.Revision, Namespace: ns, PrevShards: Involved(cur)}

@@ -224,6 +224,21 @@ func (f *FSM) Moving() []*fsmpb.Namespace {
 	return out
 }
 
+// Cooling lists the live namespaces cooling after a placement move, sorted
+// by name.
+func (f *FSM) Cooling() []*fsmpb.Namespace {
+	f.mu.RLock()
+	var out []*fsmpb.Namespace
+	for _, ns := range f.s.namespaces {
+		if ns.CoolingSinceRevision != 0 && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
+			out = append(out, ns)
+		}
+	}
+	f.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.GetName() < out[j].Spec.GetName() })
+	return out
+}
+
 // AssignedTo lists the live namespaces assigned to a shard, sorted.
 func (f *FSM) AssignedTo(id string) []string {
 	f.mu.RLock()

@@ -149,6 +149,9 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 		if b.ShardId != "" {
 			v.dnsName(p+".shard_id", b.ShardId)
 		}
+		if b.StartCooling && o == FromClient {
+			v.add(p+".start_cooling", "set only by the leader's placement")
+		}
 		ifRevisionArg(v, p+".if_revision", b.IfRevision)
 	case "move_namespace":
 		b := cmd.GetMoveNamespace()
@@ -157,6 +160,14 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 			v.dnsName(p+".to", b.To)
 		}
 		enum(v, p+".phase", fsmpb.MovePhase_name, int32(b.Phase), true)
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "expire_shard_grace":
+		b := cmd.GetExpireShardGrace()
+		v.dnsName(p+".id", b.Id)
+		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "end_cooling":
+		b := cmd.GetEndCooling()
+		v.dnsName(p+".name", b.Name)
 		ifRevisionArg(v, p+".if_revision", b.IfRevision)
 	}
 }

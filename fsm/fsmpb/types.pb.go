@@ -245,7 +245,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24, 0}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26, 0}
 }
 
 // NamespaceSpec is the user's declaration (ADR-006's namespace file).
@@ -705,9 +705,14 @@ type Namespace struct {
 	// shard_id is still the serving shard and move.to receives shadow
 	// traffic; at cutover shard_id becomes move.to and move.from drains until
 	// the move is done. Both shards see the namespace in their watch.
-	Move          *NamespaceMove `protobuf:"bytes,11,opt,name=move,proto3" json:"move,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Move *NamespaceMove `protobuf:"bytes,11,opt,name=move,proto3" json:"move,omitempty"`
+	// The revision of the placement move that started this namespace's
+	// cooling, 0 when it is not cooling: placement does not move it again
+	// until the leader commits EndCooling. A replicated fact, so every node
+	// plans alike.
+	CoolingSinceRevision int64 `protobuf:"varint,12,opt,name=cooling_since_revision,json=coolingSinceRevision,proto3" json:"cooling_since_revision,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Namespace) Reset() {
@@ -815,6 +820,13 @@ func (x *Namespace) GetMove() *NamespaceMove {
 		return x.Move
 	}
 	return nil
+}
+
+func (x *Namespace) GetCoolingSinceRevision() int64 {
+	if x != nil {
+		return x.CoolingSinceRevision
+	}
+	return 0
 }
 
 type NamespaceMove struct {
@@ -1032,8 +1044,12 @@ type Shard struct {
 	CreateRevision     int64                  `protobuf:"varint,5,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
 	RegisteredUnixNano int64                  `protobuf:"varint,6,opt,name=registered_unix_nano,json=registeredUnixNano,proto3" json:"registered_unix_nano,omitempty"` // leader-stamped
 	UpdatedUnixNano    int64                  `protobuf:"varint,7,opt,name=updated_unix_nano,json=updatedUnixNano,proto3" json:"updated_unix_nano,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// A down shard whose grace ran out, as the leader measured and committed
+	// (ExpireShardGrace): placement reassigns its namespaces. Cleared by any
+	// state change.
+	GraceExpired  bool `protobuf:"varint,8,opt,name=grace_expired,json=graceExpired,proto3" json:"grace_expired,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Shard) Reset() {
@@ -1115,6 +1131,13 @@ func (x *Shard) GetUpdatedUnixNano() int64 {
 	return 0
 }
 
+func (x *Shard) GetGraceExpired() bool {
+	if x != nil {
+		return x.GraceExpired
+	}
+	return false
+}
+
 // Command is the one envelope of every raft log entry (after a version byte).
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1139,6 +1162,8 @@ type Command struct {
 	//	*Command_RemoveShard
 	//	*Command_AssignNamespace
 	//	*Command_MoveNamespace
+	//	*Command_ExpireShardGrace
+	//	*Command_EndCooling
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1301,6 +1326,24 @@ func (x *Command) GetMoveNamespace() *MoveNamespace {
 	return nil
 }
 
+func (x *Command) GetExpireShardGrace() *ExpireShardGrace {
+	if x != nil {
+		if x, ok := x.Body.(*Command_ExpireShardGrace); ok {
+			return x.ExpireShardGrace
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetEndCooling() *EndCooling {
+	if x != nil {
+		if x, ok := x.Body.(*Command_EndCooling); ok {
+			return x.EndCooling
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -1349,6 +1392,14 @@ type Command_MoveNamespace struct {
 	MoveNamespace *MoveNamespace `protobuf:"bytes,20,opt,name=move_namespace,json=moveNamespace,proto3,oneof"`
 }
 
+type Command_ExpireShardGrace struct {
+	ExpireShardGrace *ExpireShardGrace `protobuf:"bytes,21,opt,name=expire_shard_grace,json=expireShardGrace,proto3,oneof"`
+}
+
+type Command_EndCooling struct {
+	EndCooling *EndCooling `protobuf:"bytes,22,opt,name=end_cooling,json=endCooling,proto3,oneof"`
+}
+
 func (*Command_Noop) isCommand_Body() {}
 
 func (*Command_ApplyNamespace) isCommand_Body() {}
@@ -1370,6 +1421,10 @@ func (*Command_RemoveShard) isCommand_Body() {}
 func (*Command_AssignNamespace) isCommand_Body() {}
 
 func (*Command_MoveNamespace) isCommand_Body() {}
+
+func (*Command_ExpireShardGrace) isCommand_Body() {}
+
+func (*Command_EndCooling) isCommand_Body() {}
 
 // Noop changes nothing; a new leader applies one before serving reads.
 // After a snapshot restore it carries a revision floor, so the cluster
@@ -1765,11 +1820,14 @@ func (x *RemoveShard) GetIfRevision() int64 {
 // AssignNamespace puts a namespace on a shard ("" unassigns). pinned marks
 // an operator's choice that placement keeps.
 type AssignNamespace struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	ShardId       string                 `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Pinned        bool                   `protobuf:"varint,3,opt,name=pinned,proto3" json:"pinned,omitempty"`
-	IfRevision    int64                  `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ShardId    string                 `protobuf:"bytes,2,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	Pinned     bool                   `protobuf:"varint,3,opt,name=pinned,proto3" json:"pinned,omitempty"`
+	IfRevision int64                  `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	// A placement move off a shard that no longer serves: the namespace
+	// starts cooling. Only the leader's placement sets it.
+	StartCooling  bool `protobuf:"varint,5,opt,name=start_cooling,json=startCooling,proto3" json:"start_cooling,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1832,6 +1890,119 @@ func (x *AssignNamespace) GetIfRevision() int64 {
 	return 0
 }
 
+func (x *AssignNamespace) GetStartCooling() bool {
+	if x != nil {
+		return x.StartCooling
+	}
+	return false
+}
+
+// ExpireShardGrace records that a down shard's grace ran out (leader only).
+type ExpireShardGrace struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	IfRevision    int64                  `protobuf:"varint,2,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireShardGrace) Reset() {
+	*x = ExpireShardGrace{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireShardGrace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireShardGrace) ProtoMessage() {}
+
+func (x *ExpireShardGrace) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireShardGrace.ProtoReflect.Descriptor instead.
+func (*ExpireShardGrace) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExpireShardGrace) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExpireShardGrace) GetIfRevision() int64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
+// EndCooling ends a namespace's cooling after a move (leader only).
+type EndCooling struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	IfRevision    int64                  `protobuf:"varint,2,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndCooling) Reset() {
+	*x = EndCooling{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndCooling) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndCooling) ProtoMessage() {}
+
+func (x *EndCooling) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndCooling.ProtoReflect.Descriptor instead.
+func (*EndCooling) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *EndCooling) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EndCooling) GetIfRevision() int64 {
+	if x != nil {
+		return x.IfRevision
+	}
+	return 0
+}
+
 // SetClusterID records the cluster's identity, chosen by its first leader.
 // The first one committed wins; later ones change nothing.
 // MoveNamespace drives a move through its phases (ADR-009): phase SHADOW
@@ -1851,7 +2022,7 @@ type MoveNamespace struct {
 
 func (x *MoveNamespace) Reset() {
 	*x = MoveNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2034,7 @@ func (x *MoveNamespace) String() string {
 func (*MoveNamespace) ProtoMessage() {}
 
 func (x *MoveNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2047,7 @@ func (x *MoveNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveNamespace.ProtoReflect.Descriptor instead.
 func (*MoveNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MoveNamespace) GetName() string {
@@ -1923,7 +2094,7 @@ type SetClusterID struct {
 
 func (x *SetClusterID) Reset() {
 	*x = SetClusterID{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2106,7 @@ func (x *SetClusterID) String() string {
 func (*SetClusterID) ProtoMessage() {}
 
 func (x *SetClusterID) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2119,7 @@ func (x *SetClusterID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterID.ProtoReflect.Descriptor instead.
 func (*SetClusterID) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetClusterID) GetClusterId() string {
@@ -1968,7 +2139,7 @@ type PurgeNamespace struct {
 
 func (x *PurgeNamespace) Reset() {
 	*x = PurgeNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2151,7 @@ func (x *PurgeNamespace) String() string {
 func (*PurgeNamespace) ProtoMessage() {}
 
 func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2164,7 @@ func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeNamespace.ProtoReflect.Descriptor instead.
 func (*PurgeNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PurgeNamespace) GetName() string {
@@ -2025,7 +2196,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2208,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2221,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -2106,7 +2277,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2289,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2302,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *FieldError) GetPath() string {
@@ -2169,7 +2340,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2352,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2365,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ApplyResult) GetRevision() int64 {
@@ -2249,7 +2420,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2432,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2445,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{27}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -2325,7 +2496,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2337,7 +2508,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2350,7 +2521,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{28}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RequestRecord) GetId() string {
@@ -2414,7 +2585,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06labels\x18\x02 \x03(\v2#.prism.fsm.v1.Placement.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc5\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfb\x03\n" +
 	"\tNamespace\x12/\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1b.prism.fsm.v1.NamespaceSpecR\x04spec\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12#\n" +
@@ -2427,7 +2598,8 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x11deleted_unix_nano\x18\t \x01(\x03R\x0fdeletedUnixNano\x12\x16\n" +
 	"\x06pinned\x18\n" +
 	" \x01(\bR\x06pinned\x12/\n" +
-	"\x04move\x18\v \x01(\v2\x1b.prism.fsm.v1.NamespaceMoveR\x04move\"\x8e\x01\n" +
+	"\x04move\x18\v \x01(\v2\x1b.prism.fsm.v1.NamespaceMoveR\x04move\x124\n" +
+	"\x16cooling_since_revision\x18\f \x01(\x03R\x14coolingSinceRevision\"\x8e\x01\n" +
 	"\rNamespaceMove\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12-\n" +
@@ -2445,7 +2617,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06labels\x18\x05 \x03(\v2#.prism.fsm.v1.ShardSpec.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaa\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcf\x02\n" +
 	"\x05Shard\x12+\n" +
 	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.prism.fsm.v1.ShardStateR\x05state\x12!\n" +
@@ -2453,7 +2625,8 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\brevision\x18\x04 \x01(\x03R\brevision\x12'\n" +
 	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x120\n" +
 	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12*\n" +
-	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\"\xec\x06\n" +
+	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\x12#\n" +
+	"\rgrace_expired\x18\b \x01(\bR\fgraceExpired\"\xf9\a\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x1c\n" +
 	"\tignorable\x18\x02 \x01(\bR\tignorable\x12\x1d\n" +
@@ -2470,7 +2643,10 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0fset_shard_state\x18\x11 \x01(\v2\x1b.prism.fsm.v1.SetShardStateH\x00R\rsetShardState\x12>\n" +
 	"\fremove_shard\x18\x12 \x01(\v2\x19.prism.fsm.v1.RemoveShardH\x00R\vremoveShard\x12J\n" +
 	"\x10assign_namespace\x18\x13 \x01(\v2\x1d.prism.fsm.v1.AssignNamespaceH\x00R\x0fassignNamespace\x12D\n" +
-	"\x0emove_namespace\x18\x14 \x01(\v2\x1b.prism.fsm.v1.MoveNamespaceH\x00R\rmoveNamespaceB\x06\n" +
+	"\x0emove_namespace\x18\x14 \x01(\v2\x1b.prism.fsm.v1.MoveNamespaceH\x00R\rmoveNamespace\x12N\n" +
+	"\x12expire_shard_grace\x18\x15 \x01(\v2\x1e.prism.fsm.v1.ExpireShardGraceH\x00R\x10expireShardGrace\x12;\n" +
+	"\vend_cooling\x18\x16 \x01(\v2\x18.prism.fsm.v1.EndCoolingH\x00R\n" +
+	"endCoolingB\x06\n" +
 	"\x04body\"-\n" +
 	"\x04Noop\x12%\n" +
 	"\x0erevision_floor\x18\x01 \x01(\x03R\rrevisionFloor\"\x89\x01\n" +
@@ -2499,12 +2675,22 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\vRemoveShard\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vif_revision\x18\x02 \x01(\x03R\n" +
-	"ifRevision\"y\n" +
+	"ifRevision\"\x9e\x01\n" +
 	"\x0fAssignNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bshard_id\x18\x02 \x01(\tR\ashardId\x12\x16\n" +
 	"\x06pinned\x18\x03 \x01(\bR\x06pinned\x12\x1f\n" +
 	"\vif_revision\x18\x04 \x01(\x03R\n" +
+	"ifRevision\x12#\n" +
+	"\rstart_cooling\x18\x05 \x01(\bR\fstartCooling\"C\n" +
+	"\x10ExpireShardGrace\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vif_revision\x18\x02 \x01(\x03R\n" +
+	"ifRevision\"A\n" +
+	"\n" +
+	"EndCooling\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vif_revision\x18\x02 \x01(\x03R\n" +
 	"ifRevision\"\x99\x01\n" +
 	"\rMoveNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
@@ -2591,7 +2777,7 @@ func file_fsm_fsmpb_types_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(NamespaceStatus)(0),       // 0: prism.fsm.v1.NamespaceStatus
 	(MovePhase)(0),             // 1: prism.fsm.v1.MovePhase
@@ -2618,16 +2804,18 @@ var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(*SetShardState)(nil),      // 22: prism.fsm.v1.SetShardState
 	(*RemoveShard)(nil),        // 23: prism.fsm.v1.RemoveShard
 	(*AssignNamespace)(nil),    // 24: prism.fsm.v1.AssignNamespace
-	(*MoveNamespace)(nil),      // 25: prism.fsm.v1.MoveNamespace
-	(*SetClusterID)(nil),       // 26: prism.fsm.v1.SetClusterID
-	(*PurgeNamespace)(nil),     // 27: prism.fsm.v1.PurgeNamespace
-	(*Error)(nil),              // 28: prism.fsm.v1.Error
-	(*FieldError)(nil),         // 29: prism.fsm.v1.FieldError
-	(*ApplyResult)(nil),        // 30: prism.fsm.v1.ApplyResult
-	(*SnapshotHeader)(nil),     // 31: prism.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),      // 32: prism.fsm.v1.RequestRecord
-	nil,                        // 33: prism.fsm.v1.Placement.LabelsEntry
-	nil,                        // 34: prism.fsm.v1.ShardSpec.LabelsEntry
+	(*ExpireShardGrace)(nil),   // 25: prism.fsm.v1.ExpireShardGrace
+	(*EndCooling)(nil),         // 26: prism.fsm.v1.EndCooling
+	(*MoveNamespace)(nil),      // 27: prism.fsm.v1.MoveNamespace
+	(*SetClusterID)(nil),       // 28: prism.fsm.v1.SetClusterID
+	(*PurgeNamespace)(nil),     // 29: prism.fsm.v1.PurgeNamespace
+	(*Error)(nil),              // 30: prism.fsm.v1.Error
+	(*FieldError)(nil),         // 31: prism.fsm.v1.FieldError
+	(*ApplyResult)(nil),        // 32: prism.fsm.v1.ApplyResult
+	(*SnapshotHeader)(nil),     // 33: prism.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),      // 34: prism.fsm.v1.RequestRecord
+	nil,                        // 35: prism.fsm.v1.Placement.LabelsEntry
+	nil,                        // 36: prism.fsm.v1.ShardSpec.LabelsEntry
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	5,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
@@ -2636,41 +2824,43 @@ var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	10, // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
 	7,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
 	8,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	33, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	35, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
 	4,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
 	0,  // 8: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
 	12, // 9: prism.fsm.v1.Namespace.move:type_name -> prism.fsm.v1.NamespaceMove
 	1,  // 10: prism.fsm.v1.NamespaceMove.phase:type_name -> prism.fsm.v1.MovePhase
 	13, // 11: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
-	34, // 12: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
+	36, // 12: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
 	14, // 13: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
 	2,  // 14: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
 	17, // 15: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
 	18, // 16: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
 	19, // 17: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
 	20, // 18: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
-	27, // 19: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
-	26, // 20: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
+	29, // 19: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
+	28, // 20: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
 	21, // 21: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
 	22, // 22: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
 	23, // 23: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
 	24, // 24: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
-	25, // 25: prism.fsm.v1.Command.move_namespace:type_name -> prism.fsm.v1.MoveNamespace
-	4,  // 26: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 27: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
-	14, // 28: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
-	2,  // 29: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
-	1,  // 30: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
-	3,  // 31: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	29, // 32: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	11, // 33: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	28, // 34: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	15, // 35: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	27, // 25: prism.fsm.v1.Command.move_namespace:type_name -> prism.fsm.v1.MoveNamespace
+	25, // 26: prism.fsm.v1.Command.expire_shard_grace:type_name -> prism.fsm.v1.ExpireShardGrace
+	26, // 27: prism.fsm.v1.Command.end_cooling:type_name -> prism.fsm.v1.EndCooling
+	4,  // 28: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 29: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
+	14, // 30: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
+	2,  // 31: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
+	1,  // 32: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
+	3,  // 33: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	31, // 34: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	11, // 35: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	30, // 36: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	15, // 37: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
@@ -2691,6 +2881,8 @@ func file_fsm_fsmpb_types_proto_init() {
 		(*Command_RemoveShard)(nil),
 		(*Command_AssignNamespace)(nil),
 		(*Command_MoveNamespace)(nil),
+		(*Command_ExpireShardGrace)(nil),
+		(*Command_EndCooling)(nil),
 	}
 	file_fsm_fsmpb_types_proto_msgTypes[14].OneofWrappers = []any{}
 	file_fsm_fsmpb_types_proto_msgTypes[15].OneofWrappers = []any{}
@@ -2700,7 +2892,7 @@ func file_fsm_fsmpb_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_types_proto_rawDesc), len(file_fsm_fsmpb_types_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
