@@ -100,7 +100,7 @@ func adminResponse(err error) *rpcpb.ForwardAdminResponse {
 func (n *Node) servers() ([]raft.Server, error) {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
 	return f.Configuration().Servers, nil
 }

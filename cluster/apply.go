@@ -77,7 +77,7 @@ func (n *Node) onLeader(ctx context.Context, resendable bool, local func() error
 			}
 			// A deadline: answer "no leader" (Unavailable, retry elsewhere)
 			// before the caller's own deadline makes it a bare timeout.
-			return fmt.Errorf("%w: %v (last: %v)", ErrNoLeader, ctx.Err(), err)
+			return fmt.Errorf("%w: %w (last: %v)", ErrNoLeader, ctx.Err(), err)
 		case <-n.shutdownCh:
 			return ErrShutdown
 		case <-time.After(retryPause):
@@ -176,7 +176,7 @@ func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command, o fsm.Origin
 		timeout = time.Until(dl)
 	}
 	if timeout <= 0 {
-		return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, context.DeadlineExceeded)
+		return fsm.Result{}, fmt.Errorf("%w: %w", ErrNoLeader, context.DeadlineExceeded)
 	}
 	start := time.Now()
 	// The future usually resolves on commit or on leadership loss. But one
@@ -188,11 +188,11 @@ func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command, o fsm.Origin
 	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return fsm.Result{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+			return fsm.Result{}, fmt.Errorf("%w: %w", ErrNotLeader, err)
 		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return fsm.Result{}, fmt.Errorf("%w: %v", ErrNoLeader, err)
+			return fsm.Result{}, fmt.Errorf("%w: %w", ErrNoLeader, err)
 		default: // ErrLeadershipLost, ErrRaftShutdown: it may have committed.
-			return fsm.Result{}, fmt.Errorf("%w: %v", ErrUncertain, err)
+			return fsm.Result{}, fmt.Errorf("%w: %w", ErrUncertain, err)
 		}
 	}
 	res, ok := f.Response().(fsm.Result)

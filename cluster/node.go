@@ -168,7 +168,7 @@ func (n *Node) startRaft(base *slog.Logger) error {
 	rc.TrailingLogs = n.cfg.TrailingLogs
 	rc.NotifyCh = n.leaderCh
 	if err := raft.ValidateConfig(rc); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	n.logs = newTimedLogStore(store)
 	logs, err := raft.NewLogCache(1024, n.logs)

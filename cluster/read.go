@@ -32,7 +32,7 @@ func (n *Node) LinearizableBarrier(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %v (last: %v)", ErrNoLeader, ctx.Err(), err)
+			return fmt.Errorf("%w: %w (last: %v)", ErrNoLeader, ctx.Err(), err)
 		case <-n.shutdownCh:
 			return ErrShutdown
 		case <-time.After(retryPause):
@@ -54,7 +54,7 @@ func (n *Node) readIndex(ctx context.Context) (uint64, error) {
 	}
 	client, err := n.conns.internal(p.meta.RaftAddr)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
+		return 0, fmt.Errorf("%w: %w", ErrNoLeader, err)
 	}
 	resp, err := client.ReadIndex(ctx, &rpcpb.ReadIndexRequest{})
 	if err != nil {

@@ -49,7 +49,7 @@ func (n *Node) RestoreSnapshot(ctx context.Context, stream []byte) (int64, error
 	}
 	hdrIndex, snapRev, _, err := fsm.SnapshotInfo(bytes.NewReader(stream))
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", fsm.ErrInvalid, err)
+		return 0, fmt.Errorf("%w: %w", fsm.ErrInvalid, err)
 	}
 	// The revision keeps increasing: the snapshot's, or one more than ours.
 	rev := max(n.fsm.Revision()+1, snapRev)

@@ -34,7 +34,7 @@ func DecodeCommand(b []byte) (*fsmpb.Command, error) {
 	}
 	c := &fsmpb.Command{}
 	if err := proto.Unmarshal(b[1:], c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadEntry, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadEntry, err)
 	}
 	return c, nil
 }
