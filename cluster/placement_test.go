@@ -208,3 +208,44 @@ func heartbeat(cl *client.Client, shard string, ready []string) {
 	defer cancel()
 	_, _ = cl.Heartbeat(ctx, shard, "test", ready)
 }
+
+// Every node plans from the same facts: once the leader has committed that
+// a down shard is past its grace, a follower's placement input says so too
+// (it used to time the grace by its own clock from whenever it first
+// looked, so its plan and explain disagreed with the leader's).
+func TestPlacementInputIsTheSameOnEveryNode(t *testing.T) {
+	c := testcluster.StartWith(t, 3, func(cc *cluster.Config) {
+		cc.ShardSuspectAfter = 300 * time.Millisecond
+		cc.ShardDownAfter = 600 * time.Millisecond
+		cc.ShardDownGrace = time.Second
+	})
+	cl := c.Client()
+	defer cl.Close()
+	registerShard(t, cl, "a", "postgres")
+	mustApply(t, cl, spec("ns-1", 100))
+	if _, err := cl.Assign(testcluster.Ctx(t, 5*time.Second), "ns-1", "a"); err != nil { // pinned: stays on a
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 20*time.Second, func() error {
+		for i, s := range c.Servers {
+			sh, _, err := s.Node.FSM().GetShard("a")
+			if err != nil || !sh.GraceExpired {
+				return fmt.Errorf("node %d: shard a %v past grace %v (%v)", i, sh.GetState(), sh.GetGraceExpired(), err)
+			}
+		}
+		return nil
+	})
+	var want string
+	for i, s := range c.Servers {
+		in := s.Node.PlacementInput()
+		got := fmt.Sprintf("%+v", in)
+		if i == 0 {
+			want = got
+		} else if got != want {
+			t.Fatalf("node %d plans from\n%s\nnode 0 from\n%s", i, got, want)
+		}
+		if len(in.Shards) != 1 || !in.Shards[0].DownPastGrace {
+			t.Fatalf("node %d: %+v, want shard a down past its grace", i, in.Shards)
+		}
+	}
+}
