@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -24,6 +25,7 @@ const MaxRequestBytes = 1 << 20
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	panics   *prometheus.CounterVec
 }
 
 // NewMetrics registers the API metrics on reg.
@@ -36,8 +38,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "prism_grpc_request_seconds", Help: "gRPC request latency by method.",
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
 		}, []string{"method"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prism_grpc_panics_total", Help: "gRPC handler panics recovered (answered Internal), by method.",
+		}, []string{"method"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.panics} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -56,15 +61,20 @@ func (m *Metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 }
 
 // NewGRPCServer builds the node's gRPC server with every service registered.
+// A handler panic is answered Internal, counted and logged with its stack;
+// every Internal answer is logged once.
 func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Server {
+	il := internalLogger{log: log.With("component", "rpc")}
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		// Reused handler goroutines keep their grown stacks: less stack
 		// copying per request than a fresh goroutine each time.
 		grpc.NumStreamWorkers(64),
 		grpc.ForceServerCodecV2(newCodec()),
-		grpc.ChainUnaryInterceptor(m.unary),
-		grpc.ChainStreamInterceptor(m.stream),
+		// Outermost first: metrics see the final code, the Internal log
+		// sees what recovery made of a panic.
+		grpc.ChainUnaryInterceptor(m.unary, il.unary, recovery.UnaryServerInterceptor(m.recoveryOpt())),
+		grpc.ChainStreamInterceptor(m.stream, il.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})

@@ -1,0 +1,69 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// panicError is a handler panic caught by the recovery interceptor. The
+// caller sees only its status (Internal, no internals); the value and the
+// stack are for the log.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("rpc: handler panicked: %v", e.value) }
+
+// GRPCStatus is what the caller is answered.
+func (e *panicError) GRPCStatus() *status.Status {
+	return status.New(codes.Internal, "internal error: the request handler failed; the node logged it")
+}
+
+// recovered turns a panic into a *panicError, capturing the stack while
+// the panicking frames are still on it, and counts it.
+func (m *Metrics) recovered(ctx context.Context, p any) error {
+	method, _ := grpc.Method(ctx)
+	m.panics.WithLabelValues(method).Inc()
+	return &panicError{value: p, stack: debug.Stack()}
+}
+
+// recoveryOpt makes the library's interceptors hand panics to recovered.
+func (m *Metrics) recoveryOpt() recovery.Option {
+	return recovery.WithRecoveryHandlerContext(m.recovered)
+}
+
+// internalLogger logs each call answered Internal, once: with the stack
+// when a handler panicked. It sits outside the recovery interceptor.
+type internalLogger struct{ log *slog.Logger }
+
+func (l internalLogger) note(method string, err error) {
+	if status.Code(err) != codes.Internal {
+		return
+	}
+	if pe := (*panicError)(nil); errors.As(err, &pe) {
+		l.log.Error("handler panicked", "method", method, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		return
+	}
+	l.log.Error("internal error", "method", method, "err", err)
+}
+
+func (l internalLogger) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	l.note(info.FullMethod, err)
+	return resp, err
+}
+
+func (l internalLogger) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	err := h(srv, ss)
+	l.note(info.FullMethod, err)
+	return err
+}
