@@ -16,6 +16,17 @@ import (
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
+// Errors of the API layer itself.
+var (
+	// ErrInvalidConfig: a Config field is invalid.
+	ErrInvalidConfig = errors.New("rpc: invalid config")
+	// ErrTooManyWatches: a Watches stream already has MaxWatchesPerStream watches.
+	ErrTooManyWatches = errors.New("rpc: too many watches on this stream")
+	// ErrTooManyListings: this node is busy listing the state for other
+	// watches (MaxConcurrentListings, and its wait queue, are full).
+	ErrTooManyListings = errors.New("rpc: too many listings in progress on this node")
+)
+
 // codeTable is the one mapping from error sentinels to gRPC codes.
 // The first match wins.
 var codeTable = []struct {
@@ -39,6 +50,8 @@ var codeTable = []struct {
 	{cluster.ErrNotLeader, codes.Unavailable, rpcpb.ReasonNoLeader},
 	{cluster.ErrShutdown, codes.Unavailable, rpcpb.ReasonNoLeader},
 	{cluster.ErrUncertain, codes.Unavailable, rpcpb.ReasonUncertain},
+	{ErrTooManyWatches, codes.ResourceExhausted, ""},
+	{ErrTooManyListings, codes.ResourceExhausted, ""},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, ""},
 	{context.Canceled, codes.Canceled, ""},
 }

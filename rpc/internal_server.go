@@ -24,7 +24,9 @@ func NewInternalGRPCServer(node *cluster.Node, log *slog.Logger) *grpc.Server {
 		return nil
 	}
 	s := grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		// A forwarded request is one the public port accepted (at most its
+		// largest allowed message) plus a little framing.
+		grpc.MaxRecvMsgSize(maxRecvMsgBytesLimit+64<<10),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := auth(ctx); err != nil {
 				return nil, err

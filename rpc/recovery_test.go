@@ -69,8 +69,11 @@ func startNodeWith(t *testing.T, reg *prometheus.Registry, register func(*grpc.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := rpc.NewGRPCServer(node, m, log)
-	register(s)
+	s, err := rpc.NewGRPCServer(node, rpc.DefaultConfig(), m, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	register(s.Server)
 	go func() { _ = s.Serve(l) }()
 	t.Cleanup(func() {
 		s.Stop()

@@ -18,9 +18,6 @@ import (
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
-// MaxRequestBytes bounds one gRPC request; a namespace spec is a few KiB.
-const MaxRequestBytes = 1 << 20
-
 // Metrics are the API's Prometheus collectors; one set per registry.
 type Metrics struct {
 	requests *prometheus.CounterVec
@@ -60,13 +57,22 @@ func (m *Metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 	return resp, err
 }
 
-// NewGRPCServer builds the node's gRPC server with every service registered.
-// A handler panic is answered Internal, counted and logged with its stack;
-// every Internal answer is logged once.
-func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Server {
+// Server is the node's public gRPC server with every service registered.
+type Server struct {
+	*grpc.Server
+}
+
+// NewGRPCServer builds the node's gRPC server with every service
+// registered, within cfg's limits. A handler panic is answered Internal,
+// counted and logged with its stack; every Internal answer is logged once.
+func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	il := internalLogger{log: log.With("component", "rpc")}
 	s := grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		// Reused handler goroutines keep their grown stacks: less stack
 		// copying per request than a fresh goroutine each time.
 		grpc.NumStreamWorkers(64),
@@ -81,13 +87,13 @@ func NewGRPCServer(node *cluster.Node, m *Metrics, log *slog.Logger) *grpc.Serve
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
 	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node})
 	rpcpb.RegisterShardServiceServer(s, &shardService{node: node})
-	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node})
+	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node, listings: newListings(cfg.MaxConcurrentListings), maxWatches: cfg.MaxWatchesPerStream})
 	rpcpb.RegisterPlacementServiceServer(s, &placementService{node: node})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
-	return s
+	return &Server{Server: s}, nil
 }
 
 func (m *Metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -23,7 +22,9 @@ const initialChunk = 500
 
 type watchService struct {
 	rpcpb.UnimplementedWatchServiceServer
-	node *cluster.Node
+	node       *cluster.Node
+	listings   *listings
+	maxWatches int // per Watches stream
 }
 
 func toWatchEvent(e watch.Event) *rpcpb.WatchEvent {
@@ -127,14 +128,6 @@ const (
 // the client tries another, rather than holding the watch silently.
 const listingTimeout = 5 * time.Second
 
-// listingBarrier waits until the node has applied everything committed
-// before now, for at most listingTimeout.
-func listingBarrier(ctx context.Context, node *cluster.Node) error {
-	ctx, cancel := context.WithTimeout(ctx, listingTimeout)
-	defer cancel()
-	return node.LinearizableBarrier(ctx)
-}
-
 // bookmarkInterval is the request's progress interval (default 5 s).
 func bookmarkInterval(req *rpcpb.WatchRequest) time.Duration {
 	if req.BookmarkIntervalMs > 0 {
@@ -153,15 +146,15 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	var sub *watch.Sub
 	if req.FromRevision == 0 {
 		// The current state, as of a linearizable point, then what follows.
-		if err := listingBarrier(ctx, w.node); err != nil {
+		chunks, rev, err := w.listings.list(ctx, w.node, filter)
+		if err != nil {
 			return toStatus(err)
 		}
-		nss, shs, rev := w.node.FSM().State()
 		if sub, err = hub.Subscribe(rev, filter); err != nil {
 			return watchStatus(err)
 		}
 		defer sub.Close()
-		for _, chunk := range listing(filter, nss, shs, rev) {
+		for _, chunk := range chunks {
 			if err := stream.Send(&rpcpb.WatchResponse{Events: chunk}); err != nil {
 				return err
 			}

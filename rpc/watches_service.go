@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -26,7 +27,8 @@ import (
 func (w *watchService) Watches(stream rpcpb.WatchService_WatchesServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	s := &watchesStream{node: w.node, stream: stream, g: w.node.Hub().NewGroup(), state: map[int64]*watchEntry{}}
+	s := &watchesStream{node: w.node, listings: w.listings, maxWatches: w.maxWatches, stream: stream,
+		g: w.node.Hub().NewGroup(), state: map[int64]*watchEntry{}, drained: make(chan struct{}, 1)}
 	defer s.g.Close()
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- s.receive(ctx) }()
@@ -34,14 +36,17 @@ func (w *watchService) Watches(stream rpcpb.WatchService_WatchesServer) error {
 }
 
 type watchesStream struct {
-	node   *cluster.Node
-	stream rpcpb.WatchService_WatchesServer
-	g      *watch.Group
+	node       *cluster.Node
+	listings   *listings
+	maxWatches int
+	stream     rpcpb.WatchService_WatchesServer
+	g          *watch.Group
 
 	mu       sync.Mutex
-	state    map[int64]*watchEntry    // watches created and not cancelled
+	state    map[int64]*watchEntry    // watches created and not cancelled (at most maxWatches)
 	notes    []*rpcpb.WatchesResponse // ends of watches that never joined
 	progress []int64                  // bookmarks asked for (0: every watch)
+	drained  chan struct{}            // signalled when the sender takes notes and progress
 
 	// The sender's own.
 	live []*liveWatch
@@ -71,10 +76,19 @@ type liveWatch struct {
 	due      time.Time // next bookmark
 }
 
+// maxPendingAnswers bounds the notes and progress requests queued for the
+// sender: past it the receiver stops reading until the sender catches up,
+// so a client that sends requests and never reads the answers is held
+// back by flow control instead of growing the queue.
+const maxPendingAnswers = 1024
+
 // receive takes creates and cancels until the client stops sending. A
 // client that half-closes keeps its watches.
 func (s *watchesStream) receive(ctx context.Context) error {
 	for {
+		if err := s.waitPending(ctx); err != nil {
+			return err
+		}
 		req, err := s.stream.Recv()
 		if err == io.EOF {
 			return nil
@@ -96,6 +110,23 @@ func (s *watchesStream) receive(ctx context.Context) error {
 	}
 }
 
+// waitPending waits until fewer than maxPendingAnswers answers are queued.
+func (s *watchesStream) waitPending(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		n := len(s.notes) + len(s.progress)
+		s.mu.Unlock()
+		if n < maxPendingAnswers {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.drained:
+		}
+	}
+}
+
 func (s *watchesStream) create(ctx context.Context, c *rpcpb.WatchCreate) {
 	id, req := c.WatchId, c.Request
 	if req == nil {
@@ -105,6 +136,10 @@ func (s *watchesStream) create(ctx context.Context, c *rpcpb.WatchCreate) {
 	defer s.mu.Unlock()
 	if _, dup := s.state[id]; dup || id <= 0 {
 		s.noteLocked(id, status.Errorf(codes.InvalidArgument, "watch_id %d: must be positive and not in use on this stream", id))
+		return
+	}
+	if len(s.state) >= s.maxWatches {
+		s.noteLocked(id, toStatus(fmt.Errorf("%w: watch_id %d: %d watches are open, the most one stream may have; end some or open another stream", ErrTooManyWatches, id, len(s.state))))
 		return
 	}
 	filter, err := watchFilter(req)
@@ -130,12 +165,8 @@ func (s *watchesStream) create(ctx context.Context, c *rpcpb.WatchCreate) {
 	s.state[id] = e
 	go func() {
 		defer cancel()
-		err := listingBarrier(lctx, s.node)
-		var rev int64
-		if err == nil {
-			nss, shs, r := s.node.FSM().State()
-			start.listing, rev = listing(filter, nss, shs, r), r
-		}
+		chunks, rev, err := s.listings.list(lctx, s.node, filter)
+		start.listing = chunks
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.state[id] != e {
@@ -180,6 +211,10 @@ func (s *watchesStream) takeRequests() (notes []*rpcpb.WatchesResponse, progress
 	defer s.mu.Unlock()
 	notes, progress = s.notes, s.progress
 	s.notes, s.progress = nil, nil
+	select {
+	case s.drained <- struct{}{}:
+	default:
+	}
 	return notes, progress
 }
 

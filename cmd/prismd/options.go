@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/internal/server"
+	"github.com/prism/controlplane/rpc"
 )
 
 // options are prismd's settings. Each flag may also come from the env var
@@ -48,6 +50,12 @@ type options struct {
 	shardDown       time.Duration
 	shardGrace      time.Duration
 	gossipKey       string
+	// Limits of the public gRPC port (rpc.Config).
+	maxStreams  uint
+	maxWatches  int
+	maxRecvMsg  int
+	maxListings int
+	maxSnapshot int64
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -80,6 +88,12 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.DurationVar(&o.shardGrace, "shard-down-grace", 30*time.Second, "namespaces of a down shard are degraded this long, then moved")
 	fs.BoolVar(&o.leaveOnTerm, "leave-on-terminate", false, "on SIGTERM also remove this node from raft (for nodes that will not come back)")
 	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the HTTP address")
+	lim := rpc.DefaultConfig()
+	fs.UintVar(&o.maxStreams, "max-concurrent-streams", uint(lim.MaxConcurrentStreams), "gRPC calls and streams open at once per client connection (more wait)")
+	fs.IntVar(&o.maxWatches, "max-watches-per-stream", lim.MaxWatchesPerStream, "watches one Watches stream may hold; a create over it ends with RESOURCE_EXHAUSTED")
+	fs.IntVar(&o.maxRecvMsg, "max-recv-msg-bytes", lim.MaxRecvMsgBytes, "largest gRPC request message, in bytes (512 KiB..64 MiB)")
+	fs.IntVar(&o.maxListings, "max-concurrent-listings", lim.MaxConcurrentListings, "watches from revision 0 listed at once; others wait briefly, then get RESOURCE_EXHAUSTED")
+	fs.Int64Var(&o.maxSnapshot, "max-snapshot-bytes", lim.MaxSnapshotBytes, "largest snapshot a restore accepts, in bytes (spooled to the data dir)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -183,7 +197,16 @@ func (o *options) serverConfig() (server.Config, error) {
 			}
 		}
 	}
-	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, Pprof: o.pprof}
+	lim := rpc.Config{MaxWatchesPerStream: o.maxWatches, MaxRecvMsgBytes: o.maxRecvMsg, MaxConcurrentListings: o.maxListings, MaxSnapshotBytes: o.maxSnapshot}
+	if o.maxStreams > math.MaxUint32 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-streams %d is above %d", o.maxStreams, uint32(math.MaxUint32)))
+	} else {
+		lim.MaxConcurrentStreams = uint32(o.maxStreams)
+	}
+	if err := lim.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, Pprof: o.pprof, RPC: lim}
 	// The advertised API addresses are only known after listening; check the rest now.
 	probe := c
 	probe.GRPCAdvertise, probe.HTTPAdvertise = o.grpcAddr, o.httpAddr

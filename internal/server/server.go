@@ -29,6 +29,9 @@ type Config struct {
 	HTTPAddr string
 	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP listener.
 	Pprof bool
+	// RPC bounds what clients of the gRPC listener can make the node hold;
+	// the zero value means rpc.DefaultConfig().
+	RPC rpc.Config
 }
 
 // Server is a running process.
@@ -38,13 +41,19 @@ type Server struct {
 	HTTPAddr string // bound HTTP address
 
 	log      *slog.Logger
-	grpc     *grpc.Server
+	grpc     *rpc.Server
 	internal *grpc.Server // Internal, on the raft port
 	http     *http.Server
 }
 
 // Start opens the listeners, starts the node and serves.
 func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, error) {
+	if cfg.RPC == (rpc.Config{}) {
+		cfg.RPC = rpc.DefaultConfig()
+	}
+	if err := cfg.RPC.Validate(); err != nil {
+		return nil, err
+	}
 	gl, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc listen %s: %w", cfg.GRPCAddr, err)
@@ -69,6 +78,10 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 	if err == nil {
 		err = node.RegisterMetrics(reg)
 	}
+	var gs *rpc.Server
+	if err == nil {
+		gs, err = rpc.NewGRPCServer(node, cfg.RPC, metrics, log)
+	}
 	if err != nil {
 		_ = node.Shutdown(false)
 		gl.Close()
@@ -78,7 +91,7 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 	s := &Server{
 		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
 		log:      log.With("component", "server", "node", cc.NodeID),
-		grpc:     rpc.NewGRPCServer(node, metrics, log),
+		grpc:     gs,
 		internal: rpc.NewInternalGRPCServer(node, log),
 		http:     &http.Server{Handler: httpHandler(node, reg, cfg.Pprof, clockAPI), ReadHeaderTimeout: 5 * time.Second},
 	}
