@@ -16,4 +16,8 @@ var (
 	ErrUnauthenticated = errors.New("cluster: not a node of this cluster")
 	// ErrInvalidConfig: a Config field is invalid.
 	ErrInvalidConfig = errors.New("cluster: invalid config")
+	// ErrRestoreInProgress: this node is already restoring a snapshot.
+	ErrRestoreInProgress = errors.New("cluster: a snapshot restore is already in progress")
+	// ErrSnapshotTooLarge: a snapshot sent to restore is over the limit.
+	ErrSnapshotTooLarge = errors.New("cluster: snapshot too large")
 )

@@ -44,6 +44,7 @@ type Node struct {
 
 	diskStalled atomic.Bool
 	restoreMu   sync.RWMutex // applies hold it shared; a snapshot restore exclusively
+	restoring   sync.Mutex   // held by the one restore this node runs at a time (TryLock)
 
 	ml    *memberlist.Memberlist
 	peers *peerTable

@@ -96,11 +96,11 @@ func TestRestoreTellsReplacementFromCatchUp(t *testing.T) {
 	if err := g.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
 	}
-	rebased, err := RebaseSnapshot(snap, 10, "c", 5, g.Generation()+1)
-	if err != nil {
+	var rebased bytes.Buffer
+	if _, err := RebaseSnapshot(&rebased, bytes.NewReader(snap), 10, "c", 5, g.Generation()+1); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Restore(bytes.NewReader(rebased)); err != nil {
+	if err := g.Restore(&rebased); err != nil {
 		t.Fatal(err)
 	}
 	var again bytes.Buffer

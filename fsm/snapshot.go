@@ -2,8 +2,8 @@ package fsm
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -274,22 +274,111 @@ func readSnapshot(r io.Reader) (*state, error) {
 	return s, nil
 }
 
-// RebaseSnapshot rewrites a snapshot stream for installing it into another
-// cluster (or another point of this cluster's log): its header gets the
-// raft index it will be installed at, the cluster id of the cluster that
-// installs it, the cluster revision to continue from, and the restore
-// generation (the installing cluster's plus one: a replacement, not a
-// continuation). The data is unchanged.
-func RebaseSnapshot(stream []byte, index uint64, clusterID string, revision int64, generation uint64) ([]byte, error) {
-	s, err := readSnapshot(bytes.NewReader(stream))
-	if err != nil {
-		return nil, err
+// maxRebaseHeaderBytes bounds a snapshot's header record when rebasing
+// (a header is a few dozen bytes); maxRebaseRecordBytes bounds any other
+// record, as readSnapshot does.
+const (
+	maxRebaseHeaderBytes = 1 << 20
+	maxRebaseRecordBytes = 64 << 20
+)
+
+// RebaseSnapshot copies a snapshot stream from src to dst for installing it
+// into another cluster (or another point of this cluster's log): its
+// header gets the raft index it will be installed at, the cluster id of
+// the cluster that installs it, the cluster revision to continue from, and
+// the restore generation (the installing cluster's plus one: a
+// replacement, not a continuation). The records are copied as they are,
+// one at a time, so memory stays bounded whatever the snapshot's size:
+// only their framing is checked here (one header, first; known tables;
+// lengths in bounds); SnapshotInfo decodes them. Bytes after the end
+// marker are dropped. It returns the bytes written.
+func RebaseSnapshot(dst io.Writer, src io.Reader, index uint64, clusterID string, revision int64, generation uint64) (int64, error) {
+	br := bufio.NewReaderSize(src, 64<<10)
+	bw := bufio.NewWriterSize(dst, 64<<10)
+	known := map[tableID]bool{}
+	for _, t := range tables {
+		known[t.id] = true
 	}
-	s.index, s.clusterID, s.revision, s.generation = index, clusterID, revision, generation
-	f := &FSM{s: s, advanced: make(chan struct{})}
-	var buf bytes.Buffer
-	if _, err := f.Snapshot().WriteTo(&buf); err != nil {
-		return nil, err
+	var n int64
+	var lenBuf [binary.MaxVarintLen64 + 1]byte
+	frame := func(id tableID, size uint64) error {
+		lenBuf[0] = byte(id)
+		k := 1 + binary.PutUvarint(lenBuf[1:], size)
+		_, err := bw.Write(lenBuf[:k])
+		n += int64(k)
+		return err
 	}
-	return buf.Bytes(), nil
+	sawHeader := false
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return n, fmt.Errorf("fsm: snapshot truncated: %w", err)
+		}
+		id := tableID(b)
+		if id == tableEnd {
+			if !sawHeader {
+				return n, fmt.Errorf("fsm: snapshot has no header")
+			}
+			if err := bw.WriteByte(byte(tableEnd)); err != nil {
+				return n, err
+			}
+			return n + 1, bw.Flush()
+		}
+		size, err := binary.ReadUvarint(br)
+		if err != nil {
+			return n, fmt.Errorf("fsm: snapshot record length: %w", err)
+		}
+		switch {
+		case id == tableHeader:
+			if sawHeader {
+				return n, fmt.Errorf("fsm: snapshot has more than one header")
+			}
+			if size > maxRebaseHeaderBytes {
+				return n, fmt.Errorf("fsm: snapshot header of %d bytes is too large", size)
+			}
+			rec := make([]byte, size)
+			if _, err := io.ReadFull(br, rec); err != nil {
+				return n, fmt.Errorf("fsm: snapshot header: %w", err)
+			}
+			h := &fsmpb.SnapshotHeader{}
+			if err := proto.Unmarshal(rec, h); err != nil {
+				return n, fmt.Errorf("fsm: snapshot header: %w", err)
+			}
+			if h.Version != snapshotVersion {
+				return n, fmt.Errorf("fsm: snapshot version %d, this binary reads %d", h.Version, snapshotVersion)
+			}
+			h.Index, h.ClusterId, h.Revision, h.Generation = index, clusterID, revision, generation
+			out, err := marshal.Marshal(h)
+			if err != nil {
+				return n, fmt.Errorf("fsm: snapshot header: %w", err)
+			}
+			if err := frame(tableHeader, uint64(len(out))); err != nil {
+				return n, err
+			}
+			k, err := bw.Write(out)
+			n += int64(k)
+			if err != nil {
+				return n, err
+			}
+			sawHeader = true
+		case !sawHeader:
+			return n, fmt.Errorf("fsm: snapshot has no header")
+		case !known[id]:
+			return n, fmt.Errorf("fsm: snapshot has unknown table %d", id)
+		case size > maxRebaseRecordBytes:
+			return n, fmt.Errorf("fsm: snapshot record of %d bytes is too large", size)
+		default:
+			if err := frame(id, size); err != nil {
+				return n, err
+			}
+			k, err := io.CopyN(bw, br, int64(size))
+			n += k
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				return n, fmt.Errorf("fsm: snapshot record: %w", err)
+			}
+		}
+	}
 }

@@ -50,6 +50,8 @@ var codeTable = []struct {
 	{cluster.ErrNotLeader, codes.Unavailable, rpcpb.ReasonNoLeader},
 	{cluster.ErrShutdown, codes.Unavailable, rpcpb.ReasonNoLeader},
 	{cluster.ErrUncertain, codes.Unavailable, rpcpb.ReasonUncertain},
+	{cluster.ErrRestoreInProgress, codes.ResourceExhausted, ""},
+	{cluster.ErrSnapshotTooLarge, codes.ResourceExhausted, ""},
 	{ErrTooManyWatches, codes.ResourceExhausted, ""},
 	{ErrTooManyListings, codes.ResourceExhausted, ""},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, ""},

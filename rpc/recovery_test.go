@@ -49,8 +49,9 @@ var panickyDesc = grpc.ServiceDesc{
 }
 
 // startNodeWith runs one dev node with the real gRPC server (interceptors
-// and all), after register adds to it; it returns the node and the address.
-func startNodeWith(t *testing.T, reg *prometheus.Registry, register func(*grpc.Server)) (*cluster.Node, string) {
+// and all) within cfg, after register adds to it; it returns the node,
+// its gRPC address and its data dir.
+func startNodeWith(t *testing.T, reg *prometheus.Registry, cfg rpc.Config, register func(*grpc.Server)) (*cluster.Node, string, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -69,7 +70,7 @@ func startNodeWith(t *testing.T, reg *prometheus.Registry, register func(*grpc.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := rpc.NewGRPCServer(node, rpc.DefaultConfig(), m, log)
+	s, err := rpc.NewGRPCServer(node, cfg, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +80,12 @@ func startNodeWith(t *testing.T, reg *prometheus.Registry, register func(*grpc.S
 		s.Stop()
 		_ = node.Shutdown(false)
 	})
-	return node, l.Addr().String()
+	return node, l.Addr().String(), cc.DataDir
 }
 
 func TestHandlerPanicAnswersInternalAndServerKeepsServing(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	_, addr := startNodeWith(t, reg, func(s *grpc.Server) { s.RegisterService(&panickyDesc, panicky{}) })
+	_, addr, _ := startNodeWith(t, reg, rpc.DefaultConfig(), func(s *grpc.Server) { s.RegisterService(&panickyDesc, panicky{}) })
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -1,23 +1,16 @@
 package rpc
 
 import (
-	"bytes"
-	"fmt"
-	"io"
-
 	"github.com/prism/controlplane/cluster"
-	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
-
-// MaxSnapshotBytes bounds a snapshot sent to Restore.
-const MaxSnapshotBytes = 1 << 30
 
 const chunkSize = 256 << 10
 
 type snapshotService struct {
 	rpcpb.UnimplementedSnapshotServiceServer
-	node *cluster.Node
+	node     *cluster.Node
+	maxBytes int64 // Config.MaxSnapshotBytes
 }
 
 // chunkWriter sends what it is given as SnapshotChunks.
@@ -42,28 +35,32 @@ func (s *snapshotService) Save(_ *rpcpb.SnapshotSaveRequest, stream rpcpb.Snapsh
 	return nil
 }
 
+// Restore hands the node a reader over the chunks as they arrive: the node
+// refuses before reading any when it cannot restore (not the leader, a
+// restore already running) and spools the rest to disk.
 func (s *snapshotService) Restore(stream rpcpb.SnapshotService_RestoreServer) error {
-	var buf bytes.Buffer
-	for {
-		c, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if buf.Len()+len(c.Data) > MaxSnapshotBytes {
-			return toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "snapshot", Message: fmt.Sprintf("larger than %d bytes", MaxSnapshotBytes)}}})
-		}
-		buf.Write(c.Data)
-	}
-	_, snapRev, _, err := fsm.SnapshotInfo(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		return toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "snapshot", Message: err.Error()}}})
-	}
-	rev, err := s.node.RestoreSnapshot(stream.Context(), buf.Bytes())
+	rev, snapRev, err := s.node.RestoreSnapshot(stream.Context(), &chunkReader{stream: stream}, s.maxBytes)
 	if err != nil {
 		return toStatus(err)
 	}
 	return stream.SendAndClose(&rpcpb.SnapshotRestoreResponse{Revision: rev, SnapshotRevision: snapRev})
+}
+
+// chunkReader reads the data of a Restore stream's chunks.
+type chunkReader struct {
+	stream rpcpb.SnapshotService_RestoreServer
+	buf    []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		c, err := r.stream.Recv()
+		if err != nil {
+			return 0, err // io.EOF at the end
+		}
+		r.buf = c.Data
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
 }

@@ -429,6 +429,10 @@ func (c *Client) SaveSnapshot(ctx context.Context) (data []byte, err error) {
 }
 
 // RestoreSnapshot sends a snapshot stream to the leader, which installs it.
+// Like every write it goes to the leader first (asking a node who leads
+// when none is known). A node that cannot restore answers before reading
+// the upload: Send then reports io.EOF, the rest is not sent, and the
+// answer (not the leader: try the next node) comes from CloseAndRecv.
 func (c *Client) RestoreSnapshot(ctx context.Context, data []byte) (resp *rpcpb.SnapshotRestoreResponse, err error) {
 	err = c.do(ctx, write, func(ctx context.Context, cc *grpc.ClientConn) error {
 		st, err := rpcpb.NewSnapshotServiceClient(cc).Restore(ctx)
@@ -436,7 +440,11 @@ func (c *Client) RestoreSnapshot(ctx context.Context, data []byte) (resp *rpcpb.
 			return err
 		}
 		for off := 0; off < len(data); off += 256 << 10 {
-			if err := st.Send(&rpcpb.SnapshotChunk{Data: data[off:min(off+256<<10, len(data))]}); err != nil && err != io.EOF {
+			err := st.Send(&rpcpb.SnapshotChunk{Data: data[off:min(off+256<<10, len(data))]})
+			if err == io.EOF {
+				break // the node answered already
+			}
+			if err != nil {
 				return err
 			}
 		}
