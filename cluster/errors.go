@@ -14,6 +14,9 @@ var (
 	ErrShutdown = errors.New("cluster: shutting down")
 	// ErrUnauthenticated: a node-to-node call without this cluster's token.
 	ErrUnauthenticated = errors.New("cluster: not a node of this cluster")
+	// ErrListenerClosed: the raft port's listeners (raft's and Internal's)
+	// are closed because the node stopped.
+	ErrListenerClosed = errors.New("cluster: raft listener closed")
 	// ErrInvalidConfig: a Config field is invalid.
 	ErrInvalidConfig = errors.New("cluster: invalid config")
 	// ErrRestoreInProgress: this node is already restoring a snapshot.

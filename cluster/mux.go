@@ -23,9 +23,6 @@ const grpcFirstByte = 'P'
 // before it is dropped.
 const muxPeekTimeout = 10 * time.Second
 
-// errMuxClosed is what Accept returns once the listener is closed.
-var errMuxClosed = errors.New("cluster: raft listener closed")
-
 // raftMux accepts on the raft address and hands each connection to raft
 // or to the Internal gRPC server.
 type raftMux struct {
@@ -133,7 +130,7 @@ func (m *raftMux) accept(ch chan net.Conn) (net.Conn, error) {
 	case c := <-ch:
 		return c, nil
 	case <-m.closed:
-		return nil, errMuxClosed
+		return nil, ErrListenerClosed
 	}
 }
 
@@ -186,9 +183,9 @@ func (l *internalListener) Accept() (net.Conn, error) {
 	case c := <-l.m.grpcCh:
 		return c, nil
 	case <-l.closed:
-		return nil, errMuxClosed
+		return nil, ErrListenerClosed
 	case <-l.m.closed:
-		return nil, errMuxClosed
+		return nil, ErrListenerClosed
 	}
 }
 

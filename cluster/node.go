@@ -224,12 +224,8 @@ func (n *Node) closeStores() {
 func (n *Node) Shutdown(graceful bool) error {
 	var err error
 	n.closeOnce.Do(func() {
-		if graceful && n.raft.State() == raft.Leader && n.hasOtherVoters() {
-			if terr := n.raft.LeadershipTransfer().Error(); terr != nil {
-				n.log.Warn("leadership transfer before shutdown failed", "err", terr)
-			} else {
-				n.log.Info("handed over leadership before shutdown")
-			}
+		if graceful {
+			n.HandOverLeadership()
 		}
 		close(n.shutdownCh)
 		if graceful {
@@ -242,6 +238,21 @@ func (n *Node) Shutdown(graceful bool) error {
 		n.closeStores()
 	})
 	return err
+}
+
+// HandOverLeadership hands leadership to a caught-up voter when this node
+// leads and other voters exist, so writes pause for a round trip, not an
+// election. A graceful stop calls it while the node still serves, so the
+// calls in flight on it are forwarded to the new leader.
+func (n *Node) HandOverLeadership() {
+	if n.raft.State() != raft.Leader || !n.hasOtherVoters() {
+		return
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		n.log.Warn("leadership transfer before shutdown failed", "err", err)
+		return
+	}
+	n.log.Info("handed over leadership before shutdown")
 }
 
 func (n *Node) hasOtherVoters() bool {

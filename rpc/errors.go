@@ -25,6 +25,9 @@ var (
 	// ErrTooManyListings: this node is busy listing the state for other
 	// watches (MaxConcurrentListings, and its wait queue, are full).
 	ErrTooManyListings = errors.New("rpc: too many listings in progress on this node")
+	// ErrStopping: the node is stopping; watch streams end with it
+	// (Unavailable: resume on another node).
+	ErrStopping = errors.New("rpc: node stopping")
 )
 
 // codeTable is the one mapping from error sentinels to gRPC codes.
@@ -54,6 +57,7 @@ var codeTable = []struct {
 	{cluster.ErrSnapshotTooLarge, codes.ResourceExhausted, ""},
 	{ErrTooManyWatches, codes.ResourceExhausted, ""},
 	{ErrTooManyListings, codes.ResourceExhausted, ""},
+	{ErrStopping, codes.Unavailable, ""},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, ""},
 	{context.Canceled, codes.Canceled, ""},
 }

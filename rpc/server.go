@@ -3,6 +3,8 @@ package rpc
 import (
 	"context"
 	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -58,9 +60,20 @@ func (m *Metrics) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo
 }
 
 // Server is the node's public gRPC server with every service registered.
+// While it serves, gRPC health ("" and every service name) follows the
+// node's readiness: NOT_SERVING without a leader, with a stalled disk, or
+// behind on applies, and from Drain on.
 type Server struct {
 	*grpc.Server
+	node     *cluster.Node
+	log      *slog.Logger
+	health   *health.Server
+	stopping chan struct{} // closed by Drain
+	drain    sync.Once
 }
+
+// healthInterval is how often health is brought in line with readiness.
+const healthInterval = 200 * time.Millisecond
 
 // NewGRPCServer builds the node's gRPC server with every service
 // registered, within cfg's limits. A handler panic is answered Internal,
@@ -83,17 +96,70 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 		grpc.ChainStreamInterceptor(m.stream, il.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
+	srv := &Server{Server: s, node: node, log: log.With("component", "rpc"), health: health.NewServer(), stopping: make(chan struct{})}
 	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
 	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node, maxBytes: cfg.MaxSnapshotBytes})
 	rpcpb.RegisterShardServiceServer(s, &shardService{node: node})
-	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node, listings: newListings(cfg.MaxConcurrentListings), maxWatches: cfg.MaxWatchesPerStream})
+	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node, listings: newListings(cfg.MaxConcurrentListings), maxWatches: cfg.MaxWatchesPerStream, stopping: srv.stopping})
 	rpcpb.RegisterPlacementServiceServer(s, &placementService{node: node})
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(s, hs)
+	healthpb.RegisterHealthServer(s, &healthService{Server: srv.health, stopping: srv.stopping})
 	reflection.Register(s)
-	return &Server{Server: s}, nil
+	srv.followReadiness(node.Ready())
+	return srv, nil
+}
+
+// Serve serves l until Stop or GracefulStop; meanwhile health follows the
+// node's readiness.
+func (s *Server) Serve(l net.Listener) error {
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(healthInterval)
+		defer tick.Stop()
+		ready := s.node.Ready()
+		s.followReadiness(ready)
+		for {
+			select {
+			case <-done:
+				return
+			case <-s.stopping:
+				return
+			case <-tick.C:
+				if r := s.node.Ready(); r != ready {
+					ready = r
+					s.followReadiness(r)
+				}
+			}
+		}
+	}()
+	return s.Server.Serve(l)
+}
+
+// followReadiness sets every service's health to SERVING when ready, to
+// NOT_SERVING otherwise.
+func (s *Server) followReadiness(ready bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ready {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	for name := range s.GetServiceInfo() {
+		s.health.SetServingStatus(name, st)
+	}
+}
+
+// Drain starts a stop: health turns NOT_SERVING for good, and every watch
+// and health watch stream ends with ErrStopping (Unavailable: clients
+// resume on another node), so a GracefulStop that follows waits only for
+// the calls in flight. Calls still arrive and are served (forwarded to the
+// leader) until then.
+func (s *Server) Drain() {
+	s.drain.Do(func() {
+		s.health.Shutdown()
+		close(s.stopping)
+		s.log.Info("draining: health NOT_SERVING, watch streams ended")
+	})
 }
 
 func (m *Metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,7 +25,8 @@ type watchService struct {
 	rpcpb.UnimplementedWatchServiceServer
 	node       *cluster.Node
 	listings   *listings
-	maxWatches int // per Watches stream
+	maxWatches int             // per Watches stream
+	stopping   <-chan struct{} // closed when the node drains: streams end with ErrStopping
 }
 
 func toWatchEvent(e watch.Event) *rpcpb.WatchEvent {
@@ -141,14 +143,15 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	if err != nil {
 		return toStatus(err)
 	}
-	ctx := stream.Context()
+	ctx, cancel := w.untilStopping(stream.Context())
+	defer cancel()
 	hub := w.node.Hub()
 	var sub *watch.Sub
 	if req.FromRevision == 0 {
 		// The current state, as of a linearizable point, then what follows.
 		chunks, rev, err := w.listings.list(ctx, w.node, filter)
 		if err != nil {
-			return toStatus(err)
+			return w.endStatus(err)
 		}
 		if sub, err = hub.Subscribe(rev, filter); err != nil {
 			return watchStatus(err)
@@ -171,7 +174,7 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return w.endStatus(ctx.Err())
 		case <-sub.Ready():
 			var ok bool
 			if batches, ok = sub.Next(batches); !ok {
@@ -194,6 +197,30 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 				}
 			}
 		}
+	}
+}
+
+// untilStopping is ctx, also cancelled when the node drains.
+func (w *watchService) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-w.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// endStatus is how a watch stream that ended with err answers: ErrStopping
+// when the node is draining, whatever the stream was doing.
+func (w *watchService) endStatus(err error) error {
+	select {
+	case <-w.stopping:
+		return toStatus(ErrStopping)
+	default:
+		return toStatus(err)
 	}
 }
 

@@ -25,14 +25,18 @@ import (
 // (its events encoded once for every stream, in the batch's Memo), plus one
 // message per watch whose filter changed it.
 func (w *watchService) Watches(stream rpcpb.WatchService_WatchesServer) error {
-	ctx, cancel := context.WithCancel(stream.Context())
+	ctx, cancel := w.untilStopping(stream.Context())
 	defer cancel()
 	s := &watchesStream{node: w.node, listings: w.listings, maxWatches: w.maxWatches, stream: stream,
 		g: w.node.Hub().NewGroup(), state: map[int64]*watchEntry{}, drained: make(chan struct{}, 1)}
 	defer s.g.Close()
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- s.receive(ctx) }()
-	return s.serve(ctx, recvErr)
+	err := s.serve(ctx, recvErr)
+	if ctx.Err() != nil {
+		return w.endStatus(err)
+	}
+	return err
 }
 
 type watchesStream struct {

@@ -95,8 +95,17 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 		internal: rpc.NewInternalGRPCServer(node, log),
 		http:     &http.Server{Handler: httpHandler(node, reg, cfg.Pprof, clockAPI), ReadHeaderTimeout: 5 * time.Second},
 	}
-	go func() { _ = s.grpc.Serve(gl) }()
-	go func() { _ = s.internal.Serve(node.InternalListener()) }()
+	go func() {
+		if err := s.grpc.Serve(gl); err != nil {
+			s.log.Error("grpc server stopped", "err", err)
+		}
+	}()
+	go func() {
+		// The raft port closes with the node: that ends Internal normally.
+		if err := s.internal.Serve(node.InternalListener()); err != nil && !errors.Is(err, cluster.ErrListenerClosed) {
+			s.log.Error("internal grpc server stopped", "err", err)
+		}
+	}()
 	go func() {
 		if err := s.http.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
@@ -124,19 +133,28 @@ func httpHandler(node *cluster.Node, reg *prometheus.Registry, withPprof bool, c
 	return mux
 }
 
-// Stop stops the process. Graceful hands over leadership and leaves gossip
-// first, and lets in-flight requests finish (up to a few seconds).
+// Stop stops the process. Graceful drains first, in this order: health
+// turns NOT_SERVING and watch streams end with "node stopping" (clients
+// resume elsewhere); a leader hands over leadership while it still serves,
+// so calls in flight are forwarded to the new leader; the gRPC server then
+// lets those calls finish (up to a few seconds); last, the node leaves
+// gossip and stops raft. A hard stop stops the node first, as a crash.
 func (s *Server) Stop(graceful bool) error {
-	err := s.Node.Shutdown(graceful)
+	var err error
 	if graceful {
+		s.grpc.Drain()
+		s.Node.HandOverLeadership()
 		done := make(chan struct{})
 		go func() { s.grpc.GracefulStop(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(3 * time.Second):
+			s.log.Warn("calls still running 3 s into a graceful stop: ending them")
 			s.grpc.Stop()
 		}
+		err = s.Node.Shutdown(true)
 	} else {
+		err = s.Node.Shutdown(false)
 		s.grpc.Stop()
 	}
 	s.internal.Stop()
