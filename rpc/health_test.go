@@ -10,6 +10,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/internal/testcluster"
 	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -56,6 +57,24 @@ func TestHealthFollowsQuorum(t *testing.T) {
 	if r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || r.Status != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("Check without quorum: %v %v", r, err)
 	}
+}
+
+// TestHealthFollowsDiskStall: a node whose raft log write stalls reports
+// NOT_SERVING, and SERVING again once the write returns.
+func TestHealthFollowsDiskStall(t *testing.T) {
+	c := testcluster.StartWith(t, 3, func(cc *cluster.Config) { cc.DiskStallThreshold = time.Second })
+	ctx := testcluster.Ctx(t, 60*time.Second)
+	old := c.Leader()
+	hw, err := healthpb.NewHealthClient(dial(t, c.Endpoint(old))).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitHealth(t, hw, healthpb.HealthCheckResponse_SERVING)
+	c.Servers[old].Node.StallDiskForTest(4 * time.Second)
+	// The next write gets stuck in the leader's log write.
+	go func() { _, _ = c.Client().Apply(ctx, &rpcpb.ApplyRequest{Spec: nsSpec("stuck")}) }()
+	awaitHealth(t, hw, healthpb.HealthCheckResponse_NOT_SERVING)
+	awaitHealth(t, hw, healthpb.HealthCheckResponse_SERVING)
 }
 
 // TestGracefulStopEndsWatches: a graceful stop turns health NOT_SERVING and
