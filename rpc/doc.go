@@ -5,7 +5,11 @@
 // discovery endpoint GET /v1/namespaces/{name}).
 //
 // It is the only package that maps errors to gRPC codes: errors.go holds
-// the one table. Generated protobuf code lives in rpc/rpcpb; the Go client
+// the one table. Config bounds what clients can make a node hold (streams
+// per connection, request size, watches per stream, listings at once,
+// snapshot size); a handler panic answers Internal (recovery.go); gRPC
+// health follows the node's readiness, and Drain ends watch streams with
+// "node stopping" before a graceful stop (server.go, health.go). Generated protobuf code lives in rpc/rpcpb; the Go client
 // with failover and leader following lives in rpc/client.
 //
 // WatchService has two forms. Watch is one stream per watch (simple, for
