@@ -82,7 +82,8 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	il := internalLogger{log: log.With("component", "rpc")}
+	log = log.With("component", "rpc")
+	il := internalLogger{log: log}
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
@@ -96,7 +97,7 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 		grpc.ChainStreamInterceptor(m.stream, il.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	srv := &Server{Server: s, node: node, log: log.With("component", "rpc"), health: health.NewServer(), stopping: make(chan struct{})}
+	srv := &Server{Server: s, node: node, log: log, health: health.NewServer(), stopping: make(chan struct{})}
 	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
 	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node, maxBytes: cfg.MaxSnapshotBytes})
