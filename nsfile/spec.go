@@ -4,7 +4,7 @@ import (
 	"regexp"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc/status"
-	"gopkg.in/yaml.v3"
 
 	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
