@@ -10,11 +10,11 @@ import (
 
 func TestSkewClock(t *testing.T) {
 	c := cluster.NewSkewClock()
-	if d := c.Now().Sub(time.Now()); d < -time.Second || d > time.Second {
+	if d := time.Until(c.Now()); d < -time.Second || d > time.Second {
 		t.Fatalf("a new clock is off by %v", d)
 	}
 	c.Set(time.Hour, 1)
-	if d := c.Now().Sub(time.Now()); d < 59*time.Minute || d > 61*time.Minute {
+	if d := time.Until(c.Now()); d < 59*time.Minute || d > 61*time.Minute {
 		t.Fatalf("offset 1h: off by %v", d)
 	}
 	c.Set(0, 10) // drift: ten times real speed
@@ -36,7 +36,7 @@ func TestLeaderStampsWithItsClock(t *testing.T) {
 	cl := c.Client()
 	defer cl.Close()
 	r := mustApply(t, cl, spec("stamped", 1))
-	if d := time.Unix(0, r.Namespace.CreatedUnixNano).Sub(time.Now()); d < 23*time.Hour {
+	if d := time.Until(time.Unix(0, r.Namespace.CreatedUnixNano)); d < 23*time.Hour {
 		t.Fatalf("created %v from now; the leader's clock is a day ahead", d)
 	}
 }

@@ -47,19 +47,6 @@ func worstPPM(load, capa Load) int64 {
 	return w
 }
 
-// worstAndDim is worstPPM and the index of the worst dimension (the lowest
-// index on ties).
-func worstAndDim(load, capa Load) (int64, int8) {
-	w, d := utilPPM(load.ReadRPS, capa.ReadRPS), int8(0)
-	if u := utilPPM(load.WriteRPS, capa.WriteRPS); u > w {
-		w, d = u, 1
-	}
-	if u := utilPPM(load.DataMB, capa.DataMB); u > w {
-		w, d = u, 2
-	}
-	return w, d
-}
-
 // worstDim is the index of the worst dimension.
 func worstDim(load, capa Load) int {
 	best, w := 0, int64(-1)
