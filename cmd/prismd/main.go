@@ -40,7 +40,7 @@ func run(args []string) error {
 		fmt.Println("prismd", version.Version)
 		return nil
 	}
-	log := newLogger(opts.logLevel, opts.logFormat)
+	log := newLogger(opts.level, opts.logFormat)
 	tuneGC()
 	cfg, err := opts.serverConfig()
 	if err != nil {
@@ -96,10 +96,10 @@ func tuneGC() {
 	}()
 }
 
-func newLogger(level, format string) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(level))
-	ho := &slog.HandlerOptions{Level: lvl}
+// newLogger logs at level in format ("text" or "json"; parseOptions rejects
+// anything else).
+func newLogger(level slog.Level, format string) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: level}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, ho))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"os"
@@ -35,6 +36,7 @@ type options struct {
 	bootstrapExpect int
 	dev             bool
 	logLevel        string
+	level           slog.Level // logLevel, parsed
 	logFormat       string
 	tombstoneTTL    time.Duration
 	version         bool
@@ -135,15 +137,61 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 			return
 		}
 		if v, ok := file[f.Name]; ok {
-			if err := fs.Set(f.Name, fmt.Sprint(v)); err != nil {
+			s, err := configValue(v, listFlags[f.Name])
+			if err == nil {
+				err = fs.Set(f.Name, s)
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("config %s: %s: %w", o.config, f.Name, err))
 			}
 		}
 	})
+	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error: %w", o.logLevel, err))
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", o.logFormat))
+	}
 	if o.dataDir == "" {
 		o.dataDir = filepath.Join("data", o.nodeID)
 	}
 	return o, errors.Join(errs...)
+}
+
+// listFlags are the flags whose value is a comma list; in the YAML file they
+// may also be a sequence.
+var listFlags = map[string]bool{"join": true}
+
+// configValue is the flag value of the YAML value v. A sequence is accepted
+// only for a list flag (its items joined with commas); a mapping never is.
+func configValue(v any, list bool) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		if list {
+			return "", nil
+		}
+		return "", errors.New("no value")
+	case []any:
+		if !list {
+			return "", errors.New("a list is not a value of this setting")
+		}
+		items := make([]string, 0, len(v))
+		for i, item := range v {
+			s, err := configValue(item, false)
+			if err != nil {
+				return "", fmt.Errorf("item %d: %w", i, err)
+			}
+			if strings.Contains(s, ",") {
+				return "", fmt.Errorf("item %d %q: an item holds no comma", i, s)
+			}
+			items = append(items, s)
+		}
+		return strings.Join(items, ","), nil
+	case map[string]any:
+		return "", errors.New("a mapping is not a value of this setting")
+	default:
+		return fmt.Sprint(v), nil
+	}
 }
 
 func (o *options) serverConfig() (server.Config, error) {

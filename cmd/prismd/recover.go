@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/prism/controlplane/cluster"
@@ -27,7 +28,7 @@ func runRecover(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cluster.Recover(*dataDir, *nodeID, list, newLogger("info", "text")); err != nil {
+	if err := cluster.Recover(*dataDir, *nodeID, list, newLogger(slog.LevelInfo, "text")); err != nil {
 		return err
 	}
 	fmt.Printf("recovered %s: raft configuration is now %d server(s); start the node(s) listed in %s\n", *dataDir, len(list), *peers)
