@@ -1,8 +1,11 @@
 package cluster
 
 import (
+	"sync"
 	"time"
 
+	gometrics "github.com/hashicorp/go-metrics"
+	gometricsprom "github.com/hashicorp/go-metrics/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prism/controlplane/fsm"
@@ -19,11 +22,46 @@ func observeApply(op string, d time.Duration) { applySeconds.WithLabelValues(op)
 
 func bodyLabel(c *fsmpb.Command) string { return fsm.BodyName(c) }
 
-// RegisterMetrics exposes this node's raft gauges on reg.
+// libraryMetrics is the process's go-metrics sink, where raft and memberlist
+// record their own metrics (raft_commitTime, raft_fsm_apply,
+// raft_replication_*, memberlist_probeNode, ...; timings in milliseconds).
+// go-metrics has one global sink per process, so the nodes of one process
+// (tests) share it and each node's registry shows the process's totals. A
+// series not updated for a minute is dropped, so peers that left do not
+// linger.
+var libraryMetrics = sync.OnceValues(func() (*gometricsprom.PrometheusSink, error) {
+	sink, err := gometricsprom.NewPrometheusSinkFrom(gometricsprom.PrometheusOpts{
+		Name:       "prism_library_metrics_sink",
+		Expiration: time.Minute,
+		// The sink registers itself here; RegisterMetrics registers it
+		// with each node's registry instead.
+		Registerer: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	conf := gometrics.DefaultConfig("")
+	conf.EnableHostname = false       // no hostname prefix on gauge names
+	conf.EnableRuntimeMetrics = false // the Go collector already reports these
+	if _, err := gometrics.NewGlobal(conf, sink); err != nil {
+		return nil, err
+	}
+	return sink, nil
+})
+
+// RegisterMetrics exposes this node's raft gauges on reg, and the metrics
+// raft and memberlist record themselves (from the first call in a process).
 func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
-	// applySeconds is shared by the nodes of one process; a collector may
-	// be registered with several registries.
+	// applySeconds and the library sink are shared by the nodes of one
+	// process; a collector may be registered with several registries.
 	if err := reg.Register(applySeconds); err != nil {
+		return err
+	}
+	sink, err := libraryMetrics()
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(sink); err != nil {
 		return err
 	}
 	gauges := map[string]func() float64{
