@@ -1,28 +1,24 @@
 package fsm
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/prism/controlplane/internal/deptest"
 )
 
-// TestImportBoundary: fsm stays pure. It may not import (even indirectly)
-// anything that reaches the network, a database, raft or the clock-driven
-// runtime of other packages.
+// TestImportBoundary: fsm stays pure. Besides deptest.PureStd it imports
+// only its generated types, the protobuf runtime and context (WaitIndex
+// waits on a caller's cancellation; deptest forbids the context functions
+// that read the clock). No clock, randomness, network, database, raft or
+// goroutine.
 func TestImportBoundary(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Skipf("go list unavailable: %v", err)
-	}
-	forbidden := []string{"net", "net/http", "database/sql", "os/exec", "math/rand", "math/rand/v2",
-		"github.com/hashicorp/raft", "github.com/hashicorp/memberlist", "google.golang.org/grpc", "github.com/jackc/pgx/v5"}
-	deps := map[string]bool{}
-	for _, d := range strings.Fields(string(out)) {
-		deps[d] = true
-	}
-	for _, f := range forbidden {
-		if deps[f] {
-			t.Errorf("fsm depends on %s", f)
-		}
-	}
+	deptest.Check(t, deptest.Rules{
+		Allow: []string{
+			"context",
+			"github.com/prism/controlplane/fsm/fsmpb",
+			"google.golang.org/protobuf/proto",
+			"google.golang.org/protobuf/reflect/protoreflect",
+		},
+		NoGoroutines: true,
+	})
 }
