@@ -33,6 +33,7 @@ func startAgent(t *testing.T, id, controlPlane string) *agentProc {
 			_ = a.cmd.Process.Kill()
 			_ = a.cmd.Wait()
 		}
+		checkNoRace(t, "prism-shard "+id, a.log)
 		if t.Failed() {
 			t.Logf("--- log of prism-shard %s ---\n%s", id, a.log.String())
 		}
@@ -87,6 +88,7 @@ func agentConverged(t *testing.T, eps string, a *agentProc, shard string) error 
 // killed, and its shard goes suspect → down when it stops and up when it
 // returns.
 func TestShardAgentProcess(t *testing.T) {
+	needBinaries(t)
 	t.Setenv("PRISMD_SHARD_SUSPECT_AFTER", "1s")
 	t.Setenv("PRISMD_SHARD_DOWN_AFTER", "2s")
 	c := startCluster(t, 3)

@@ -17,18 +17,34 @@ import (
 	"time"
 )
 
+// binDir holds prismd, prismctl and prism-shard, built by TestMain (empty
+// under -short, where nothing is built).
 var binDir string
+
+// needBinaries comes first in every test: under -short the binaries are not
+// built and the test says it skips.
+func needBinaries(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: e2e tests build and run the prismd, prismctl and prism-shard binaries")
+	}
+}
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
-		os.Exit(0)
+		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "prism-e2e-bin")
 	if err != nil {
 		panic(err)
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../cmd/prismd", "../cmd/prismctl", "../cmd/prism-shard")
+	args := []string{"build", "-o", dir + "/"}
+	if raceEnabled {
+		// The suite runs with -race: so do the processes it starts.
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "../cmd/prismd", "../cmd/prismctl", "../cmd/prism-shard")...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
@@ -111,6 +127,7 @@ func startCluster(t *testing.T, n int) *procCluster {
 				_ = nd.cmd.Process.Kill()
 				_ = nd.cmd.Wait()
 			}
+			checkNoRace(t, nd.id, nd.log)
 			if t.Failed() {
 				t.Logf("--- log of %s ---\n%s", nd.id, nd.log.String())
 			}
@@ -118,6 +135,15 @@ func startCluster(t *testing.T, n int) *procCluster {
 	})
 	c.waitReady(20 * time.Second)
 	return c
+}
+
+// checkNoRace fails t if the log of a (stopped) process has a race
+// detector report; only -race builds write one.
+func checkNoRace(t *testing.T, name string, log *bytes.Buffer) {
+	t.Helper()
+	if log != nil && strings.Contains(log.String(), "WARNING: DATA RACE") {
+		t.Errorf("%s: the race detector reported a data race (see its log)", name)
+	}
 }
 
 func (c *procCluster) start(nd *node) {
@@ -190,6 +216,7 @@ func mustCtl(t *testing.T, endpoints string, args ...string) string {
 }
 
 func TestUserJourney(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	all := c.endpoints()
 

@@ -137,6 +137,7 @@ func opsStart(t *testing.T, nd *node, extra ...string) {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
+		checkNoRace(t, nd.id, log)
 		if t.Failed() {
 			t.Logf("--- log of %s ---\n%s", nd.id, log.String())
 		}
@@ -233,6 +234,7 @@ type loadResult struct {
 }
 
 func TestRollingRestartUnderLoad(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	cl, err := client.New(client.Config{Endpoints: strings.Split(c.endpoints(), ","), AttemptTimeout: 300 * time.Millisecond})
 	if err != nil {
@@ -375,6 +377,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 }
 
 func TestGrowToFiveWithStandbys(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	// A steady write load while the cluster grows: no write may fail.
 	cl, err := client.New(client.Config{Endpoints: strings.Split(c.endpoints(), ",")})
@@ -479,6 +482,7 @@ func TestGrowToFiveWithStandbys(t *testing.T) {
 }
 
 func TestForeignNodeNeverAdded(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	var ours opsStatus
 	opsMustCtlJSON(t, c.endpoints(), &ours, "cluster", "status")
@@ -527,6 +531,7 @@ func TestForeignNodeNeverAdded(t *testing.T) {
 }
 
 func TestSnapshotSaveRestoreAcrossClusters(t *testing.T) {
+	needBinaries(t)
 	a := startCluster(t, 3)
 	for _, f := range []string{"user-profiles", "colocated", "video-events"} {
 		mustCtl(t, a.endpoints(), "namespace", "apply", "-f", "../examples/"+f+".yaml")
@@ -656,6 +661,7 @@ func TestSnapshotSaveRestoreAcrossClusters(t *testing.T) {
 // on one host never merge"; a node of A given B among its --join seeds
 // (an operator's slip) must stay out of B, and B's out of A.
 func TestSnapshotRestoreKeepsClustersApart(t *testing.T) {
+	needBinaries(t)
 	a, b := opsNewNode(t, "a1"), opsNewNode(t, "b1")
 	opsStart(t, a, "--bootstrap-expect", "1")
 	opsStart(t, b, "--bootstrap-expect", "1")
@@ -697,6 +703,7 @@ func opsNamespacesJSON(t *testing.T, listJSON string) string {
 }
 
 func TestRecoverSurvivor(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	mustCtl(t, c.endpoints(), "namespace", "apply", "-f", "../examples/user-profiles.yaml")
 	var want map[string]any
@@ -774,6 +781,7 @@ func TestRecoverSurvivor(t *testing.T) {
 // voters never dropping below --min-quorum; restarted, it comes back as a
 // standby.
 func TestDeadServerRemovedAndBack(t *testing.T) {
+	needBinaries(t)
 	nodes := []*node{opsNewNode(t, "node1"), opsNewNode(t, "node2"), opsNewNode(t, "node3"), opsNewNode(t, "node4"), opsNewNode(t, "node5")}
 	fast := []string{"--server-stabilization", "500ms", "--dead-server-cleanup", "3s", "--min-quorum", "3"}
 	var seeds []string

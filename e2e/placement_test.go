@@ -21,6 +21,7 @@ type planJSON struct {
 // own, plan is empty once settled, explain names every shard, and a
 // rebalance dry run shows exactly what the real run then does.
 func TestPlacementCLI(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	eps := c.endpoints()
 	for i := 1; i <= 3; i++ {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestShardAdministration(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	eps := c.endpoints()
 	mustCtl(t, eps, "shard", "register", "--id", "pg-1", "--endpoint", "10.0.0.1:8980", "--backends", "postgres",
@@ -67,6 +68,7 @@ func TestShardAdministration(t *testing.T) {
 }
 
 func TestWatchLines(t *testing.T) {
+	needBinaries(t)
 	c := startCluster(t, 3)
 	eps := c.endpoints()
 	mustCtl(t, eps, "namespace", "apply", "-f", "../examples/user-profiles.yaml")
