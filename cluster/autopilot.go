@@ -121,6 +121,7 @@ func (n *Node) autopilot(ctx context.Context) {
 		}
 		delete(ap.failedSince, id)
 	}
+	n.rounds.autopilot.Add(1)
 }
 
 // addNewServers adds live gossip members missing from raft (or present

@@ -120,11 +120,27 @@ func TestAutopilotStandbysReplaceADeadVoter(t *testing.T) {
 }
 
 func TestAutopilotKeepsMinimumQuorum(t *testing.T) {
-	c := testcluster.StartWith(t, 3, fastAutopilot(3))
+	const interval, cleanup = 200 * time.Millisecond, 2 * time.Second
+	c := testcluster.StartWith(t, 3, func(cc *cluster.Config) {
+		fastAutopilot(3)(cc)
+		cc.ReconcileInterval, cc.DeadServerCleanup = interval, cleanup
+	})
 	victim := c.Follower()
 	id := c.Servers[victim].Node.ID()
 	c.Stop(victim, false)
-	time.Sleep(4 * time.Second) // twice the cleanup period: a negative check
+	leader := c.Servers[c.WaitLeader(10*time.Second)].Node
+	// Autopilot counts a server dead from the round gossip reports it
+	// failed; then it gets rounds for twice the cleanup period (a negative
+	// check: rounds, so a slow machine cannot shorten it).
+	testcluster.Eventually(t, 20*time.Second, func() error {
+		for _, m := range leader.Members() {
+			if m.ID == id && m.Status == "alive" {
+				return fmt.Errorf("gossip still sees %s alive", id)
+			}
+		}
+		return nil
+	})
+	testcluster.WaitRounds(t, 30*time.Second, uint64(2*cleanup/interval)+1, leader.AutopilotRounds)
 	if _, ok := suffrage(c)[id]; !ok {
 		t.Fatalf("dead voter %s removed although 2 voters < min quorum 3", id)
 	}

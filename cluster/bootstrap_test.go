@@ -36,7 +36,21 @@ func TestBootstrapNeverSplits(t *testing.T) {
 		}
 		servers[i] = s
 	}
-	time.Sleep(4 * time.Second) // several settle periods: a negative check
+	// A negative check: wait until each server has raft state, or has run
+	// bootstrap rounds for four settle periods (at 250 ms a round) without
+	// bootstrapping.
+	start := make([]uint64, len(servers))
+	for i, s := range servers {
+		start[i] = s.Node.BootstrapRounds()
+	}
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		for i, s := range servers {
+			if n := s.Node.BootstrapRounds() - start[i]; n < 16 && len(s.Node.Status().Servers) == 0 {
+				return fmt.Errorf("%s: no raft configuration after %d bootstrap rounds", s.Node.ID(), n)
+			}
+		}
+		return nil
+	})
 	configs := map[string][]string{}
 	for _, s := range servers {
 		st := s.Node.Status()

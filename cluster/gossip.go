@@ -297,6 +297,7 @@ func (n *Node) bootstrapLoop() {
 			return
 		case <-tick.C:
 		}
+		n.rounds.bootstrap.Add(1)
 		if n.raft.LastIndex() > 0 {
 			n.markBootstrapped() // added by a leader, or bootstrapped
 			return

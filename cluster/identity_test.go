@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -50,8 +51,27 @@ func TestOtherClustersNeverMerge(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(3 * time.Second) // a negative: nothing must happen in this window
-	for _, srv := range c.Servers[c.Leader()].Node.Status().Servers {
+	// A negative check: three membership rounds of our leader and of each
+	// other cluster's leader (each lone node leads its own), in which none
+	// may add another cluster's server.
+	leader := c.Servers[c.WaitLeader(10*time.Second)].Node
+	nodes := []*cluster.Node{leader}
+	for _, o := range others {
+		nodes = append(nodes, o.Node)
+	}
+	start := make([]uint64, len(nodes))
+	for i, n := range nodes {
+		start[i] = n.AutopilotRounds()
+	}
+	testcluster.Eventually(t, 20*time.Second, func() error {
+		for i, n := range nodes {
+			if got := n.AutopilotRounds() - start[i]; got < 3 {
+				return fmt.Errorf("%s ran %d of 3 membership rounds", n.ID(), got)
+			}
+		}
+		return nil
+	})
+	for _, srv := range leader.Status().Servers {
 		switch srv.ID {
 		case "n1", "n2", "n3":
 		default:

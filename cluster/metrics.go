@@ -82,6 +82,11 @@ func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
 			return err
 		}
 	}
+	if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "prism_autopilot_rounds_total", Help: "Membership (autopilot) rounds this node completed as leader.",
+	}, func() float64 { return float64(n.AutopilotRounds()) })); err != nil {
+		return err
+	}
 	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "prism_raft_state", Help: "Raft state of this node: 0 follower, 1 candidate, 2 leader, 3 shutdown.",
 	}, func() float64 { return float64(n.raft.State()) }))

@@ -53,6 +53,7 @@ type Node struct {
 	token  string // the cluster's node token for Internal calls ("" without a gossip key)
 	health *peerHealth
 	ap     *autopilotState // leader only; reset per leadership stint
+	rounds roundCounts     // background loop rounds run (rounds.go)
 
 	bootstrapped atomic.Bool
 	savedID      atomic.Pointer[string] // cluster id last persisted to clusterIDFile

@@ -185,4 +185,5 @@ func (n *Node) checkSessions(ctx context.Context) {
 			n.log.Info("shard liveness changed", "shard", id, "from", sh.State, "to", to, "reason", reason)
 		}
 	}
+	n.rounds.sessions.Add(1)
 }

@@ -199,8 +199,10 @@ func TestLeaderChangeKeepsShardsUp(t *testing.T) {
 		}
 		return nil
 	})
-	// Longer than the down period: a shard marked wrongly would show.
-	time.Sleep(3 * time.Second)
+	// A negative check: the new leader's liveness checks (every 250 ms
+	// with fastSessions) for longer than the down period; a shard marked
+	// wrongly would show.
+	testcluster.WaitRounds(t, 20*time.Second, 12, c.Servers[c.Leader()].Node.SessionRounds)
 	expectState(t, cl, "s1", fsmpb.ShardState_SHARD_STATE_UP, time.Second)
 	mu.Lock()
 	defer mu.Unlock()

@@ -260,6 +260,21 @@ func Eventually(t testing.TB, d time.Duration, f func() error) {
 	}
 }
 
+// WaitRounds waits (up to d) until rounds, a counter of some loop's rounds
+// such as Node.AutopilotRounds, has advanced by n from its value now. A
+// negative check ("nothing happens") waits for enough rounds of the loop
+// that would do it, rather than for wall time the loop may not have used.
+func WaitRounds(t testing.TB, d time.Duration, n uint64, rounds func() uint64) {
+	t.Helper()
+	start := rounds()
+	Eventually(t, d, func() error {
+		if got := rounds() - start; got < n {
+			return fmt.Errorf("%d of %d rounds", got, n)
+		}
+		return nil
+	})
+}
+
 // Ctx is a context with a timeout, cancelled at test end.
 func Ctx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
