@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,6 +143,54 @@ func opsStart(t *testing.T, nd *node, extra ...string) {
 		if t.Failed() {
 			t.Logf("--- log of %s ---\n%s", nd.id, log.String())
 		}
+	})
+}
+
+// autopilotRounds is nd's prism_autopilot_rounds_total: the membership
+// rounds it has completed as leader.
+func autopilotRounds(nd *node) (uint64, error) {
+	resp, err := http.Get("http://" + nd.http + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "prism_autopilot_rounds_total "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return uint64(f), err
+		}
+	}
+	return 0, fmt.Errorf("%s: no prism_autopilot_rounds_total in /metrics", nd.id)
+}
+
+// opsWaitRounds waits until each of leaders has completed n more membership
+// rounds than now: a negative check ("no leader adds that server") waits for
+// rounds of the loop that would add it, not for wall time.
+func opsWaitRounds(t *testing.T, d time.Duration, n uint64, leaders ...*node) {
+	t.Helper()
+	start := make([]uint64, len(leaders))
+	for i, nd := range leaders {
+		r, err := autopilotRounds(nd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start[i] = r
+	}
+	opsEventually(t, d, "membership rounds", func() error {
+		for i, nd := range leaders {
+			r, err := autopilotRounds(nd)
+			if err != nil {
+				return err
+			}
+			if r-start[i] < n {
+				return fmt.Errorf("%s ran %d of %d rounds", nd.id, r-start[i], n)
+			}
+		}
+		return nil
 	})
 }
 
@@ -497,8 +547,18 @@ func TestForeignNodeNeverAdded(t *testing.T) {
 		t.Fatalf("foreign node's own cluster: %+v (ours is %s)", theirs, ours.ClusterID)
 	}
 
-	// ...and, given time to gossip, is never seen or added by ours.
-	time.Sleep(5 * time.Second)
+	// ...and, in five membership rounds of either leader, is never seen or
+	// added by ours, nor ours by it.
+	var ourLeader *node
+	for _, nd := range c.nodes {
+		if nd.id == ours.LeaderID {
+			ourLeader = nd
+		}
+	}
+	if ourLeader == nil {
+		t.Fatalf("leader %q is none of our nodes", ours.LeaderID)
+	}
+	opsWaitRounds(t, 30*time.Second, 5, ourLeader, foreign)
 	for _, nd := range c.nodes {
 		var st opsStatus
 		opsMustCtlJSON(t, nd.grpc, &st, "cluster", "status")
@@ -675,7 +735,7 @@ func TestSnapshotRestoreKeepsClustersApart(t *testing.T) {
 	opsStop(t, a, syscall.SIGTERM, 15*time.Second)
 	opsStart(t, a, "--bootstrap-expect", "1", "--join", b.gossip)
 	opsWaitReady(t, a, 20*time.Second)
-	time.Sleep(5 * time.Second) // a window for either leader to add the other's server
+	opsWaitRounds(t, 30*time.Second, 5, a, b) // rounds for either leader to add the other's server
 	for _, nd := range []*node{a, b} {
 		var st opsStatus
 		opsMustCtlJSON(t, nd.grpc, &st, "cluster", "status")
