@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	armonmetrics "github.com/armon/go-metrics"
+	armonprom "github.com/armon/go-metrics/prometheus"
 	gometrics "github.com/hashicorp/go-metrics"
 	gometricsprom "github.com/hashicorp/go-metrics/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,13 +31,15 @@ func bodyLabel(c *fsmpb.Command) string { return fsm.BodyName(c) }
 // (tests) share it and each node's registry shows the process's totals. A
 // series not updated for a minute is dropped, so peers that left do not
 // linger.
-var libraryMetrics = sync.OnceValues(func() (*gometricsprom.PrometheusSink, error) {
+//
+// raft-boltdb records its own (raft_boltdb_storeLogs, ...) through the
+// go-metrics compat package, which without the hashicorpmetrics build tag
+// forwards to armon/go-metrics: a second global, with a second sink.
+var libraryMetrics = sync.OnceValues(func() ([]prometheus.Collector, error) {
+	// Each sink registers itself with its Registerer; RegisterMetrics
+	// registers it with each node's registry instead.
 	sink, err := gometricsprom.NewPrometheusSinkFrom(gometricsprom.PrometheusOpts{
-		Name:       "prism_library_metrics_sink",
-		Expiration: time.Minute,
-		// The sink registers itself here; RegisterMetrics registers it
-		// with each node's registry instead.
-		Registerer: prometheus.NewRegistry(),
+		Name: "prism_library_metrics_sink", Expiration: time.Minute, Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
 		return nil, err
@@ -46,23 +50,37 @@ var libraryMetrics = sync.OnceValues(func() (*gometricsprom.PrometheusSink, erro
 	if _, err := gometrics.NewGlobal(conf, sink); err != nil {
 		return nil, err
 	}
-	return sink, nil
+	boltSink, err := armonprom.NewPrometheusSinkFrom(armonprom.PrometheusOpts{
+		Name: "prism_boltdb_metrics_sink", Expiration: time.Minute, Registerer: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	boltConf := armonmetrics.DefaultConfig("")
+	boltConf.EnableHostname, boltConf.EnableRuntimeMetrics = false, false
+	if _, err := armonmetrics.NewGlobal(boltConf, boltSink); err != nil {
+		return nil, err
+	}
+	return []prometheus.Collector{sink, boltSink}, nil
 })
 
 // RegisterMetrics exposes this node's raft gauges on reg, and the metrics
-// raft and memberlist record themselves (from the first call in a process).
+// raft, raft-boltdb and memberlist record themselves (from the first call
+// in a process).
 func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
 	// applySeconds and the library sink are shared by the nodes of one
 	// process; a collector may be registered with several registries.
 	if err := reg.Register(applySeconds); err != nil {
 		return err
 	}
-	sink, err := libraryMetrics()
+	sinks, err := libraryMetrics()
 	if err != nil {
 		return err
 	}
-	if err := reg.Register(sink); err != nil {
-		return err
+	for _, sink := range sinks {
+		if err := reg.Register(sink); err != nil {
+			return err
+		}
 	}
 	gauges := map[string]func() float64{
 		"prism_raft_term":          func() float64 { return float64(n.Term()) },

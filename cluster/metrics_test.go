@@ -37,7 +37,7 @@ func hasMetric(body, name string) bool {
 	return false
 }
 
-// raft's and memberlist's own metrics reach every node's /metrics, also
+// raft's, raft-boltdb's and memberlist's own metrics reach every node's /metrics, also
 // when several clusters (one registry per node) share the process.
 func TestLibraryMetricsExported(t *testing.T) {
 	first := testcluster.Start(t, 1)
@@ -51,6 +51,7 @@ func TestLibraryMetricsExported(t *testing.T) {
 		"raft_fsm_applyBatch",                // every node: entries applied to the FSM
 		"raft_apply",                         // leader: raft.Apply calls
 		"raft_replication_appendEntries_rpc", // leader: replication to followers
+		"raft_boltdb_storeLogs",              // raft-boltdb, through armon/go-metrics
 		"memberlist_probeNode",               // memberlist's failure detector
 		"prism_raft_term",                    // ours, still there
 		"go_goroutines",                      // the Go collector
