@@ -31,7 +31,9 @@ func NewHTTPHandler(node *cluster.Node, gatherer prometheus.Gatherer) http.Handl
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "node_id": node.ID(), "leader_id": node.LeaderID()})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	// One collector's error (a library sink's inconsistent series) leaves
+	// the others served rather than turning /metrics into a 500.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /v1/namespaces/{name}", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
