@@ -15,7 +15,7 @@ var (
 	ErrShardNotFound      = errors.New("fsm: shard not found")
 	ErrAlreadyExists      = errors.New("fsm: namespace already exists")
 	ErrRevisionMismatch   = errors.New("fsm: revision mismatch")
-	ErrInvalid            = errors.New("fsm: invalid namespace")
+	ErrInvalid            = errors.New("fsm: invalid request") // a namespace, shard, command or snapshot
 	ErrFailedPrecondition = errors.New("fsm: failed precondition")
 	// ErrUnknownCommand is returned (not panicked) only for ignorable bodies.
 	ErrUnknownCommand = errors.New("fsm: unknown command")
