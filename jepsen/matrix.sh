@@ -13,7 +13,7 @@ PRISM_SHARD=${PRISM_SHARD:-./bin/prism-shard}
 go build -o /tmp/prism-jepsen-bin ./jepsen
 runs=0
 for nodes in 3 5; do
-  for nem in partition kill pause leader-kill membership agent-kill clock partition,kill,pause,leader-kill,membership,agent-kill,clock; do
+  for nem in partition kill pause leader-kill membership agent-kill clock garbage partition,kill,pause,leader-kill,membership,agent-kill,clock,garbage; do
     for s in $(seq 1 "$SEEDS"); do
       seed=$((${SEED_OFFSET:-0} + nodes * 1000 + s * 37 + ${#nem}))
       echo "=== nodes=$nodes nemesis=$nem seed=$seed"

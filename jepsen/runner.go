@@ -247,6 +247,7 @@ func runner(c *config) int {
 		results = append(results, checker.Result{Name: "recovery", OK: false, Problems: []string{healthErr.Error()}})
 	}
 	results = append(results, shardResults...)
+	results = append(results, noCrash(cl, hf.Faults))
 	if c.has("register") {
 		results = append(results,
 			checker.Linearizable(ops, 60*time.Second, filepath.Join(c.reportDir, "linearizability.html")),
@@ -385,4 +386,46 @@ func fmtCounts(m map[string]int) string {
 		s = append(s, fmt.Sprintf("%s=%d", k, m[k]))
 	}
 	return strings.Join(s, ",")
+}
+
+// noCrash is the no-crash checker: no prismd exited on its own (only the
+// nemesis kills nodes), and no malformed request of the garbage fault got
+// an answer that shows a bug (Internal, Unknown).
+func noCrash(cl *hosts.Cluster, faults []history.Fault) checker.Result {
+	r := checker.Result{Name: "no-crash", OK: true}
+	for _, n := range cl.Nodes {
+		for _, at := range n.Crashes() {
+			r.OK = false
+			r.Problems = append(r.Problems, fmt.Sprintf("%s exited on its own at %s (%s): %s",
+				n.ID, at.Format(time.RFC3339Nano), filepath.Join(n.Dir, "prismd.log"), lastPanic(filepath.Join(n.Dir, "prismd.log"))))
+		}
+	}
+	garbage := 0
+	for _, f := range faults {
+		if f.Kind != "garbage" {
+			continue
+		}
+		garbage++
+		if f.Err != "" {
+			r.OK = false
+			r.Problems = append(r.Problems, "garbage: "+f.Err)
+		}
+	}
+	r.Note = fmt.Sprintf("%d nodes, %d garbage bursts", len(cl.Nodes), garbage)
+	return r
+}
+
+// lastPanic is the first line of the last panic in a log ("" when none).
+func lastPanic(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "panic:") || strings.HasPrefix(lines[i], "fatal error:") {
+			return lines[i]
+		}
+	}
+	return "no panic in the log"
 }

@@ -29,6 +29,9 @@ type Node struct {
 	done   chan struct{}
 	paused bool
 	fresh  bool // next start joins an existing cluster (no --bootstrap-expect)
+	// crashes lists the times this node's process exited without being
+	// killed by the harness (a panic, an exit on its own).
+	crashes []time.Time
 }
 
 // GRPC is the node's gRPC address.
@@ -149,7 +152,23 @@ func (c *Cluster) Start(n *Node) error {
 		return err
 	}
 	n.cmd, n.done, n.paused = cmd, done, false
+	go func() {
+		<-done
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if n.cmd == cmd { // not killed by the harness (Kill clears cmd first)
+			n.crashes = append(n.crashes, time.Now())
+			n.cmd, n.paused = nil, false // ReviveAll starts it again
+		}
+	}()
 	return nil
+}
+
+// Crashes lists when node n's process exited on its own.
+func (n *Node) Crashes() []time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]time.Time(nil), n.crashes...)
 }
 
 // Kill sends SIGKILL to node n and waits until it is gone.

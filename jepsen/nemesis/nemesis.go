@@ -29,6 +29,14 @@
 //     stamps, shard sessions, down-shard grace, move phases, tombstones)
 //     cannot break a guarantee.
 //
+//   - garbage: send every node requests no client should send, on its
+//     public port and on its raft port (where nodes serve each other
+//     Internal): commands with no body or a leader-only body, a revision
+//     floor at the int64 limit, oversized ids, invalid specs, more watches
+//     than a stream may hold, junk snapshot restores. All must be refused
+//     with a clear code; the no-crash checker fails the run if a node
+//     exited on its own or an answer was Internal or Unknown.
+//
 // Not done: slow disks (no fault-injecting filesystem here).
 package nemesis
 
@@ -50,7 +58,7 @@ import (
 )
 
 // Kinds are the faults --nemesis accepts.
-var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership", "agent-kill", "clock"}
+var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership", "agent-kill", "clock", "garbage"}
 
 // Nemesis schedules faults.
 type Nemesis struct {
@@ -123,6 +131,8 @@ func (n *Nemesis) Run(ctx context.Context) {
 			f.Detail, err = n.agentKill(ctx)
 		case "clock":
 			f.Detail, err = n.clock(ctx)
+		case "garbage":
+			f.Detail, err = n.garbage(ctx)
 		}
 		f.End = n.Now()
 		if err != nil {
