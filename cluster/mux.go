@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -20,8 +19,12 @@ import (
 const grpcFirstByte = 'P'
 
 // muxPeekTimeout bounds how long an accepted connection may stay silent
-// before it is dropped.
-const muxPeekTimeout = 10 * time.Second
+// before it is dropped: raft and gRPC both speak first, at once.
+const muxPeekTimeout = 2 * time.Second
+
+// muxMaxPending bounds the accepted connections that have not sent their
+// first byte yet; more are closed at once.
+const muxMaxPending = 256
 
 // raftMux accepts on the raft address and hands each connection to raft
 // or to the Internal gRPC server.
@@ -31,8 +34,9 @@ type raftMux struct {
 	raftCh chan net.Conn
 	grpcCh chan net.Conn
 
-	mu    sync.Mutex
-	conns map[*peekedConn]struct{} // accepted and not yet closed
+	mu      sync.Mutex
+	conns   map[*peekedConn]struct{} // accepted and not yet closed; nil once closed
+	pending chan struct{}            // a slot per connection not yet routed
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -44,15 +48,24 @@ func newRaftMux(addr string, log *slog.Logger) (*raftMux, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &raftMux{ln: ln, log: log, raftCh: make(chan net.Conn), grpcCh: make(chan net.Conn),
-		conns: map[*peekedConn]struct{}{}, closed: make(chan struct{})}
-	m.wg.Add(1)
-	go m.acceptLoop()
-	return m, nil
+	return muxOn(ln, log), nil
 }
 
+// muxOn starts a mux on a listener.
+func muxOn(ln net.Listener, log *slog.Logger) *raftMux {
+	m := &raftMux{ln: ln, log: log, raftCh: make(chan net.Conn), grpcCh: make(chan net.Conn),
+		conns: map[*peekedConn]struct{}{}, pending: make(chan struct{}, muxMaxPending), closed: make(chan struct{})}
+	m.wg.Add(1)
+	go m.acceptLoop()
+	return m
+}
+
+// acceptLoop accepts until the mux closes. An accept error (out of file
+// descriptors, say) is retried with a backoff, as raft's own transport
+// does: the raft port must never stop accepting while the node runs.
 func (m *raftMux) acceptLoop() {
 	defer m.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := m.ln.Accept()
 		if err != nil {
@@ -61,12 +74,21 @@ func (m *raftMux) acceptLoop() {
 				return
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			m.log.Warn("raft listener accept failed; retrying", "err", err, "in", backoff)
+			select {
+			case <-m.closed:
+				return
+			case <-time.After(backoff):
 			}
-			m.log.Warn("raft listener stopped accepting", "err", err)
-			return
+			continue
+		}
+		backoff = 0
+		select {
+		case m.pending <- struct{}{}:
+		default: // too many connections that have not said what they are
+			_ = c.Close()
+			continue
 		}
 		m.wg.Add(1)
 		go m.route(c)
@@ -74,31 +96,34 @@ func (m *raftMux) acceptLoop() {
 }
 
 // route reads a connection's first byte and hands it on, with that byte
-// put back in front.
+// put back in front. The connection is tracked from the start, so closing
+// the mux also ends a read still waiting for that byte.
 func (m *raftMux) route(c net.Conn) {
 	defer m.wg.Done()
-	var b [1]byte
-	_ = c.SetReadDeadline(time.Now().Add(muxPeekTimeout))
-	if _, err := io.ReadFull(c, b[:]); err != nil {
+	pc := &peekedConn{Conn: c, m: m}
+	m.mu.Lock()
+	if m.conns == nil { // closed
+		m.mu.Unlock()
+		<-m.pending
 		_ = c.Close()
 		return
 	}
+	m.conns[pc] = struct{}{}
+	m.mu.Unlock()
+	var b [1]byte
+	_ = c.SetReadDeadline(time.Now().Add(muxPeekTimeout))
+	_, err := io.ReadFull(c, b[:])
+	<-m.pending
+	if err != nil {
+		_ = pc.Close()
+		return
+	}
 	_ = c.SetReadDeadline(time.Time{})
+	pc.first, pc.has = b[0], true
 	ch := m.raftCh
 	if b[0] == grpcFirstByte {
 		ch = m.grpcCh
 	}
-	pc := &peekedConn{Conn: c, first: b[0], has: true, m: m}
-	m.mu.Lock()
-	select {
-	case <-m.closed:
-		m.mu.Unlock()
-		_ = c.Close()
-		return
-	default:
-	}
-	m.conns[pc] = struct{}{}
-	m.mu.Unlock()
 	select {
 	case ch <- pc:
 	case <-m.closed:
@@ -106,8 +131,6 @@ func (m *raftMux) route(c net.Conn) {
 	}
 }
 
-// close stops accepting and closes every connection accepted: a stopped
-// node leaves no peer's connection (and no goroutine reading it) open.
 func (m *raftMux) close() {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
@@ -144,7 +167,9 @@ type peekedConn struct {
 
 func (c *peekedConn) Close() error {
 	c.m.mu.Lock()
-	delete(c.m.conns, c)
+	if c.m.conns != nil {
+		delete(c.m.conns, c)
+	}
 	c.m.mu.Unlock()
 	return c.Conn.Close()
 }
