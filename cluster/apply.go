@@ -57,6 +57,12 @@ func retryable(err error) bool {
 	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoLeader)
 }
 
+// errResend marks a forward of a resendable operation that may have
+// reached the leader and may be sent again (it applies once). onLeader
+// retries it, but once one has happened its outcome can no longer be "not
+// applied".
+var errResend = errors.New("cluster: forward lost; resending")
+
 // onLeader is the one forwarding component: it runs local when this node
 // leads, otherwise remote against the leader's Internal service, at the
 // raft address the leader advertises by gossip. It retries while the
@@ -65,20 +71,29 @@ func retryable(err error) bool {
 // however often it is sent (a request id, a heartbeat): then a forward
 // lost in transit is sent again too.
 func (n *Node) onLeader(ctx context.Context, resendable bool, local func() error, remote func(rpcpb.InternalClient) error) error {
+	maybeSent := false // an attempt may have reached a leader
 	for {
 		err := n.onLeaderOnce(ctx, resendable, local, remote)
-		if err == nil || !retryable(err) {
+		if errors.Is(err, errResend) {
+			maybeSent = true
+		} else if err == nil || !retryable(err) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
+			switch {
+			case maybeSent:
+				return fmt.Errorf("%w: %w (a forward may have reached the leader; last: %v)", ErrUncertain, ctx.Err(), err)
+			case errors.Is(ctx.Err(), context.Canceled):
 				return fmt.Errorf("%w (last: %v)", ctx.Err(), err) // the caller gave up: not an outage
 			}
 			// A deadline: answer "no leader" (Unavailable, retry elsewhere)
 			// before the caller's own deadline makes it a bare timeout.
 			return fmt.Errorf("%w: %w (last: %v)", ErrNoLeader, ctx.Err(), err)
 		case <-n.shutdownCh:
+			if maybeSent {
+				return fmt.Errorf("%w: node shutting down after a forward that may have reached the leader", ErrUncertain)
+			}
 			return ErrShutdown
 		case <-time.After(retryPause):
 		}
@@ -122,7 +137,7 @@ func (n *Node) onLeaderOnce(ctx context.Context, resendable bool, local func() e
 	// The peer's status is kept as text, not wrapped: wrapped, it would be
 	// taken for this node's own answer (rpc passes statuses through).
 	if st.Code() == codes.Unavailable && resendable {
-		return fmt.Errorf("%w: forward to %s: %v", ErrNoLeader, leader, err)
+		return fmt.Errorf("%w: forward to %s: %v", errResend, leader, err)
 	}
 	return fmt.Errorf("%w: forward to %s: %v", ErrUncertain, leader, err)
 }
