@@ -55,3 +55,19 @@ func TestCoolingStartsWithAMoveAndEndsByCommand(t *testing.T) {
 		t.Fatalf("a placement reassignment does not start cooling: %+v", r.Namespace)
 	}
 }
+
+// An undrain applies only to a draining shard: a down shard is not made up
+// by an operator's word (it comes back by heartbeats).
+func TestUndrainOnlyFromDraining(t *testing.T) {
+	h := newHarness(t)
+	h.apply(regShard(shardSpec("s1", "postgres")))
+	h.apply(shardState("s1", shardDown))
+	undrain := &fsmpb.Command{Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{Id: "s1", State: shardUp, From: shardDraining}}}
+	if r := h.apply(undrain); !errors.Is(r.Err, ErrFailedPrecondition) {
+		t.Fatalf("undrain of a down shard: %+v", r)
+	}
+	h.apply(shardState("s1", shardDraining))
+	if r := h.apply(undrain); r.Err != nil || r.Shard.State != shardUp {
+		t.Fatalf("undrain of a draining shard: %+v", r)
+	}
+}

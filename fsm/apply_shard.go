@@ -73,6 +73,9 @@ func setShardState(s *state, cmd *fsmpb.Command) Result {
 	if cur.State == body.State {
 		return Result{Revision: s.revision, Shard: cur, Unchanged: true}
 	}
+	if body.From != 0 && cur.State != body.From {
+		return Result{Revision: s.revision, Err: fmt.Errorf("%w: shard %q is %s, not %s", ErrFailedPrecondition, body.Id, cur.State, body.From)}
+	}
 	allowed := false
 	for _, to := range shardTransitions[cur.State] {
 		allowed = allowed || to == body.State

@@ -137,6 +137,12 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 		if o == FromClient && b.State != shardUp && b.State != shardDraining {
 			v.add(p+".state", "a client may only drain (%s) or undrain (%s); liveness is the leader's", shardDraining, shardUp)
 		}
+		if o == FromClient && b.State == shardUp && b.From != shardDraining {
+			v.add(p+".from", "a client's undrain applies only from %s: a suspect or down shard comes back up by its heartbeats", shardDraining)
+		}
+		if b.From != 0 {
+			enum(v, p+".from", fsmpb.ShardState_name, int32(b.From), false)
+		}
 		reason(v, p+".reason", b.Reason)
 		ifRevisionArg(v, p+".if_revision", b.IfRevision)
 	case "remove_shard":

@@ -70,9 +70,9 @@ func (s *shardService) Register(ctx context.Context, req *rpcpb.RegisterShardReq
 	return s.shardResponse(res.Shard, res.Revision, s.node.DedicatedShards()), nil
 }
 
-func (s *shardService) setState(ctx context.Context, req *rpcpb.ShardIDRequest, st fsmpb.ShardState, reason string) (*rpcpb.ShardResponse, error) {
+func (s *shardService) setState(ctx context.Context, req *rpcpb.ShardIDRequest, st, from fsmpb.ShardState, reason string) (*rpcpb.ShardResponse, error) {
 	id := req.Id
-	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{Id: id, State: st, Reason: reason}}})
+	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_SetShardState{SetShardState: &fsmpb.SetShardState{Id: id, State: st, From: from, Reason: reason}}})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -80,11 +80,13 @@ func (s *shardService) setState(ctx context.Context, req *rpcpb.ShardIDRequest, 
 }
 
 func (s *shardService) Drain(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.ShardResponse, error) {
-	return s.setState(ctx, req, fsmpb.ShardState_SHARD_STATE_DRAINING, "drained by an operator")
+	return s.setState(ctx, req, fsmpb.ShardState_SHARD_STATE_DRAINING, 0, "drained by an operator")
 }
 
 func (s *shardService) Undrain(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.ShardResponse, error) {
-	return s.setState(ctx, req, fsmpb.ShardState_SHARD_STATE_UP, "undrained by an operator")
+	// Only a draining shard is undrained: a down one comes back by its
+	// heartbeats, never by an operator's word.
+	return s.setState(ctx, req, fsmpb.ShardState_SHARD_STATE_UP, fsmpb.ShardState_SHARD_STATE_DRAINING, "undrained by an operator")
 }
 
 func (s *shardService) Remove(ctx context.Context, req *rpcpb.ShardIDRequest) (*rpcpb.RemoveShardResponse, error) {

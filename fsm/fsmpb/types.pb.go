@@ -1697,11 +1697,14 @@ func (x *RegisterShard) GetSpec() *ShardSpec {
 // SetShardState records a liveness transition (up/suspect/down) or an
 // operator's drain/undrain, guarded by the revision the caller saw (0: any).
 type SetShardState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	State         ShardState             `protobuf:"varint,2,opt,name=state,proto3,enum=prism.fsm.v1.ShardState" json:"state,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	IfRevision    int64                  `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	State      ShardState             `protobuf:"varint,2,opt,name=state,proto3,enum=prism.fsm.v1.ShardState" json:"state,omitempty"`
+	Reason     string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	IfRevision int64                  `protobuf:"varint,4,opt,name=if_revision,json=ifRevision,proto3" json:"if_revision,omitempty"`
+	// When set, the change applies only from this state (an operator's
+	// undrain: from draining; a down shard comes back up by heartbeats only).
+	From          ShardState `protobuf:"varint,5,opt,name=from,proto3,enum=prism.fsm.v1.ShardState" json:"from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1762,6 +1765,13 @@ func (x *SetShardState) GetIfRevision() int64 {
 		return x.IfRevision
 	}
 	return 0
+}
+
+func (x *SetShardState) GetFrom() ShardState {
+	if x != nil {
+		return x.From
+	}
+	return ShardState_SHARD_STATE_UNSPECIFIED
 }
 
 // RemoveShard deletes a shard that serves no namespace.
@@ -2665,13 +2675,14 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\vif_revision\x18\x04 \x01(\x03R\n" +
 	"ifRevision\"<\n" +
 	"\rRegisterShard\x12+\n" +
-	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\"\x88\x01\n" +
+	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\"\xb6\x01\n" +
 	"\rSetShardState\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.prism.fsm.v1.ShardStateR\x05state\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vif_revision\x18\x04 \x01(\x03R\n" +
-	"ifRevision\">\n" +
+	"ifRevision\x12,\n" +
+	"\x04from\x18\x05 \x01(\x0e2\x18.prism.fsm.v1.ShardStateR\x04from\">\n" +
 	"\vRemoveShard\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vif_revision\x18\x02 \x01(\x03R\n" +
@@ -2850,17 +2861,18 @@ var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	0,  // 29: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
 	14, // 30: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
 	2,  // 31: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
-	1,  // 32: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
-	3,  // 33: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	31, // 34: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	11, // 35: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	30, // 36: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	15, // 37: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	2,  // 32: prism.fsm.v1.SetShardState.from:type_name -> prism.fsm.v1.ShardState
+	1,  // 33: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
+	3,  // 34: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	31, // 35: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	11, // 36: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	30, // 37: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	15, // 38: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
