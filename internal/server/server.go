@@ -92,7 +92,7 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
 		log:      log.With("component", "server", "node", cc.NodeID),
 		grpc:     gs,
-		internal: rpc.NewInternalGRPCServer(node, log),
+		internal: rpc.NewInternalGRPCServer(node, cfg.RPC, metrics, log),
 		http:     &http.Server{Handler: httpHandler(node, reg, cfg.Pprof, clockAPI), ReadHeaderTimeout: 5 * time.Second},
 	}
 	go func() {
