@@ -157,7 +157,7 @@ func (n *Node) ApplyPlan(ctx context.Context, p placement.Plan) (int, error) {
 				Name: d.Namespace, ShardId: d.Shard, Pinned: ns.Pinned, IfRevision: ns.Revision,
 				StartCooling: d.Kind == placement.KindMove}}}
 		case placement.KindUnschedulable:
-			reason := unschedulablePrefix + d.Reason
+			reason := fsm.TruncateReason(unschedulablePrefix + d.Reason) // as stored
 			if ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING || ns.StatusReason == reason {
 				continue
 			}
