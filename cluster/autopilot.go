@@ -186,16 +186,22 @@ func (n *Node) addNewServers(ctx context.Context, inRaft map[string]raft.Server,
 // as the voter, of this cluster, and its old address no longer does. Gossip
 // metadata alone is a claim anyone on the gossip network can make.
 func (n *Node) confirmMoved(ctx context.Context, cur raft.Server, newAddr string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	st, err := n.progressAt(ctx, newAddr, string(cur.ID))
+	nctx, cancel := context.WithTimeout(ctx, time.Second)
+	st, err := n.progressAt(nctx, newAddr, string(cur.ID))
+	cancel()
 	if err != nil {
 		return fmt.Errorf("the new address does not answer as %s: %w", cur.ID, err)
 	}
 	if st.ClusterId != "" && st.ClusterId != n.fsm.ClusterID() {
 		return fmt.Errorf("the new address belongs to cluster %q", st.ClusterId)
 	}
-	if _, err := n.progressAt(ctx, string(cur.Address), string(cur.ID)); err == nil {
+	// The old address must no longer answer as it (refused, silent for a
+	// second of its own, or answering as another node): a host that is gone
+	// is silent, so silence has to count.
+	octx, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = n.progressAt(octx, string(cur.Address), string(cur.ID))
+	cancel()
+	if err == nil {
 		return fmt.Errorf("%s still answers at its old address %s", cur.ID, cur.Address)
 	}
 	return nil
