@@ -14,9 +14,10 @@ import (
 // connPool keeps one gRPC client connection per peer raft address (where
 // peers serve Internal).
 type connPool struct {
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-	token string // the cluster's node token ("" without a gossip key)
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+	token  string // the cluster's node token ("" without a gossip key)
+	closed bool   // close ran: no new connections
 }
 
 func newConnPool(token string) *connPool {
@@ -26,6 +27,9 @@ func newConnPool(token string) *connPool {
 func (p *connPool) conn(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrShutdown
+	}
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
@@ -68,6 +72,7 @@ func (p *connPool) retain(used map[string]bool) {
 func (p *connPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	for a, c := range p.conns {
 		_ = c.Close()
 		delete(p.conns, a)
