@@ -246,8 +246,8 @@ func retryable(err error, kind int) bool {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-	case codes.DeadlineExceeded:
-		return kind == read
+	case codes.DeadlineExceeded: // an attempt's own timeout (AttemptTimeout)
+		return kind != write
 	default:
 		return false
 	}
