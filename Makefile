@@ -24,8 +24,8 @@ test: build ## every test with the race detector, then (as root) the Jepsen smok
 	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory jepsen-smoke jepsen-selftest; \
 	else echo "not root: skipping jepsen-smoke and jepsen-selftest (they need network namespaces)"; fi
 
-jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes + 2 shard agents, 60 s, partition+kill+pause+agent-kill, register+set+watch+shards
-	$(GO) run ./jepsen --nodes 3 --time 60s --nemesis partition,kill,pause,agent-kill --workload register,set,watch,shards --shards 2 --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-shard $(BIN)/prism-shard
+jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes + 2 shard agents, 60 s, partition+kill+pause+agent-kill+garbage, register+set+watch+shards
+	$(GO) run ./jepsen --nodes 3 --time 60s --nemesis partition,kill,pause,agent-kill,garbage --workload register,set,watch,shards --shards 2 --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-shard $(BIN)/prism-shard
 
 jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_bug; needs root)
 	@mkdir -p $(BIN)/bug
