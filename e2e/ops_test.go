@@ -535,7 +535,14 @@ func TestForeignNodeNeverAdded(t *testing.T) {
 	needBinaries(t)
 	c := startCluster(t, 3)
 	var ours opsStatus
-	opsMustCtlJSON(t, c.endpoints(), &ours, "cluster", "status")
+	// The first leader records the cluster id a moment after it is elected.
+	deadline := time.Now().Add(10 * time.Second)
+	for opsMustCtlJSON(t, c.endpoints(), &ours, "cluster", "status"); ours.ClusterID == ""; opsMustCtlJSON(t, c.endpoints(), &ours, "cluster", "status") {
+		if time.Now().After(deadline) {
+			t.Fatal("no cluster id recorded in 10 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	foreign := opsNewNode(t, "foreign1")
 	opsStart(t, foreign, "--cluster-name", "other", "--bootstrap-expect", "1", "--join", c.nodes[0].gossip)
