@@ -26,7 +26,7 @@ type View struct {
 	Capacity       CapacityView   `json:"capacity" yaml:"capacity"`
 	Policies       PoliciesView   `json:"policies" yaml:"policies"`
 	Access         AccessView     `json:"access" yaml:"access"`
-	BackendConfig  map[string]any `json:"backend_config" yaml:"backend_config"`
+	BackendConfig  ConfigView     `json:"backend_config" yaml:"backend_config"`
 	Placement      *PlacementView `json:"placement,omitempty" yaml:"placement,omitempty"`
 	Move           *MoveView      `json:"move,omitempty" yaml:"move,omitempty"`
 	StatusReason   string         `json:"status_reason" yaml:"status_reason"`
