@@ -18,7 +18,10 @@ import (
 
 // Parse reads a namespace file: one or more YAML documents separated by
 // "---", each one namespace. Empty documents are skipped; a file without any
-// namespace is an error.
+// namespace is an error. A document may also be a list of namespaces, as
+// the CLI prints several: a sequence of them, or {namespaces: [...]} (the
+// shape of `namespace list`); each item then counts as one document. JSON
+// is YAML too, so what `-o json` prints is read the same way.
 //
 // Every problem of every document (syntax, unknown or duplicate keys, wrong
 // types, and the rules of fsm.ValidateSpec) is returned together as one
@@ -27,27 +30,51 @@ import (
 // the namespace among the non-empty documents (so it indexes the result).
 // Specs are returned only when there is no problem at all.
 func Parse(data []byte) ([]*fsmpb.NamespaceSpec, error) {
+	docs, err := parseDocs(data)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]*fsmpb.NamespaceSpec, len(docs))
+	for i, d := range docs {
+		specs[i] = d.spec
+	}
+	return specs, nil
+}
+
+// parsedDoc is one namespace of a file, with where its name is written.
+type parsedDoc struct {
+	spec     *fsmpb.NamespaceSpec
+	namePath string // "namespace", or "[N].namespace" in a file of several
+	nameLine int
+}
+
+func parseDocs(data []byte) ([]parsedDoc, error) {
 	roots, syntax := splitDocuments(data)
+	roots = expandLists(roots)
 	if len(roots) == 0 && syntax == nil {
 		return nil, &fsm.ValidationError{Fields: []fsm.FieldError{{Path: "", Message: "no namespace documents in the file"}}}
 	}
 	multi := len(roots) > 1 || (len(roots) == 1 && syntax != nil)
+	path := func(doc int, p string) string {
+		if multi {
+			return docPath(doc, p)
+		}
+		return p
+	}
 	var errs []fsm.FieldError
 	add := func(doc int, fe fsm.FieldError) {
-		if multi {
-			fe.Path = docPath(doc, fe.Path)
-		}
+		fe.Path = path(doc, fe.Path)
 		errs = append(errs, fe)
 	}
-	specs := make([]*fsmpb.NamespaceSpec, len(roots))
+	docs := make([]parsedDoc, len(roots))
 	firstDoc := map[string]int{}
 	for i, root := range roots {
 		p := newDocParser()
-		specs[i] = p.parse(root)
+		docs[i] = parsedDoc{spec: p.parse(root), namePath: path(i, "namespace"), nameLine: p.lineOf("namespace")}
 		for _, fe := range p.errs {
 			add(i, fe)
 		}
-		if name := specs[i].GetName(); name != "" {
+		if name := docs[i].spec.GetName(); name != "" {
 			if j, dup := firstDoc[name]; dup {
 				add(i, fsm.FieldError{Path: "namespace", Line: p.lineOf("namespace"),
 					Message: fmt.Sprintf("namespace %q is also defined in document [%d]", name, j)})
@@ -63,7 +90,44 @@ func Parse(data []byte) ([]*fsmpb.NamespaceSpec, error) {
 		sortFieldErrors(errs)
 		return nil, &fsm.ValidationError{Fields: errs}
 	}
-	return specs, nil
+	return docs, nil
+}
+
+// expandLists replaces a document that is a list of namespaces by its
+// items: a sequence, or a mapping of only namespaces (a sequence) and
+// revision. Anything else stays one document.
+func expandLists(roots []*yaml.Node) []*yaml.Node {
+	var out []*yaml.Node
+	for _, root := range roots {
+		n := resolve(root)
+		switch {
+		case n.Kind == yaml.SequenceNode:
+			out = append(out, n.Content...)
+		case n.Kind == yaml.MappingNode && isListView(n):
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == "namespaces" {
+					out = append(out, resolve(n.Content[i+1]).Content...)
+				}
+			}
+		default:
+			out = append(out, root)
+		}
+	}
+	return out
+}
+
+func isListView(n *yaml.Node) bool {
+	found := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k, v := resolve(n.Content[i]), resolve(n.Content[i+1]); {
+		case k.Value == "namespaces" && v.Kind == yaml.SequenceNode:
+			found = true
+		case k.Value == "revision":
+		default:
+			return false
+		}
+	}
+	return found
 }
 
 func docPath(doc int, path string) string {
