@@ -112,6 +112,11 @@ func (p *docParser) scalar(path string, n *yaml.Node) (any, bool) {
 			return f, true
 		}
 	default:
+		if isRedactedPlaceholder(n.Value) {
+			// Output of -o yaml or -o json applied as is: never store the mask.
+			p.fail(path, n, "is a redacted secret as the CLI prints it (%q): write the secret itself", n.Value)
+			return nil, false
+		}
 		return n.Value, true
 	}
 	p.fail(path, n, "cannot be read as %s", n.ShortTag())

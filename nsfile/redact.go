@@ -79,3 +79,17 @@ func hasPassword(u *url.URL) bool {
 	_, has := u.User.Password()
 	return has
 }
+
+// isRedactedPlaceholder says whether s is what RedactConfig shows in place
+// of a secret: "[REDACTED]", or a connection string whose password reads
+// REDACTED where redaction puts it.
+func isRedactedPlaceholder(s string) bool {
+	if s == Redacted {
+		return true
+	}
+	if !strings.Contains(s, "REDACTED") {
+		return false
+	}
+	other := strings.ReplaceAll(s, "REDACTED", "x")
+	return redactString(s) == s && redactString(other) != other
+}

@@ -10,14 +10,20 @@ import (
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
-// The keys of the namespace file, per section.
+// The keys of the namespace file, per section. Besides ADR-006's form the
+// parser reads the View's (what `-o yaml` and `-o json` print): name for
+// namespace, owners as {kind, name}, consumers as {service, access}, and
+// the fields the cluster sets (readOnlyKeys), which it ignores.
 var (
-	topKeys       = []string{"namespace", "abstraction", "backend", "capacity", "policies", "access", "backend_config", "placement"}
-	capacityKeys  = []string{"estimated_read_rps", "estimated_write_rps", "estimated_data_size_gb"}
-	policiesKeys  = []string{"retention_days", "consistency", "cache_enabled", "cache_ttl_seconds"}
-	accessKeys    = []string{"owners", "consumers"}
-	consumerKeys  = []string{"service"}
-	placementKeys = []string{"isolation", "labels"}
+	topKeys          = append([]string{"namespace", "name", "abstraction", "backend", "capacity", "policies", "access", "backend_config", "placement"}, readOnlyKeys...)
+	readOnlyKeys     = []string{"status", "shard_id", "revision", "create_revision", "status_reason", "created_at", "updated_at", "deleted_at", "move", "resources"}
+	capacityKeys     = []string{"estimated_read_rps", "estimated_write_rps", "estimated_data_size_gb"}
+	policiesKeys     = []string{"retention_days", "consistency", "cache_enabled", "cache_ttl_seconds"}
+	accessKeys       = []string{"owners", "consumers"}
+	consumerKeys     = []string{"service"}
+	consumerViewKeys = []string{"service", "access"}
+	ownerViewKeys    = []string{"kind", "name"}
+	placementKeys    = []string{"isolation", "labels"}
 )
 
 // consumerRE splits "user-api (read-write)" into service and access.
@@ -25,13 +31,24 @@ var consumerRE = regexp.MustCompile(`^(.*?)\s*\(([^()]*)\)$`)
 
 // parse reads one document, then runs fsm.ValidateSpec and gives its
 // errors the lines of their paths. It returns nil when root is no mapping.
+// The spec is canonical (see canonical).
 func (p *docParser) parse(root *yaml.Node) *fsmpb.NamespaceSpec {
 	p.mark("", root)
 	s := &fsmpb.NamespaceSpec{}
+	nameKey := ""
 	ok := p.mapping("", root, topKeys, func(key, path string, v *yaml.Node) {
 		switch key {
-		case "namespace":
+		case "namespace", "name":
+			if nameKey != "" {
+				p.report(path, v.Line, "the name is already given by %s: give namespace or name, not both", nameKey)
+				return
+			}
+			nameKey = key
 			s.Name = p.str(path, v)
+			if key == "name" {
+				// Validation speaks of "namespace": point it here.
+				p.mark("namespace", v)
+			}
 		case "abstraction":
 			s.Abstraction = p.str(path, v)
 		case "backend":
@@ -58,7 +75,63 @@ func (p *docParser) parse(root *yaml.Node) *fsmpb.NamespaceSpec {
 		fe.Line = p.lineOf(fe.Path)
 		p.errs = append(p.errs, fe)
 	}
+	return canonical(s)
+}
+
+// canonical gives every meaning one spec, so that files which mean the same
+// (a section left out or written with its defaults; a View printed by
+// `-o yaml` and the file it came from) store the same spec, and applying
+// either again is unchanged: a section holding only defaults is nil, and
+// cache_enabled false is unset (its default).
+func canonical(s *fsmpb.NamespaceSpec) *fsmpb.NamespaceSpec {
+	if c := s.Capacity; c != nil && c.EstimatedReadRps == 0 && c.EstimatedWriteRps == 0 && c.EstimatedDataSizeGb == 0 {
+		s.Capacity = nil
+	}
+	if p := s.Policies; p != nil {
+		if p.CacheEnabled != nil && !*p.CacheEnabled {
+			p.CacheEnabled = nil
+		}
+		if p.RetentionDays == nil && p.Consistency == "" && p.CacheEnabled == nil && p.CacheTtlSeconds == nil {
+			s.Policies = nil
+		}
+	}
+	if a := s.Access; a != nil && len(a.Owners) == 0 && len(a.Consumers) == 0 {
+		s.Access = nil
+	}
+	if pl := s.Placement; pl != nil {
+		if len(pl.Labels) == 0 {
+			pl.Labels = nil
+		}
+		if pl.Isolation == "" && pl.Labels == nil {
+			s.Placement = nil
+		}
+	}
 	return s
+}
+
+// serviceHasMode says whether n's service is ADR-006's "NAME (MODE)" form.
+func serviceHasMode(n *yaml.Node) bool {
+	n = resolve(n)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := resolve(n.Content[i]), resolve(n.Content[i+1]); k.Value == "service" && v.Kind == yaml.ScalarNode {
+			return consumerRE.MatchString(v.Value)
+		}
+	}
+	return false
+}
+
+// hasKey says whether n is a mapping with the key.
+func hasKey(n *yaml.Node, key string) bool {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := resolve(n.Content[i]); k.Kind == yaml.ScalarNode && k.Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *docParser) capacity(path string, n *yaml.Node) *fsmpb.Capacity {
@@ -125,10 +198,20 @@ func (p *docParser) access(path string, n *yaml.Node) *fsmpb.Access {
 	return a
 }
 
-// owner reads {team|user|service: NAME}. It always returns an Owner so
-// list indexes stay aligned with the file.
+// owner reads {team|user|service: NAME}, or the View's {kind, name}. It
+// always returns an Owner so list indexes stay aligned with the file.
 func (p *docParser) owner(path string, n *yaml.Node) *fsmpb.Owner {
 	o := &fsmpb.Owner{}
+	if hasKey(n, "kind") {
+		p.mapping(path, n, ownerViewKeys, func(key, path string, v *yaml.Node) {
+			if key == "kind" {
+				o.Kind = p.str(path, v)
+			} else {
+				o.Name = p.str(path, v)
+			}
+		})
+		return o
+	}
 	kinds := 0
 	ok := p.mapping(path, n, fsm.OwnerKinds, func(key, path string, v *yaml.Node) {
 		kinds++
@@ -140,9 +223,20 @@ func (p *docParser) owner(path string, n *yaml.Node) *fsmpb.Owner {
 	return o
 }
 
-// consumer reads {service: "NAME (read-only|read-write)"}.
+// consumer reads {service: "NAME (read-only|read-write)"}, or the View's
+// {service: NAME, access: read-only|read-write}.
 func (p *docParser) consumer(path string, n *yaml.Node) *fsmpb.Consumer {
 	c := &fsmpb.Consumer{}
+	if hasKey(n, "access") && !serviceHasMode(n) {
+		p.mapping(path, n, consumerViewKeys, func(key, path string, v *yaml.Node) {
+			if key == "service" {
+				c.Service = p.str(path, v)
+			} else {
+				c.Access = p.str(path, v)
+			}
+		})
+		return c
+	}
 	seen := false
 	ok := p.mapping(path, n, consumerKeys, func(_, spath string, v *yaml.Node) {
 		seen = true
