@@ -186,7 +186,7 @@ func runBench(g *globals, o *benchOpts, op string) error {
 				if err != nil {
 					myErrs++
 					if myFirst == "" {
-						myFirst = oneLine(err)
+						myFirst = explain(err).msg
 					}
 					continue
 				}

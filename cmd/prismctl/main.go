@@ -3,12 +3,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 
 	"github.com/prism/controlplane/rpc/client"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -24,23 +26,29 @@ type globals struct {
 }
 
 func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run runs prismctl with args and returns its exit code.
+func run(args []string) int {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "prismctl",
 		Short:         "Drive a Prism control-plane cluster through any node",
+		Long:          "Drive a Prism control-plane cluster through any node.\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			switch g.output {
 			case "table", "json", "yaml":
 			default:
-				return fmt.Errorf("-o %q: want table, json or yaml", g.output)
+				return usageErr("-o %q: want table, json or yaml", g.output)
 			}
 			g.timeoutSet = cmd.Flags().Changed("timeout")
 			switch g.consistency {
 			case "linearizable", "stale":
 			default:
-				return fmt.Errorf("--consistency %q: want linearizable or stale", g.consistency)
+				return usageErr("--consistency %q: want linearizable or stale", g.consistency)
 			}
 			return nil
 		},
@@ -55,14 +63,58 @@ func main() {
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	pf.StringVar(&g.consistency, "consistency", "linearizable", "reads: linearizable|stale")
 	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), benchCmd(g), versionCmd(g))
+	started := false
+	markUsage(root, &started)
+	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", oneLine(err))
-		os.Exit(1)
+		if !started {
+			// Flags, arguments or the command itself were wrong: nothing ran.
+			var ce *cliError
+			if !errors.As(err, &ce) {
+				err = &cliError{class: classUsage, msg: err.Error()}
+			}
+		}
+		return report(os.Stderr, err, g.output == "json")
+	}
+	return 0
+}
+
+// markUsage sets *started when a command's own work begins, so errors
+// before it (cobra's flag and argument checks) are usage errors; a group
+// given an unknown subcommand is one too.
+func markUsage(c *cobra.Command, started *bool) {
+	if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("unknown command %q for %q", args[0], c.CommandPath())
+			}
+			return c.Help()
+		}
+	} else if run := c.RunE; run != nil {
+		c.RunE = func(c *cobra.Command, args []string) error {
+			*started = true
+			return run(c, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markUsage(sub, started)
 	}
 }
 
 func (g *globals) client() (*client.Client, error) {
-	return client.New(client.Config{Endpoints: strings.Split(g.endpoints, ","), AttemptTimeout: attemptTimeout(g.timeout)})
+	return client.New(client.Config{Endpoints: g.endpointList(), AttemptTimeout: attemptTimeout(g.timeout)})
+}
+
+// endpointList is --endpoints split, without empty entries.
+func (g *globals) endpointList() []string {
+	var out []string
+	for _, e := range strings.Split(g.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // attemptTimeout leaves time for failing over to another node.
@@ -71,15 +123,57 @@ func attemptTimeout(total time.Duration) time.Duration {
 }
 
 // withClient runs f with a client of --endpoints and the command's deadline.
+// Meanwhile it probes the endpoints: when every one refuses the connection
+// (or cannot exist), f is stopped at once instead of retrying until the
+// deadline. A failure for want of a node says which endpoints were tried.
 func (g *globals) withClient(f func(ctx context.Context, cl *client.Client) error) error {
 	cl, err := g.client()
 	if err != nil {
-		return err
+		return usageErr("--endpoints %q: %v", g.endpoints, err)
 	}
 	defer cl.Close()
 	ctx, cancel := g.ctx()
 	defer cancel()
-	return f(ctx, cl)
+	runCtx, stop := context.WithCancelCause(ctx)
+	probed := make(chan struct{})
+	go func() {
+		defer close(probed)
+		if r := probe(runCtx, g.endpointList()); allDefinitive(r) {
+			stop(unreachable(r))
+		}
+	}()
+	err = f(runCtx, cl)
+	stop(nil)
+	<-probed
+	if err == nil {
+		return nil
+	}
+	var ue *cliError
+	if cause := context.Cause(runCtx); errors.As(cause, &ue) && ue.class == classUnavailable {
+		return ue
+	}
+	return g.diagnose(err)
+}
+
+// diagnose explains a failure to reach the cluster (Unavailable without a
+// reason, or a deadline) by connecting to each endpoint.
+func (g *globals) diagnose(err error) error {
+	st, ok := grpcStatus(err)
+	if !ok || (st.Code() != codes.Unavailable && st.Code() != codes.DeadlineExceeded) {
+		return err
+	}
+	if e := explain(err); len(e.details) > 0 {
+		return err // the server said why (no leader, outcome unknown, ...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*probeTimeout)
+	defer cancel()
+	if ue := unreachable(probe(ctx, g.endpointList())); ue != nil {
+		return ue
+	}
+	if st.Code() == codes.DeadlineExceeded {
+		return &cliError{class: classUnavailable, msg: fmt.Sprintf("no answer within --timeout %s (%s)", g.timeout, st.Message())}
+	}
+	return err
 }
 
 func (g *globals) ctx() (context.Context, context.CancelFunc) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,7 +66,7 @@ func nsApplyCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if file == "" {
-				return errors.New("apply needs -f FILE (or -f - for stdin)")
+				return usageErr("apply needs -f FILE (or -f - for stdin)")
 			}
 			data, err := readFile(file)
 			if err != nil {
@@ -80,7 +79,7 @@ func nsApplyCmd(g *globals) *cobra.Command {
 			var expected *int64
 			if cmd.Flags().Changed("expect-revision") {
 				if len(specs) > 1 {
-					return fmt.Errorf("--expect-revision needs a file with one namespace; %s has %d", file, len(specs))
+					return usageErr("--expect-revision needs a file with one namespace; %s has %d", file, len(specs))
 				}
 				expected = &expect
 			}
@@ -91,7 +90,7 @@ func nsApplyCmd(g *globals) *cobra.Command {
 				for _, s := range specs {
 					r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected, DryRun: true})
 					if err != nil {
-						return fmt.Errorf("namespace %s: %w", s.Name, err)
+						return about("namespace", s.Name, err)
 					}
 					results = append(results, r)
 				}
@@ -100,7 +99,7 @@ func nsApplyCmd(g *globals) *cobra.Command {
 					for _, s := range specs {
 						r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected})
 						if err != nil {
-							return fmt.Errorf("namespace %s: %w", s.Name, err)
+							return about("namespace", s.Name, err)
 						}
 						results = append(results, r)
 					}
@@ -170,7 +169,7 @@ func getNamespace(g *globals, name string) (ns *fsmpb.Namespace, h *rpcpb.ReadHe
 	err = g.withClient(func(ctx context.Context, cl *client.Client) error {
 		r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: name, Consistency: g.readConsistency()})
 		if err != nil {
-			return err
+			return about("namespace", name, err)
 		}
 		ns, h = r.Namespace, r.Header
 		return nil
@@ -243,7 +242,7 @@ func nsDeleteCmd(g *globals) *cobra.Command {
 				}
 				r, err := cl.Delete(ctx, req)
 				if err != nil {
-					return err
+					return about("namespace", args[0], err)
 				}
 				ns := r.Namespace
 				if wait {
@@ -273,14 +272,14 @@ func waitDeleted(ctx context.Context, g *globals, cl getter, name string) (*fsmp
 			return &fsmpb.Namespace{Spec: &fsmpb.NamespaceSpec{Name: name}, Status: fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED}, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, about("namespace", name, err)
 		}
 		if r.Namespace.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
 			return r.Namespace, nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("namespace %s still %s: %w", name, nsfile.StatusString(r.Namespace.Status), ctx.Err())
+			return nil, fmt.Errorf("namespace %q still %s when --timeout %s ran out: %w", name, nsfile.StatusString(r.Namespace.Status), g.timeout, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 
 	"github.com/prism/controlplane/nsfile"
 	"github.com/prism/controlplane/rpc/client"
@@ -89,7 +90,7 @@ func placementCmd(g *globals) *cobra.Command {
 			return g.withClient(func(ctx context.Context, cl *client.Client) error {
 				r, err := cl.Assign(ctx, args[0], args[1])
 				if err != nil {
-					return err
+					return assignSubject(ctx, g, cl, args[0], args[1], err)
 				}
 				v := nsfile.ToView(r.Namespace)
 				return g.emit(v, func(w io.Writer) { nsTable(w, []nsfile.View{v}) })
@@ -111,7 +112,7 @@ func placementCmd(g *globals) *cobra.Command {
 			return g.withClient(func(ctx context.Context, cl *client.Client) error {
 				r, err := cl.Explain(ctx, args[0])
 				if err != nil {
-					return err
+					return about("namespace", args[0], err)
 				}
 				v := explainView{Namespace: r.Namespace, Class: r.Class, ClassReason: r.ClassReason, Current: r.Current,
 					Choice: r.Choice, Revision: r.Revision, Candidates: []candidateView{}}
@@ -139,7 +140,7 @@ func placementCmd(g *globals) *cobra.Command {
 	rb := &cobra.Command{Use: "rebalance [--dry-run] [--max-moves N]", Short: "Improve balance under a move budget", Args: cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
 			if maxMoves < 0 {
-				return fmt.Errorf("--max-moves must not be negative")
+				return usageErr("--max-moves must not be negative")
 			}
 			return g.withClient(func(ctx context.Context, cl *client.Client) error {
 				r, err := cl.Rebalance(ctx, dryRun, maxMoves)
@@ -154,4 +155,16 @@ func placementCmd(g *globals) *cobra.Command {
 	rb.Flags().IntVar(&maxMoves, "max-moves", 0, "move budget (0: 0.5% of namespaces, at least 1)")
 	c.AddCommand(rb)
 	return c
+}
+
+// assignSubject names what an assign's NotFound is about: the namespace
+// when it does not exist, else the shard.
+func assignSubject(ctx context.Context, g *globals, cl *client.Client, name, shard string, err error) error {
+	if st, ok := grpcStatus(err); !ok || st.Code() != codes.NotFound {
+		return about("namespace", name, err)
+	}
+	if _, gerr := cl.Get(ctx, &rpcpb.GetRequest{Name: name, Consistency: g.readConsistency()}); gerr == nil {
+		return about("shard", shard, err)
+	}
+	return about("namespace", name, err)
 }

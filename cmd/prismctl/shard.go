@@ -63,7 +63,7 @@ func shardCmd(g *globals) *cobra.Command {
 				return g.withClient(func(ctx context.Context, cl *client.Client) error {
 					r, err := call(ctx, cl, args[0])
 					if err != nil {
-						return err
+						return about("shard", args[0], err)
 					}
 					v := toShardView(r)
 					return g.emit(v, func(w io.Writer) { shardTable(w, []shardView{v}) })
@@ -101,7 +101,7 @@ func shardCmd(g *globals) *cobra.Command {
 			RunE: func(_ *cobra.Command, args []string) error {
 				return g.withClient(func(ctx context.Context, cl *client.Client) error {
 					if err := cl.RemoveShard(ctx, args[0]); err != nil {
-						return err
+						return about("shard", args[0], err)
 					}
 					out := struct {
 						Removed string `json:"removed" yaml:"removed"`
@@ -149,7 +149,7 @@ func resolveCmd(g *globals) *cobra.Command {
 			return g.withClient(func(ctx context.Context, cl *client.Client) error {
 				r, err := cl.Get(ctx, &rpcpb.GetRequest{Name: args[0], Consistency: g.readConsistency()})
 				if err != nil {
-					return err
+					return about("namespace", args[0], err)
 				}
 				out := struct {
 					Namespace string   `json:"namespace" yaml:"namespace"`
@@ -163,7 +163,7 @@ func resolveCmd(g *globals) *cobra.Command {
 				if out.ShardID != "" {
 					sh, err := cl.GetShard(ctx, out.ShardID, g.readConsistency())
 					if err != nil {
-						return err
+						return about("shard", out.ShardID, err)
 					}
 					out.Endpoints = sh.Shard.Spec.GetEndpoints()
 				}
