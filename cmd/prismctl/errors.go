@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/prism/controlplane/nsfile"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -138,6 +139,12 @@ func explain(err error) *cliError {
 	errors.As(err, &subj)
 	if st, ok := grpcStatus(err); ok {
 		return explainStatus(st, subj)
+	}
+	var fe *nsfile.FilesError
+	if errors.As(err, &fe) {
+		var ce *cliError
+		errors.As(inputError(nil, fe), &ce)
+		return ce
 	}
 	var pe *fs.PathError
 	switch {

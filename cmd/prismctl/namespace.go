@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -47,71 +46,6 @@ func nsTable(w io.Writer, vs []nsfile.View) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", v.Name, v.Abstraction, v.Backend, v.Status, shard, v.Revision)
 	}
-}
-
-func readFile(path string) ([]byte, error) {
-	if path == "-" {
-		return io.ReadAll(os.Stdin)
-	}
-	return os.ReadFile(path)
-}
-
-func nsApplyCmd(g *globals) *cobra.Command {
-	var file string
-	var dryRun bool
-	var expect int64
-	c := &cobra.Command{
-		Use:   "apply -f FILE|-",
-		Short: "Create or update namespaces from a YAML file (multi-document allowed)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				return usageErr("apply needs -f FILE (or -f - for stdin)")
-			}
-			data, err := readFile(file)
-			if err != nil {
-				return err
-			}
-			specs, err := nsfile.Parse(data)
-			if err != nil {
-				return fmt.Errorf("%s: %w", file, err)
-			}
-			var expected *int64
-			if cmd.Flags().Changed("expect-revision") {
-				if len(specs) > 1 {
-					return usageErr("--expect-revision needs a file with one namespace; %s has %d", file, len(specs))
-				}
-				expected = &expect
-			}
-			return g.withClient(func(ctx context.Context, cl *client.Client) error {
-				// Check every document against the cluster first, so a file
-				// with one bad namespace writes none.
-				var results []*rpcpb.ApplyResponse
-				for _, s := range specs {
-					r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected, DryRun: true})
-					if err != nil {
-						return about("namespace", s.Name, err)
-					}
-					results = append(results, r)
-				}
-				if !dryRun {
-					results = results[:0]
-					for _, s := range specs {
-						r, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s, ExpectedRevision: expected})
-						if err != nil {
-							return about("namespace", s.Name, err)
-						}
-						results = append(results, r)
-					}
-				}
-				return printApply(g, results, dryRun)
-			})
-		},
-	}
-	c.Flags().StringVarP(&file, "file", "f", "", "namespace YAML file, or - for stdin")
-	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate against the cluster and show the result without writing")
-	c.Flags().Int64Var(&expect, "expect-revision", 0, "apply only if the namespace is at this revision (0: only if it does not exist)")
-	return c
 }
 
 func printApply(g *globals, results []*rpcpb.ApplyResponse, dryRun bool) error {
