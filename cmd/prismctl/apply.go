@@ -72,6 +72,19 @@ func readInputs(args []string) ([]nsfile.File, []readProblem, error) {
 	var files []nsfile.File
 	var problems []readProblem
 	fail := func(name, why string) { problems = append(problems, readProblem{name, why}) }
+	// A file named twice (directly and through its directory) is read once.
+	seen := map[string]bool{}
+	once := func(p string) bool {
+		key := filepath.Clean(p)
+		if abs, err := filepath.Abs(p); err == nil {
+			key = abs
+		}
+		if seen[key] {
+			return false
+		}
+		seen[key] = true
+		return true
+	}
 	stdin := false
 	for _, a := range args {
 		if a == "-" {
@@ -93,6 +106,9 @@ func readInputs(args []string) ([]nsfile.File, []readProblem, error) {
 			continue
 		}
 		if !fi.IsDir() {
+			if !once(a) {
+				continue
+			}
 			data, err := os.ReadFile(a)
 			if err != nil {
 				fail(a, pathErr(err))
@@ -113,6 +129,9 @@ func readInputs(args []string) ([]nsfile.File, []readProblem, error) {
 			}
 			n++
 			p := filepath.Join(a, e.Name())
+			if !once(p) {
+				continue
+			}
 			data, err := os.ReadFile(p)
 			if err != nil {
 				fail(p, pathErr(err))

@@ -142,6 +142,10 @@ func TestCLIAgainstCluster(t *testing.T) {
 			t.Fatalf("want dir-a, dir-c, dir-b in that order:\n%s", out)
 		}
 		x.fails(3, "namespace", "apply", "-f", t.TempDir())
+		// The same file through its directory and by name is read once.
+		if out := x.ok("namespace", "apply", "-f", dir, "-f", filepath.Join(dir, "20-second.yml")); strings.Count(out, "dir-b") != 1 {
+			t.Errorf("a file named twice:\n%s", out)
+		}
 	})
 
 	t.Run("one invalid file applies nothing and every problem is listed", func(t *testing.T) {
@@ -286,6 +290,9 @@ func TestCLIUnreachable(t *testing.T) {
 	if code != "unavailable" || !strings.Contains(msg, b+": connection refused") || len(details) != 2 ||
 		details[0]["type"] != "endpoint" || details[0]["endpoint"] != a || details[0]["error"] != "connection refused" {
 		t.Errorf("json: %s", r.stderr)
+	}
+	if r := x.fails(3, "snapshot", "inspect", filepath.Join(t.TempDir(), "none.snap")); !strings.Contains(r.stderr, "no such file or directory") {
+		t.Errorf("missing snapshot file: %s", r.stderr)
 	}
 	x.endpoints = "no-port"
 	if r := x.fails(6, "cluster", "status"); !strings.Contains(r.stderr, "no-port: not host:port") {

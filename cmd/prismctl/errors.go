@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/nsfile"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
@@ -51,7 +52,7 @@ const exitCodesHelp = `Exit codes:
   0  success
   1  any other error
   2  usage: unknown command or flag, wrong arguments
-  3  invalid_input: a file or value the cluster refuses (every problem listed), or a file that cannot be read
+  3  invalid_input: a file or value the cluster refuses (every problem listed), or a file that cannot be read or written
   4  not_found: the namespace, shard or server does not exist
   5  conflict: already exists, --expect-revision did not match, or another failed precondition
   6  unavailable: no node reachable, no leader, the cluster busy, or --timeout reached
@@ -149,7 +150,9 @@ func explain(err error) *cliError {
 	var pe *fs.PathError
 	switch {
 	case errors.As(err, &pe):
-		return &cliError{class: classInvalid, msg: fmt.Sprintf("cannot read %s: %v", pe.Path, pe.Err)}
+		return &cliError{class: classInvalid, msg: fmt.Sprintf("%s %s: %v", pe.Op, pe.Path, pe.Err)}
+	case errors.Is(err, fsm.ErrBadSnapshotFile):
+		return &cliError{class: classInvalid, msg: err.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &cliError{class: classUnavailable, msg: err.Error()}
 	}
