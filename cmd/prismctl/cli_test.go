@@ -15,11 +15,16 @@ import (
 	"github.com/prism/controlplane/internal/testcluster"
 )
 
-// buildCtl builds prismctl into a temporary directory.
+// buildCtl builds prismctl into a temporary directory (with the race
+// detector when this test binary has it).
 func buildCtl(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "prismctl")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
