@@ -111,6 +111,13 @@ access:
 	}
 }
 
+func TestParseRejectsTombstones(t *testing.T) {
+	got := problems(t, "- {name: a, abstraction: keyvalue, backend: postgres, status: active}\n- {name: b, abstraction: keyvalue, backend: postgres, status: deleted}\n")
+	if len(got) != 1 || got[0].Path != "[1].status" || !strings.Contains(got[0].Message, "tombstone") {
+		t.Errorf("problems %v", got)
+	}
+}
+
 func TestParseLists(t *testing.T) {
 	doc := func(name string) string {
 		return `{"name": "` + name + `", "abstraction": "keyvalue", "backend": "postgres"}`

@@ -63,6 +63,12 @@ func (p *docParser) parse(root *yaml.Node) *fsmpb.NamespaceSpec {
 			s.BackendConfigJson = p.backendConfig(path, v)
 		case "placement":
 			s.Placement = p.placement(path, v)
+		case "status":
+			// A tombstone (namespace list --all) applied would create the
+			// namespace again: the opposite of what it says.
+			if v := resolve(v); v.Kind == yaml.ScalarNode && v.Value == StatusString(fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED) {
+				p.report(path, v.Line, "the namespace is deleted (this is its tombstone): applying it would create it again; leave this document out")
+			}
 		}
 	})
 	if !ok {
