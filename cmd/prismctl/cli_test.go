@@ -216,7 +216,10 @@ func TestCLIAgainstCluster(t *testing.T) {
 			t.Errorf("invalid shard: %s", r.stderr)
 		}
 		x.fails(2, "namespace", "get")
-		x.fails(2, "namespace", "frobnicate")
+		if r := x.fails(2, "namespace", "gte"); !strings.Contains(r.stderr, `unknown command "gte" for "prismctl namespace"; did you mean get?`) {
+			t.Errorf("unknown subcommand: %s", r.stderr)
+		}
+		x.fails(2, "frobnicate")
 		x.fails(2, "--bogus-flag", "namespace", "list")
 		x.fails(2, "-o", "xml", "namespace", "list")
 		x.fails(2, "namespace", "apply")

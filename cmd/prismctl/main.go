@@ -83,13 +83,19 @@ func run(args []string) int {
 // before it (cobra's flag and argument checks) are usage errors; a group
 // given an unknown subcommand is one too.
 func markUsage(c *cobra.Command, started *bool) {
-	if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+	if c.HasParent() && c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+		// cobra itself only catches an unknown command of the root.
 		c.Args = cobra.ArbitraryArgs
 		c.RunE = func(c *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErr("unknown command %q for %q", args[0], c.CommandPath())
+			if len(args) == 0 {
+				return c.Help()
 			}
-			return c.Help()
+			err := usageErr("unknown command %q for %q", args[0], c.CommandPath())
+			c.SuggestionsMinimumDistance = 2 // cobra's default for the root
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				err = usageErr("unknown command %q for %q; did you mean %s?", args[0], c.CommandPath(), strings.Join(s, " or "))
+			}
+			return err
 		}
 	} else if run := c.RunE; run != nil {
 		c.RunE = func(c *cobra.Command, args []string) error {
