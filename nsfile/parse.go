@@ -50,8 +50,8 @@ type parsedDoc struct {
 
 func parseDocs(data []byte) ([]parsedDoc, error) {
 	roots, syntax := splitDocuments(data)
-	roots = expandLists(roots)
-	if len(roots) == 0 && syntax == nil {
+	roots, listErrs := expandLists(roots)
+	if len(roots) == 0 && syntax == nil && listErrs == nil {
 		return nil, &fsm.ValidationError{Fields: []fsm.FieldError{{Path: "", Message: "no namespace documents in the file"}}}
 	}
 	multi := len(roots) > 1 || (len(roots) == 1 && syntax != nil)
@@ -86,6 +86,7 @@ func parseDocs(data []byte) ([]parsedDoc, error) {
 	if syntax != nil {
 		add(len(roots), *syntax)
 	}
+	errs = append(errs, listErrs...)
 	if len(errs) > 0 {
 		sortFieldErrors(errs)
 		return nil, &fsm.ValidationError{Fields: errs}
@@ -95,31 +96,55 @@ func parseDocs(data []byte) ([]parsedDoc, error) {
 
 // expandLists replaces a document that is a list of namespaces by its
 // items: a sequence, or a mapping of only namespaces (a sequence) and
-// revision. Anything else stays one document.
-func expandLists(roots []*yaml.Node) []*yaml.Node {
+// revision. Anything else stays one document. A list may hold no alias:
+// every item is parsed on its own, so items aliasing one anchor would
+// multiply its size (the CLI never prints aliases; one document per
+// namespace may use them).
+func expandLists(roots []*yaml.Node) ([]*yaml.Node, []fsm.FieldError) {
 	var out []*yaml.Node
+	var errs []fsm.FieldError
 	for _, root := range roots {
-		n := resolve(root)
+		var items []*yaml.Node
 		switch {
-		case n.Kind == yaml.SequenceNode:
-			out = append(out, n.Content...)
-		case n.Kind == yaml.MappingNode && isListView(n):
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == "namespaces" {
-					out = append(out, resolve(n.Content[i+1]).Content...)
+		case root.Kind == yaml.SequenceNode:
+			items = root.Content
+		case root.Kind == yaml.MappingNode && isListView(root):
+			for i := 0; i+1 < len(root.Content); i += 2 {
+				if root.Content[i].Value == "namespaces" {
+					items = root.Content[i+1].Content
 				}
 			}
 		default:
 			out = append(out, root)
+			continue
+		}
+		if a := firstAlias(root); a != nil {
+			errs = append(errs, fsm.FieldError{Line: a.Line, Message: fmt.Sprintf(
+				"aliases (*%s) are not allowed in a list of namespaces: write the values out, or give each namespace its own document (---)", a.Value)})
+			continue
+		}
+		out = append(out, items...)
+	}
+	return out, errs
+}
+
+// firstAlias finds an alias node in n's tree (aliases are not followed).
+func firstAlias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := firstAlias(c); a != nil {
+			return a
 		}
 	}
-	return out
+	return nil
 }
 
 func isListView(n *yaml.Node) bool {
 	found := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		switch k, v := resolve(n.Content[i]), resolve(n.Content[i+1]); {
+		switch k, v := n.Content[i], n.Content[i+1]; {
 		case k.Value == "namespaces" && v.Kind == yaml.SequenceNode:
 			found = true
 		case k.Value == "revision":

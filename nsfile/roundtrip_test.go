@@ -131,6 +131,11 @@ func TestParseLists(t *testing.T) {
 			t.Errorf("%s: %v", src, specs)
 		}
 	}
+	// Items aliasing one anchor would multiply it: refused.
+	bomb := "- &a {name: a, abstraction: keyvalue, backend: postgres, access: {owners: [{team: t}]}}\n" + strings.Repeat("- *a\n", 5)
+	if got := problems(t, bomb); len(got) != 1 || got[0].Line != 2 || !strings.Contains(got[0].Message, "aliases (*a) are not allowed") {
+		t.Errorf("aliases in a list: %v", got)
+	}
 	got := problems(t, "namespaces:\n  - "+doc("a")+"\n  - "+doc("a")+"\n")
 	if len(got) != 1 || got[0].Path != "[1].namespace" || got[0].Line != 3 {
 		t.Errorf("duplicate in a list: %v", got)
