@@ -60,3 +60,12 @@ func TestFutureChannelFound(t *testing.T) {
 		}
 	}
 }
+
+// Raft replicates without pipelining (see fencedTransport): the
+// transport never hands out a pipeline.
+func TestNoPipelineReplication(t *testing.T) {
+	ft := &fencedTransport{}
+	if _, err := ft.AppendEntriesPipeline("b", "b"); err != raft.ErrPipelineReplicationNotSupported {
+		t.Fatalf("AppendEntriesPipeline: %v, want ErrPipelineReplicationNotSupported", err)
+	}
+}

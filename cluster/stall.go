@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -57,29 +58,15 @@ type fencedTransport struct {
 	fenced atomic.Bool
 }
 
-func (t *fencedTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
-	if t.fenced.Load() {
-		return nil, errFenced
-	}
-	p, err := t.NetworkTransport.AppendEntriesPipeline(id, target)
-	if err != nil {
-		return nil, err
-	}
-	return fencedPipeline{AppendPipeline: p, t: t}, nil
-}
-
-// fencedPipeline fails sends while fenced: a pipelined leader otherwise
-// keeps followers content with an empty append every CommitTimeout.
-type fencedPipeline struct {
-	raft.AppendPipeline
-	t *fencedTransport
-}
-
-func (p fencedPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
-	if p.t.fenced.Load() {
-		return nil, errFenced
-	}
-	return p.AppendPipeline.AppendEntries(args, resp)
+// AppendEntriesPipeline reports pipelining unsupported: raft then
+// replicates with one AppendEntries at a time. hashicorp/raft's pipeline
+// can wedge: when pipelineDecode returns (a follower answered
+// Success=false, or a newer term), one more send can park on the full
+// in-flight queue while the decoder parks on a done channel nobody reads;
+// that follower is never replicated to again (heartbeats still flow, so no
+// election heals it) and the leader's Shutdown never returns.
+func (t *fencedTransport) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
 }
 
 func (t *fencedTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
@@ -94,6 +81,20 @@ func (t *fencedTransport) RequestVote(id raft.ServerID, target raft.ServerAddres
 		return errFenced
 	}
 	return t.NetworkTransport.RequestVote(id, target, args, resp)
+}
+
+func (t *fencedTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
+	if t.fenced.Load() {
+		return errFenced
+	}
+	return t.NetworkTransport.InstallSnapshot(id, target, args, resp, data)
+}
+
+func (t *fencedTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
+	if t.fenced.Load() {
+		return errFenced
+	}
+	return t.NetworkTransport.TimeoutNow(id, target, args, resp)
 }
 
 func (t *fencedTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
