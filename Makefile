@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run bench bench-failover fuzz clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run bench bench-failover fuzz fuzz-api clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,10 +69,15 @@ bench: build ## print benchmark numbers: go test -bench, then prismctl bench on 
 bench-failover: build ## kill -9 the leader 10 times; time until a write is acknowledged
 	./scripts/failover.sh 10
 
-fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+fuzz: ## run each fuzz target for FUZZTIME (default 30s), then the API fuzzer (fuzz-api)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),30s) ./nsfile/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeCommand -fuzztime $(or $(FUZZTIME),30s) ./fsm/
 	$(GO) test -run '^$$' -fuzz FuzzRestore -fuzztime $(or $(FUZZTIME),30s) ./fsm/
+	@$(MAKE) --no-print-directory fuzz-api
+
+fuzz-api: ## API fuzzer: every RPC of a 3-node in-process cluster for APIFUZZ_TIME (default 5m); SEED=n reproduces
+	PRISM_APIFUZZ_TIME=$(or $(APIFUZZ_TIME),5m) $(if $(SEED),PRISM_APIFUZZ_SEED=$(SEED)) \
+		$(GO) test -race -count=1 -timeout 0 -run '^TestAPIFuzz$$' -v ./internal/apifuzz/
 
 clean: ## remove binaries and local cluster data
 	rm -rf $(BIN) ./data
