@@ -247,7 +247,7 @@ func TestAPIFuzz(t *testing.T) {
 	}
 	t.Logf("apifuzz summary (seed %d):\n%s", seed, stats.Table())
 	for k, ex := range stats.Examples() {
-		t.Logf("apifuzz: %s for well-formed requests, e.g.: %s", k, strings.Join(ex, " | "))
+		t.Logf("apifuzz: suspect answers %s, e.g.: %s", k, strings.Join(ex, " | "))
 	}
 	for _, m := range methods {
 		if stats.Calls(m.FullMethod()) == 0 && stats.Total() > int64(50*len(methods)) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -209,20 +210,20 @@ func (c *fuzzClient) one(ctx context.Context) {
 	c.trace(m, node, mode, reqs)
 	c.calls.Add(1)
 	start := time.Now()
-	var code codes.Code
+	var st *status.Status
 	if m.Streaming() {
-		code = c.stream(ctx, cc, m, reqs, mode == modeRaw)
+		st = c.stream(ctx, cc, m, reqs, mode == modeRaw)
 	} else {
-		code = c.unary(ctx, cc, m, reqs[0], mode == modeRaw)
+		st = c.unary(ctx, cc, m, reqs[0], mode == modeRaw)
 	}
 	var example func() string
-	if (code == codes.Unknown || code == codes.Internal) && mode != modeRaw {
-		example = func() string { return describe(reqs) }
+	if suspect(st, mode) {
+		example = func() string { return st.Message() + ": " + describe(reqs) }
 	}
-	c.stats.record(m.FullMethod(), mode, code, time.Since(start), example)
+	c.stats.record(m.FullMethod(), mode, st.Code(), time.Since(start), example)
 }
 
-func (c *fuzzClient) unary(ctx context.Context, cc *grpc.ClientConn, m Method, req request, isRaw bool) codes.Code {
+func (c *fuzzClient) unary(ctx context.Context, cc *grpc.ClientConn, m Method, req request, isRaw bool) *status.Status {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	var err error
@@ -231,12 +232,12 @@ func (c *fuzzClient) unary(ctx context.Context, cc *grpc.ClientConn, m Method, r
 	} else {
 		err = cc.Invoke(ctx, m.FullMethod(), req.msg, New(m.Desc.Output()))
 	}
-	return status.Code(err)
+	return status.Convert(err)
 }
 
 // stream sends every request, half-closes, and reads a few answers; the
 // code is the stream's end, or OK when it was still open after them.
-func (c *fuzzClient) stream(ctx context.Context, cc *grpc.ClientConn, m Method, reqs []request, isRaw bool) codes.Code {
+func (c *fuzzClient) stream(ctx context.Context, cc *grpc.ClientConn, m Method, reqs []request, isRaw bool) *status.Status {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.StreamTimeout)
 	defer cancel()
 	var opts []grpc.CallOption
@@ -245,7 +246,7 @@ func (c *fuzzClient) stream(ctx context.Context, cc *grpc.ClientConn, m Method, 
 	}
 	s, err := cc.NewStream(ctx, m.streamDesc(), m.FullMethod(), opts...)
 	if err != nil {
-		return status.Code(err)
+		return status.Convert(err)
 	}
 	for _, r := range reqs {
 		var msg any = r.msg
@@ -264,12 +265,12 @@ func (c *fuzzClient) stream(ctx context.Context, cc *grpc.ClientConn, m Method, 
 		}
 		if err := s.RecvMsg(resp); err != nil {
 			if errors.Is(err, io.EOF) {
-				return codes.OK
+				return nil
 			}
-			return status.Code(err)
+			return status.Convert(err)
 		}
 	}
-	return codes.OK
+	return nil
 }
 
 func (c *fuzzClient) trace(m Method, node int, mode string, reqs []request) {
@@ -287,6 +288,19 @@ func (c *fuzzClient) trace(m Method, node int, mode string, reqs []request) {
 	c.traceMu.Lock()
 	_, _ = io.WriteString(c.cfg.Trace, line+"\n")
 	c.traceMu.Unlock()
+}
+
+// suspect reports an answer worth a look: Unknown (an error no code was
+// chosen for) or Internal (a server fault), except a raw request's Internal
+// from gRPC's own decoding of bytes that are not a message.
+func suspect(st *status.Status, mode string) bool {
+	switch st.Code() {
+	case codes.Unknown:
+		return true
+	case codes.Internal:
+		return mode != modeRaw || !strings.Contains(st.Message(), "failed to unmarshal the received message")
+	}
+	return false
 }
 
 // describe is the requests as text, long values cut.

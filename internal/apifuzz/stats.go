@@ -83,8 +83,9 @@ func (s *Stats) Count(method string, c codes.Code) int64 {
 	return s.calls[method][c]
 }
 
-// Examples are requests kept for "method code" keys (Unknown and Internal
-// answers to well-formed requests), as text.
+// Examples are the requests kept, as text after the status message, for
+// "method code" keys of suspect answers (Unknown, and Internal other than
+// gRPC's refusal of undecodable bytes).
 func (s *Stats) Examples() map[string][]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
