@@ -77,7 +77,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s), then the API fuzzer (f
 
 fuzz-api: ## API fuzzer: every RPC of a 3-node in-process cluster for APIFUZZ_TIME (default 5m); SEED=n reproduces
 	PRISM_APIFUZZ_TIME=$(or $(APIFUZZ_TIME),5m) $(if $(SEED),PRISM_APIFUZZ_SEED=$(SEED)) \
-		$(GO) test -race -count=1 -timeout 0 -run '^TestAPIFuzz$$' -v ./internal/apifuzz/
+		$(GO) test -race -count=1 -timeout $(or $(APIFUZZ_TIMEOUT),2h) -run '^TestAPIFuzz$$' -v ./internal/apifuzz/
 
 clean: ## remove binaries and local cluster data
 	rm -rf $(BIN) ./data

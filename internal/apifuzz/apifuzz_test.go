@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,6 +272,23 @@ func TestAPIFuzz(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("apifuzz: reproduce the requests with %s=%d", envSeed, seed)
+	}
+	stopWithin(t, c, time.Minute, seed)
+}
+
+// stopWithin stops every node, each within d. A node that cannot stop
+// would hang the test's cleanup forever: instead every goroutine's stack
+// goes to stderr and the test binary panics, naming the node.
+func stopWithin(t *testing.T, c *testcluster.Cluster, d time.Duration, seed uint64) {
+	for i := range c.Servers {
+		done := make(chan struct{})
+		go func() { defer close(done); c.Stop(i, false) }()
+		select {
+		case <-done:
+		case <-time.After(d):
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			panic(fmt.Sprintf("apifuzz: node %d did not stop within %v after the fuzz (%s=%d)", i+1, d, envSeed, seed))
+		}
 	}
 }
 
