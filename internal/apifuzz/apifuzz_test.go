@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -43,14 +45,16 @@ const (
 
 const internalService protoreflect.FullName = "prism.v1.Internal"
 
-// target is where each service is served: everything on the public gRPC
-// port. The node-to-node Internal service is fuzzed wherever it is served
-// (a peer that reaches that port can call it); when it moves to the raft
-// port, its line below becomes c.Config(i).Cluster.RaftAddr.
+// target is where each service is served: the public gRPC port, except the
+// node-to-node Internal service, which nodes serve on the raft port (gRPC
+// told from raft by its first bytes). It is fuzzed there: whoever reaches
+// the raft port can call it, and the test cluster has no gossip key, so no
+// node token guards it. Should it move again, its line below is the one
+// to change.
 func target(c *testcluster.Cluster) func(protoreflect.FullName, int) string {
 	return func(svc protoreflect.FullName, i int) string {
 		if svc == internalService {
-			return c.Endpoint(i)
+			return c.Config(i).Cluster.RaftAddr
 		}
 		return c.Endpoint(i)
 	}
@@ -257,6 +261,7 @@ func TestAPIFuzz(t *testing.T) {
 	}
 
 	checkCluster(t, c, cl, specs[0], seed)
+	checkInternalNotPublic(t, c, methods)
 	stopMonitors()
 	wg.Wait()
 	for i, w := range watches {
@@ -384,4 +389,25 @@ func checkCluster(t *testing.T, c *testcluster.Cluster, cl interface {
 		}
 		return nil
 	})
+}
+
+// checkInternalNotPublic: the public port does not serve Internal: each of
+// its methods answers Unimplemented there.
+func checkInternalNotPublic(t *testing.T, c *testcluster.Cluster, methods []apifuzz.Method) {
+	t.Helper()
+	ctx := testcluster.Ctx(t, 30*time.Second)
+	cc, err := grpc.NewClient(c.Endpoint(0), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	for _, m := range methods {
+		if m.Service != internalService || m.Streaming() {
+			continue
+		}
+		err := cc.Invoke(ctx, m.FullMethod(), apifuzz.New(m.Desc.Input()), apifuzz.New(m.Desc.Output()))
+		if status.Code(err) != codes.Unimplemented {
+			t.Errorf("apifuzz: %s on the public port answered %v, want Unimplemented", m.FullMethod(), err)
+		}
+	}
 }
