@@ -197,7 +197,11 @@ func (c *fuzzClient) one(ctx context.Context) {
 	reqs := make([]request, n)
 	for i := range reqs {
 		reqs[i] = c.build(m.Desc.Input(), mode)
-		if c.cfg.Allow != nil && reqs[i].msg != nil && !c.cfg.Allow(m, reqs[i].msg) {
+	}
+	// Built before Allow decides, so a refusal (which may depend on
+	// timing) never shifts this client's sequence of requests.
+	for _, r := range reqs {
+		if c.cfg.Allow != nil && r.msg != nil && !c.cfg.Allow(m, r.msg) {
 			c.stats.skip(m.FullMethod())
 			return
 		}
