@@ -132,7 +132,7 @@ func (g *Gen) count() int {
 var (
 	interestingInts = []int64{0, 1, -1, 2, 10, 100, 1000, math.MaxInt8, math.MaxInt16, math.MaxInt32, math.MinInt32,
 		math.MaxUint32, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, 1 << 53, 3_600_000, 3_600_001}
-	interestingFloats = []float64{0, -0.0, 1, -1, 0.5, 1e9, 1e308, -1e308, math.SmallestNonzeroFloat64,
+	interestingFloats = []float64{0, math.Copysign(0, -1), 1, -1, 0.5, 1e9, 1e308, -1e308, math.SmallestNonzeroFloat64,
 		math.Inf(1), math.Inf(-1), math.NaN()}
 )
 

@@ -104,7 +104,9 @@ func Seeds(specs []*fsmpb.NamespaceSpec, snapshot []byte) map[protoreflect.FullN
 		&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "prism.v1.Internal"}},
 		&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileByFilename{FileByFilename: "rpc/rpcpb/api.proto"}},
 		&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_AllExtensionNumbersOfType{AllExtensionNumbersOfType: "prism.v1.ApplyRequest"}},
+		//lint:ignore SA1019 the server still serves v1alpha reflection, so the fuzzer calls it
 		&reflectionv1alpha.ServerReflectionRequest{MessageRequest: &reflectionv1alpha.ServerReflectionRequest_ListServices{}},
+		//lint:ignore SA1019 the server still serves v1alpha reflection, so the fuzzer calls it
 		&reflectionv1alpha.ServerReflectionRequest{MessageRequest: &reflectionv1alpha.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "prism.v1.NamespaceService"}},
 	)
 	return out
