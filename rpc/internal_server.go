@@ -25,7 +25,7 @@ func NewInternalGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog
 		}
 		return nil
 	}
-	il := internalLogger{log: log.With("component", "rpc-internal", "node", node.ID())}
+	il := newInternalLogger(log.With("component", "rpc-internal", "node", node.ID()))
 	s := grpc.NewServer(
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		// A forwarded request is one the public port accepted (at most its

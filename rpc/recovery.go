@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,7 +45,19 @@ func (m *Metrics) recoveryOpt() recovery.Option {
 
 // internalLogger logs each call answered Internal, once: with the stack
 // when a handler panicked. It sits outside the recovery interceptor.
-type internalLogger struct{ log *slog.Logger }
+// Other Internal answers (a stream message that does not decode, say) are
+// what untrusted input can cause at will: they are logged at most a few a
+// second, and the count of those dropped is logged with the next one
+// (every answer is counted in prism_grpc_requests_total either way).
+type internalLogger struct {
+	log     *slog.Logger
+	limit   *rate.Limiter
+	dropped *atomic.Int64
+}
+
+func newInternalLogger(log *slog.Logger) internalLogger {
+	return internalLogger{log: log, limit: rate.NewLimiter(rate.Limit(2), 10), dropped: new(atomic.Int64)}
+}
 
 func (l internalLogger) note(method string, err error) {
 	if status.Code(err) != codes.Internal {
@@ -53,7 +67,11 @@ func (l internalLogger) note(method string, err error) {
 		l.log.Error("handler panicked", "method", method, "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
 		return
 	}
-	l.log.Error("internal error", "method", method, "err", err)
+	if !l.limit.Allow() {
+		l.dropped.Add(1)
+		return
+	}
+	l.log.Error("internal error", "method", method, "err", err, "not_logged_since_last", l.dropped.Swap(0))
 }
 
 func (l internalLogger) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

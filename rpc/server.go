@@ -83,7 +83,7 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 		return nil, err
 	}
 	log = log.With("component", "rpc")
-	il := internalLogger{log: log}
+	il := newInternalLogger(log)
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
