@@ -151,7 +151,7 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 		// The current state, as of a linearizable point, then what follows.
 		chunks, rev, err := w.listings.list(ctx, w.node, filter)
 		if err != nil {
-			return w.endStatus(err)
+			return w.endStatus(ctx, err)
 		}
 		if sub, err = hub.Subscribe(rev, filter); err != nil {
 			return watchStatus(err)
@@ -174,7 +174,7 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	for {
 		select {
 		case <-ctx.Done():
-			return w.endStatus(ctx.Err())
+			return w.endStatus(ctx, ctx.Err())
 		case <-sub.Ready():
 			var ok bool
 			if batches, ok = sub.Next(batches); !ok {
@@ -200,28 +200,52 @@ func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_
 	}
 }
 
-// untilStopping is ctx, also cancelled when the node drains.
+// watchNoLeaderLimit is how long a node may know no leader before it ends
+// its watch streams (Unavailable, NO_LEADER): a node cut off from the
+// cluster stops receiving changes, and its watchers should resume on a
+// node that still gets them before the history they need is compacted
+// away there (as etcd's WithRequireLeader does). Longer than an election.
+const watchNoLeaderLimit = 5 * time.Second
+
+// untilStopping is ctx, also cancelled when the node drains (cause
+// ErrStopping) or has known no leader for watchNoLeaderLimit (cause
+// cluster.ErrNoLeader).
 func (w *watchService) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	go func() {
-		select {
-		case <-w.stopping:
-			cancel()
-		case <-ctx.Done():
+		tick := time.NewTicker(watchNoLeaderLimit / 10)
+		defer tick.Stop()
+		var leaderless time.Time // since when no leader is known; zero while one is
+		for {
+			select {
+			case <-w.stopping:
+				cancel(ErrStopping)
+				return
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				switch {
+				case w.node.LeaderID() != "":
+					leaderless = time.Time{}
+				case leaderless.IsZero():
+					leaderless = now
+				case now.Sub(leaderless) >= watchNoLeaderLimit:
+					cancel(fmt.Errorf("%w: none known for %s; resume the watch on another node", cluster.ErrNoLeader, watchNoLeaderLimit))
+					return
+				}
+			}
 		}
 	}()
-	return ctx, cancel
+	return ctx, func() { cancel(context.Canceled) }
 }
 
-// endStatus is how a watch stream that ended with err answers: ErrStopping
-// when the node is draining, whatever the stream was doing.
-func (w *watchService) endStatus(err error) error {
-	select {
-	case <-w.stopping:
-		return toStatus(ErrStopping)
-	default:
-		return toStatus(err)
+// endStatus is how a watch stream that ended with err answers: why the
+// node ended it (stopping, no leader), whatever the stream was doing.
+func (w *watchService) endStatus(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrStopping) || errors.Is(cause, cluster.ErrNoLeader) {
+		return toStatus(cause)
 	}
+	return toStatus(err)
 }
 
 // maxCoalesced bounds one coalesced message (the client's default receive

@@ -34,7 +34,7 @@ func (w *watchService) Watches(stream rpcpb.WatchService_WatchesServer) error {
 	go func() { recvErr <- s.receive(ctx) }()
 	err := s.serve(ctx, recvErr)
 	if ctx.Err() != nil {
-		return w.endStatus(err)
+		return w.endStatus(ctx, err)
 	}
 	return err
 }
