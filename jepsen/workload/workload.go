@@ -74,14 +74,9 @@ func notApplied(err error) bool {
 	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition:
 		return true
 	case codes.Unavailable:
-		if r := client.Reason(err); r != "" {
-			return r == rpcpb.ReasonNoLeader
-		}
-		m := st.Message()
-		// "error reading server preface": the connection never became
-		// ready, so gRPC never sent the request.
-		return strings.Contains(m, "connection refused") || strings.Contains(m, "no such host") ||
-			strings.Contains(m, "error reading server preface")
+		// The client says, as a typed reason, whether a write may have
+		// taken effect (NO_LEADER: no attempt did); never the message text.
+		return client.Reason(err) == rpcpb.ReasonNoLeader
 	}
 	return false
 }

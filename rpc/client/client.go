@@ -178,6 +178,7 @@ const readyWait = time.Second
 func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *grpc.ClientConn) error) error {
 	toLeader := kind != read
 	var last error
+	maybeSent := false // a write attempt may have reached a server and taken effect
 	for attempt := 0; ; attempt++ {
 		for _, addr := range c.order(toLeader) {
 			cc, err := c.conn(addr)
@@ -195,7 +196,7 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 					}
 				}
 			}
-			if kind == write && !grpcconn.Ready(ctx, cc, readyWait) {
+			if kind != read && !grpcconn.Ready(ctx, cc, readyWait) {
 				// Not connected: the request is certainly not sent.
 				last = status.Errorf(codes.Unavailable, "client: no connection to %s", addr)
 				c.demote(addr)
@@ -211,11 +212,11 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 				return nil
 			}
 			last = err
-			if ctx.Err() != nil {
-				return err
+			if kind != read && !definite(err) {
+				maybeSent = true
 			}
-			if !retryable(err, kind) {
-				return err
+			if ctx.Err() != nil || !retryable(err, kind) {
+				return giveUp(kind, maybeSent, err)
 			}
 			c.demote(addr)
 		}
@@ -224,10 +225,54 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 			if last == nil {
 				last = ctx.Err()
 			}
-			return last
+			return giveUp(kind, maybeSent, last)
 		case <-time.After(backoff(attempt)):
 		}
 	}
+}
+
+// definite: the answer says what happened to the request: a business
+// refusal, or NO_LEADER (not applied). Anything else (a lost connection, a
+// timeout, OUTCOME_UNKNOWN) leaves a write's outcome open.
+func definite(err error) bool {
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
+		codes.PermissionDenied, codes.Unauthenticated, codes.ResourceExhausted, codes.OutOfRange, codes.Unimplemented:
+		return true
+	case codes.Unavailable:
+		return Reason(err) == rpcpb.ReasonNoLeader
+	}
+	return false
+}
+
+// giveUp is the error a call ends with. For a write it says, as a typed
+// reason, whether it may have taken effect: OUTCOME_UNKNOWN once any
+// attempt may have reached a server (the last attempt's own error, say a
+// refused connection, does not undo an earlier one), NO_LEADER when none
+// did. A definite answer is returned as it is.
+func giveUp(kind int, maybeSent bool, err error) error {
+	if kind == read || definite(err) {
+		if kind == read || !maybeSent || status.Code(err) != codes.Unavailable {
+			return err
+		}
+	}
+	st, _ := status.FromError(err)
+	code := st.Code()
+	if code != codes.DeadlineExceeded && code != codes.Canceled {
+		code = codes.Unavailable
+	}
+	reason, msg := rpcpb.ReasonNoLeader, "not applied: "+st.Message()
+	if maybeSent {
+		reason, msg = rpcpb.ReasonUncertain, "outcome unknown: an attempt may have been applied: "+st.Message()
+	}
+	if Reason(err) == reason {
+		return err
+	}
+	withInfo, derr := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{Domain: rpcpb.ErrorDomain, Reason: reason})
+	if derr != nil {
+		return err
+	}
+	return withInfo.Err()
 }
 
 func backoff(attempt int) time.Duration {

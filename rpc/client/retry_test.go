@@ -178,3 +178,54 @@ func TestApplyResentWithTheSameRequestID(t *testing.T) {
 		t.Fatalf("request ids sent: %q, want the same one twice", ids)
 	}
 }
+
+// lostOnce answers its first Apply as a lost connection would (Unavailable,
+// no reason: the write may have been applied) and then stops serving.
+type lostOnce struct {
+	rpcpb.UnimplementedNamespaceServiceServer
+	stop func()
+}
+
+func (l *lostOnce) Apply(context.Context, *rpcpb.ApplyRequest) (*rpcpb.ApplyResponse, error) {
+	go l.stop()
+	return nil, status.Error(codes.Unavailable, "transport is closing")
+}
+
+// A write whose first attempt may have been applied ends OUTCOME_UNKNOWN,
+// even when every later attempt is refused before it is sent; one that no
+// server ever took ends NO_LEADER (not applied). Before, the last attempt's
+// "connection refused" was returned, and read as "not applied" for a write
+// that had committed (Jepsen set checker, seed 503041).
+func TestWriteOutcomeAfterRetries(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	rpcpb.RegisterNamespaceServiceServer(srv, &lostOnce{stop: srv.Stop})
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	c, err := New(Config{Endpoints: []string{ln.Addr().String(), closedPort(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err = c.Apply(ctx, &rpcpb.ApplyRequest{Spec: &fsmpb.NamespaceSpec{Name: "n"}})
+	if Reason(err) != rpcpb.ReasonUncertain {
+		t.Fatalf("after a lost attempt: %v, want OUTCOME_UNKNOWN", err)
+	}
+
+	c2, err := New(Config{Endpoints: []string{closedPort(t), diesBeforePreface(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	_, err = c2.Delete(ctx2, &rpcpb.DeleteRequest{Name: "n"})
+	if status.Code(err) != codes.Unavailable || Reason(err) != rpcpb.ReasonNoLeader {
+		t.Fatalf("never sent: %v, want Unavailable NO_LEADER", err)
+	}
+}
