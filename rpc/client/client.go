@@ -16,6 +16,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -196,8 +197,12 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 					}
 				}
 			}
-			if kind != read && !grpcconn.Ready(ctx, cc, readyWait) {
-				// Not connected: the request is certainly not sent.
+			// A write that may not be resent waits for its connection; an
+			// idempotent one skips a node known unreachable right now and is
+			// otherwise sent at once (failover must not wait on a dead node).
+			// Either way, a request not sent is known not applied.
+			if (kind == write && !grpcconn.Ready(ctx, cc, readyWait)) ||
+				(kind == idempotent && cc.GetState() == connectivity.TransientFailure) {
 				last = status.Errorf(codes.Unavailable, "client: no connection to %s", addr)
 				c.demote(addr)
 				continue
