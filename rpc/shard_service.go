@@ -21,7 +21,7 @@ type shardService struct {
 // (forwarding after a lost connection) apply it at most once.
 func apply(ctx context.Context, node *cluster.Node, cmd *fsmpb.Command) (fsm.Result, error) {
 	if cmd.RequestId == "" {
-		cmd.RequestId = newRequestID()
+		cmd.RequestId = rpcpb.NewRequestID()
 	}
 	res, err := node.Apply(ctx, cmd)
 	if err == nil {

@@ -4,8 +4,6 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,13 +24,6 @@ import (
 	"github.com/prism/controlplane/internal/grpcconn"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
-
-// newRequestID is a random request id (128 bits, hex).
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 // ErrNoEndpoints: the client was given no endpoint.
 var ErrNoEndpoints = errors.New("client: no endpoints")
@@ -365,7 +356,7 @@ func (c *Client) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (resp *rpcp
 		kind = read
 	} else if req.RequestId == "" {
 		req = proto.Clone(req).(*rpcpb.ApplyRequest)
-		req.RequestId = newRequestID()
+		req.RequestId = rpcpb.NewRequestID()
 	}
 	err = c.do(ctx, kind, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).Apply(ctx, req)
@@ -380,7 +371,7 @@ func (c *Client) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (resp *rpcp
 func (c *Client) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (resp *rpcpb.DeleteResponse, err error) {
 	if req.RequestId == "" {
 		req = proto.Clone(req).(*rpcpb.DeleteRequest)
-		req.RequestId = newRequestID()
+		req.RequestId = rpcpb.NewRequestID()
 	}
 	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewNamespaceServiceClient(cc).Delete(ctx, req)
@@ -508,7 +499,7 @@ func (c *Client) RestoreSnapshot(ctx context.Context, data []byte) (resp *rpcpb.
 // kept across retries (see Apply): a late duplicate cannot bring back a
 // shard removed meanwhile.
 func (c *Client) RegisterShard(ctx context.Context, spec *fsmpb.ShardSpec) (resp *rpcpb.ShardResponse, err error) {
-	id := newRequestID()
+	id := rpcpb.NewRequestID()
 	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewShardServiceClient(cc).Register(ctx, &rpcpb.RegisterShardRequest{Spec: spec, RequestId: id})
 		return e
@@ -547,7 +538,7 @@ func (c *Client) ListShards(ctx context.Context, cons rpcpb.Consistency) (resp *
 // DrainShard marks a shard draining (undrain: false brings it back up),
 // with a request id kept across retries (see Apply).
 func (c *Client) DrainShard(ctx context.Context, id string, drain bool) (resp *rpcpb.ShardResponse, err error) {
-	req := &rpcpb.ShardIDRequest{Id: id, RequestId: newRequestID()}
+	req := &rpcpb.ShardIDRequest{Id: id, RequestId: rpcpb.NewRequestID()}
 	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		sc := rpcpb.NewShardServiceClient(cc)
 		if drain {
@@ -563,7 +554,7 @@ func (c *Client) DrainShard(ctx context.Context, id string, drain bool) (resp *r
 // RemoveShard removes a shard that serves no namespace (with a request id
 // kept across retries).
 func (c *Client) RemoveShard(ctx context.Context, id string) error {
-	req := &rpcpb.ShardIDRequest{Id: id, RequestId: newRequestID()}
+	req := &rpcpb.ShardIDRequest{Id: id, RequestId: rpcpb.NewRequestID()}
 	return c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) error {
 		_, e := rpcpb.NewShardServiceClient(cc).Remove(ctx, req)
 		return e
@@ -573,7 +564,7 @@ func (c *Client) RemoveShard(ctx context.Context, id string) error {
 // Assign pins a namespace to a shard ("" unassigns), with a request id
 // kept across retries (see Apply).
 func (c *Client) Assign(ctx context.Context, name, shardID string) (resp *rpcpb.AssignResponse, err error) {
-	req := &rpcpb.AssignRequest{Name: name, ShardId: shardID, RequestId: newRequestID()}
+	req := &rpcpb.AssignRequest{Name: name, ShardId: shardID, RequestId: rpcpb.NewRequestID()}
 	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
 		resp, e = rpcpb.NewPlacementServiceClient(cc).Assign(ctx, req)
 		return e
