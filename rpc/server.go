@@ -70,6 +70,7 @@ type Server struct {
 	health   *health.Server
 	stopping chan struct{} // closed by Drain
 	drain    sync.Once
+	noLeader *leaderlessSignal // watch streams end once the node has known no leader for watchNoLeaderLimit
 }
 
 // healthInterval is how often health is brought in line with readiness.
@@ -97,12 +98,12 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 		grpc.ChainStreamInterceptor(m.stream, il.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	srv := &Server{Server: s, node: node, log: log, health: health.NewServer(), stopping: make(chan struct{})}
+	srv := &Server{Server: s, node: node, log: log, health: health.NewServer(), stopping: make(chan struct{}), noLeader: newLeaderlessSignal()}
 	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
 	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node, maxBytes: cfg.MaxSnapshotBytes})
 	rpcpb.RegisterShardServiceServer(s, &shardService{node: node})
-	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node, listings: newListings(cfg.MaxConcurrentListings), maxWatches: cfg.MaxWatchesPerStream, stopping: srv.stopping})
+	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node, listings: newListings(cfg.MaxConcurrentListings), maxWatches: cfg.MaxWatchesPerStream, stopping: srv.stopping, noLeader: srv.noLeader})
 	rpcpb.RegisterPlacementServiceServer(s, &placementService{node: node})
 	healthpb.RegisterHealthServer(s, &healthService{Server: srv.health, stopping: srv.stopping})
 	reflection.Register(s)
@@ -111,7 +112,8 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 }
 
 // Serve serves l until Stop or GracefulStop; meanwhile health follows the
-// node's readiness.
+// node's readiness, and watch streams end once the node has known no
+// leader for watchNoLeaderLimit.
 func (s *Server) Serve(l net.Listener) error {
 	done := make(chan struct{})
 	defer close(done)
@@ -120,16 +122,26 @@ func (s *Server) Serve(l net.Listener) error {
 		defer tick.Stop()
 		ready := s.node.Ready()
 		s.followReadiness(ready)
+		var leaderless time.Time // since when no leader is known; zero while one is
 		for {
 			select {
 			case <-done:
 				return
 			case <-s.stopping:
 				return
-			case <-tick.C:
+			case now := <-tick.C:
 				if r := s.node.Ready(); r != ready {
 					ready = r
 					s.followReadiness(r)
+				}
+				switch {
+				case s.node.LeaderID() != "":
+					leaderless = time.Time{}
+					s.noLeader.set(false)
+				case leaderless.IsZero():
+					leaderless = now
+				case now.Sub(leaderless) >= watchNoLeaderLimit:
+					s.noLeader.set(true)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -27,6 +28,7 @@ type watchService struct {
 	listings   *listings
 	maxWatches int             // per Watches stream
 	stopping   <-chan struct{} // closed when the node drains: streams end with ErrStopping
+	noLeader   *leaderlessSignal
 }
 
 func toWatchEvent(e watch.Event) *rpcpb.WatchEvent {
@@ -212,31 +214,47 @@ const watchNoLeaderLimit = 5 * time.Second
 // cluster.ErrNoLeader).
 func (w *watchService) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
+	noLeader := w.noLeader.C()
 	go func() {
-		tick := time.NewTicker(watchNoLeaderLimit / 10)
-		defer tick.Stop()
-		var leaderless time.Time // since when no leader is known; zero while one is
-		for {
-			select {
-			case <-w.stopping:
-				cancel(ErrStopping)
-				return
-			case <-ctx.Done():
-				return
-			case now := <-tick.C:
-				switch {
-				case w.node.LeaderID() != "":
-					leaderless = time.Time{}
-				case leaderless.IsZero():
-					leaderless = now
-				case now.Sub(leaderless) >= watchNoLeaderLimit:
-					cancel(fmt.Errorf("%w: none known for %s; resume the watch on another node", cluster.ErrNoLeader, watchNoLeaderLimit))
-					return
-				}
-			}
+		select {
+		case <-w.stopping:
+			cancel(ErrStopping)
+		case <-noLeader:
+			cancel(fmt.Errorf("%w: none known for %s; resume the watch on another node", cluster.ErrNoLeader, watchNoLeaderLimit))
+		case <-ctx.Done():
 		}
 	}()
 	return ctx, func() { cancel(context.Canceled) }
+}
+
+// leaderlessSignal is closed while the node has known no leader for
+// watchNoLeaderLimit: one check for the node (the server's readiness
+// loop), not a timer per watch stream.
+type leaderlessSignal struct {
+	mu     sync.Mutex
+	ch     chan struct{}
+	closed bool
+}
+
+func newLeaderlessSignal() *leaderlessSignal { return &leaderlessSignal{ch: make(chan struct{})} }
+
+// C is closed once the node is leaderless past the limit (at once if it is now).
+func (l *leaderlessSignal) C() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ch
+}
+
+func (l *leaderlessSignal) set(leaderless bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case leaderless && !l.closed:
+		close(l.ch)
+		l.closed = true
+	case !leaderless && l.closed:
+		l.ch, l.closed = make(chan struct{}), false
+	}
 }
 
 // endStatus is how a watch stream that ended with err answers: why the
