@@ -35,7 +35,10 @@ func (n *Node) Apply(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error
 	// it is sent: a forward lost in transit may be sent again.
 	err := n.onLeader(ctx, cmd.RequestId != "",
 		func() (err error) {
-			res, err = n.applyLocal(ctx, cmd, fsm.FromClient)
+			// Validated above: propose without checking it again.
+			n.restoreMu.RLock()
+			defer n.restoreMu.RUnlock()
+			res, err = n.propose(ctx, cmd)
 			return err
 		},
 		func(c rpcpb.InternalClient) error {
@@ -180,6 +183,12 @@ func (n *Node) applyLocked(ctx context.Context, cmd *fsmpb.Command, o fsm.Origin
 	if err := fsm.ValidateCommand(cmd, o); err != nil {
 		return fsm.Result{}, err
 	}
+	return n.propose(ctx, cmd)
+}
+
+// propose stamps a validated command with this leader's clock and commits
+// it; the caller holds restoreMu.
+func (n *Node) propose(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
 	c := proto.Clone(cmd).(*fsmpb.Command)
 	c.UnixNano = n.clock.Now().UnixNano()
 	data, err := fsm.EncodeCommand(c)
