@@ -68,6 +68,9 @@ func clone(ns *fsmpb.Namespace) *fsmpb.Namespace {
 		Move:            ns.Move, // immutable: replaced, never changed in place
 
 		CoolingSinceRevision: ns.CoolingSinceRevision,
+		Resources:            ns.Resources, // immutable: replaced, never changed in place
+		SpecRevision:         ns.SpecRevision,
+		Reconcile:            ns.Reconcile, // immutable
 	}
 }
 
@@ -84,6 +87,9 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: err}
 	}
 	cur, exists := s.live(name)
+	if err := s.checkClaims(name, spec); err != nil {
+		return Result{Revision: s.revision, Err: err}
+	}
 	if !exists {
 		rev := s.bump()
 		ns := &fsmpb.Namespace{
@@ -92,10 +98,12 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 			StatusReason:    "waiting for provisioning",
 			Revision:        rev,
 			CreateRevision:  rev,
+			SpecRevision:    rev,
 			CreatedUnixNano: cmd.UnixNano,
 			UpdatedUnixNano: cmd.UnixNano,
 		}
 		s.namespaces[name] = ns
+		s.claim(name, spec)
 		return Result{Revision: rev, Namespace: ns}
 	}
 	if cur.Status == statusDeleting {
@@ -108,6 +116,7 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 	if spec.Backend != cur.Spec.Backend {
 		problems = append(problems, FieldError{Path: "backend", Message: fmt.Sprintf("cannot change from %q to %q (immutable)", cur.Spec.Backend, spec.Backend)})
 	}
+	problems = append(problems, fixedResources(cur, spec)...)
 	if problems != nil {
 		return Result{Revision: s.revision, Err: &ValidationError{Fields: problems}}
 	}
@@ -117,6 +126,8 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 	ns := clone(cur)
 	ns.Spec = spec
 	ns.Revision = s.bump()
+	ns.SpecRevision = ns.Revision
+	s.claim(name, spec)
 	ns.UpdatedUnixNano = cmd.UnixNano
 	s.namespaces[name] = ns
 	return Result{Revision: ns.Revision, Namespace: ns}
@@ -207,5 +218,6 @@ func purgeNamespace(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: err}
 	}
 	delete(s.namespaces, body.Name)
+	s.unclaim(body.Name)
 	return Result{Revision: s.bump(), Namespace: cur, Deleted: true, PrevShards: Involved(cur)}
 }

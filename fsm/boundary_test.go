@@ -16,6 +16,7 @@ func TestImportBoundary(t *testing.T) {
 		Allow: []string{
 			"context",
 			"github.com/prism/controlplane/fsm/fsmpb",
+			"github.com/prism/controlplane/provision/plan",
 			"google.golang.org/protobuf/proto",
 			"google.golang.org/protobuf/reflect/protoreflect",
 		},

@@ -53,6 +53,7 @@ type state struct {
 	clusterID  string
 	generation uint64 // operator restores so far (SnapshotHeader.generation)
 	requests   *requestLog
+	claims     *claims // derived from namespaces; nil until first used
 }
 
 func newState() *state {

@@ -327,7 +327,9 @@ func TestClusterIDFirstWins(t *testing.T) {
 func TestCloneCopiesEveryField(t *testing.T) {
 	ns := &fsmpb.Namespace{Spec: spec("a"), Status: statusActive, StatusReason: "r", ShardId: "s",
 		Revision: 2, CreateRevision: 1, CreatedUnixNano: 3, UpdatedUnixNano: 4, DeletedUnixNano: 5, Pinned: true,
-		Move: &fsmpb.NamespaceMove{From: "s", To: "t", Phase: fsmpb.MovePhase_MOVE_PHASE_SHADOW, StartedUnixNano: 6}, CoolingSinceRevision: 2}
+		Move: &fsmpb.NamespaceMove{From: "s", To: "t", Phase: fsmpb.MovePhase_MOVE_PHASE_SHADOW, StartedUnixNano: 6}, CoolingSinceRevision: 2,
+		Resources:    []*fsmpb.Resource{{Backend: "postgres", Kind: "table", Name: "public.a", State: fsmpb.ResourceState_RESOURCE_STATE_READY}},
+		SpecRevision: 1, Reconcile: &fsmpb.ReconcileRequest{Revision: 2, Recreate: true}}
 	// Every field is set above: a new field must be added there and to clone.
 	fields := ns.ProtoReflect().Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {

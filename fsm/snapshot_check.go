@@ -21,6 +21,7 @@ func checkNamespaceRecord(ns *fsmpb.Namespace) error {
 	if _, ok := fsmpb.NamespaceStatus_name[int32(ns.Status)]; !ok || ns.Status == 0 {
 		v.add("status", "unknown value %d", ns.Status)
 	}
+	checkResources(v, "resources", ns.Resources)
 	if len(v.errs) > 0 {
 		return fmt.Errorf("%w: namespace record %q: %s", ErrBadSnapshot, ns.Spec.Name, v.errs[0])
 	}

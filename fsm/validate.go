@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/provision/plan"
 )
 
 // Allowed values of the enumerated spec fields, sorted. Callers may read
@@ -19,6 +20,7 @@ var (
 	OwnerKinds    = []string{"service", "team", "user"}
 	AccessModes   = []string{"read-only", "read-write"}
 	Isolations    = []string{"dedicated", "shared"} // "" means decided by size
+	OnDelete      = []string{"delete", "retain"}    // "" means delete
 )
 
 // MaxNameLen is the longest namespace name (a DNS label).
@@ -30,6 +32,7 @@ var (
 	ownerKinds    = slices.Clone(OwnerKinds)
 	accessModes   = slices.Clone(AccessModes)
 	isolations    = slices.Clone(Isolations)
+	onDelete      = slices.Clone(OnDelete)
 
 	nameRE    = regexp.MustCompile(`^[a-z]([a-z0-9-]*[a-z0-9])?$`)
 	backendRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -72,6 +75,11 @@ func ValidateSpec(s *fsmpb.NamespaceSpec) []FieldError {
 	v.access(s.GetAccess())
 	v.backendConfig(s.GetBackendConfigJson(), s.GetBackend())
 	v.placement(s.GetPlacement())
+	if nameRE.MatchString(s.GetName()) && backendRE.MatchString(s.GetBackend()) {
+		for _, p := range plan.Check(s) {
+			v.add(p.Path, "%s", p.Message)
+		}
+	}
 	return v.errs
 }
 
@@ -130,6 +138,7 @@ func (v *validator) policies(p *fsmpb.Policies) {
 		return
 	}
 	v.oneOf("policies.consistency", p.GetConsistency(), consistencies, false)
+	v.oneOf("policies.on_delete", p.GetOnDelete(), onDelete, false)
 	if p.RetentionDays != nil && p.GetRetentionDays() < 1 {
 		v.add("policies.retention_days", "must be >= 1 when set (got %d); leave it null to keep forever", p.GetRetentionDays())
 	}

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"unicode/utf8"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
@@ -49,6 +50,8 @@ var clientBodies = map[string]bool{
 	"set_shard_state":  true, // drain and undrain only
 	"remove_shard":     true,
 	"assign_namespace": true,
+
+	"reconcile_namespace": true,
 }
 
 // ValidateCommand checks, before a command is proposed, that this binary
@@ -167,6 +170,19 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 		}
 		enum(v, p+".phase", fsmpb.MovePhase_name, int32(b.Phase), true)
 		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	case "set_namespace_resources":
+		b := cmd.GetSetNamespaceResources()
+		v.dnsName(p+".name", b.Name)
+		if b.CreateRevision <= 0 || b.CreateRevision > MaxRevision {
+			v.add(p+".create_revision", "required: the incarnation the work was done for")
+		}
+		ifRevisionArg(v, p+".spec_revision", b.SpecRevision)
+		ifRevisionArg(v, p+".ack_reconcile", b.AckReconcile)
+		enum(v, p+".status", fsmpb.NamespaceStatus_name, int32(b.Status), true)
+		reason(v, p+".reason", b.Reason)
+		checkResources(v, p+".resources", b.Resources)
+	case "reconcile_namespace":
+		v.dnsName(p+".name", cmd.GetReconcileNamespace().GetName())
 	case "expire_shard_grace":
 		b := cmd.GetExpireShardGrace()
 		v.dnsName(p+".id", b.Id)
@@ -175,6 +191,28 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 		b := cmd.GetEndCooling()
 		v.dnsName(p+".name", b.Name)
 		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	}
+}
+
+// MaxResources bounds the resources of one namespace.
+const MaxResources = 16
+
+func checkResources(v *validator, path string, rs []*fsmpb.Resource) {
+	if len(rs) > MaxResources {
+		v.add(path, "at most %d resources (got %d)", MaxResources, len(rs))
+		return
+	}
+	for i, r := range rs {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if r == nil {
+			v.add(p, "must not be null")
+			continue
+		}
+		if r.Backend == "" || r.Kind == "" || r.Name == "" || len(r.Name) > 512 || len(r.Backend) > 32 || len(r.Kind) > 32 || len(r.Target) > 256 || len(r.PlanHash) > 64 {
+			v.add(p, "backend, kind and name are required and bounded")
+		}
+		enum(v, p+".state", fsmpb.ResourceState_name, int32(r.State), false)
+		reason(v, p+".detail", r.Detail)
 	}
 }
 

@@ -213,7 +213,7 @@ func TestParseProblems(t *testing.T) {
 func TestParseValues(t *testing.T) {
 	src := `namespace: ns
 abstraction: keyvalue
-backend: postgres
+backend: custom
 capacity:
   estimated_read_rps: 0x10
   estimated_write_rps: 1_000
@@ -229,7 +229,7 @@ access:
   consumers:
     - service: "  spaced name   ( read-only )"
 backend_config:
-  postgres:
+  custom:
     base: &base {pool_size: 20, nested: [1, 2.5, true, null, x, 2024-01-02]}
     copy: *base
 placement:
@@ -259,7 +259,7 @@ placement:
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg := m["postgres"].(map[string]any)
+	pg := m["custom"].(map[string]any)
 	want := map[string]any{"pool_size": 20, "nested": []any{1, 2.5, true, nil, "x", "2024-01-02"}}
 	if fmt.Sprint(pg["base"]) != fmt.Sprint(want) || fmt.Sprint(pg["copy"]) != fmt.Sprint(want) {
 		t.Errorf("backend_config %v", pg)
@@ -304,7 +304,7 @@ func TestParseErrorsAreDeterministic(t *testing.T) {
 
 func TestParseAliasBombsAndCycles(t *testing.T) {
 	var b strings.Builder
-	b.WriteString("namespace: ns\nabstraction: keyvalue\nbackend: postgres\nbackend_config:\n  postgres:\n")
+	b.WriteString("namespace: ns\nabstraction: keyvalue\nbackend: custom\nbackend_config:\n  custom:\n")
 	b.WriteString("    a: &a [x, x, x, x, x, x, x, x, x, x]\n")
 	prev := "a"
 	for _, name := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
@@ -315,7 +315,7 @@ func TestParseAliasBombsAndCycles(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0].Message, "too large") {
 		t.Fatalf("alias bomb: %v", got)
 	}
-	got = problems(t, "namespace: ns\nabstraction: keyvalue\nbackend: postgres\nbackend_config:\n  postgres: &p {self: *p}\n")
+	got = problems(t, "namespace: ns\nabstraction: keyvalue\nbackend: custom\nbackend_config:\n  custom: &p {self: *p}\n")
 	if len(got) != 1 || !strings.Contains(got[0].Message, "too deeply nested") {
 		t.Fatalf("alias cycle: %v", got)
 	}

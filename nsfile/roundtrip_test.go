@@ -48,7 +48,7 @@ func TestViewRoundTrip(t *testing.T) {
 }
 
 func TestViewYAMLNumbersAreNumbers(t *testing.T) {
-	spec := mustParse(t, "namespace: a\nabstraction: keyvalue\nbackend: postgres\nbackend_config:\n  postgres:\n    pool_size: 20\n    ratio: 0.25\n    big: 1e+21\n    text: \"20\"\n    list: [1, 2.5]\n")[0]
+	spec := mustParse(t, "namespace: a\nabstraction: keyvalue\nbackend: custom\nbackend_config:\n  custom:\n    pool_size: 20\n    ratio: 0.25\n    big: 1e+21\n    text: \"20\"\n    list: [1, 2.5]\n")[0]
 	y, err := yaml.Marshal(ToView(stored(spec)))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestViewYAMLNumbersAreNumbers(t *testing.T) {
 	if err := yaml.Unmarshal(y, &back); err != nil {
 		t.Fatal(err)
 	}
-	pg := back["backend_config"].(map[string]any)["postgres"].(map[string]any)
+	pg := back["backend_config"].(map[string]any)["custom"].(map[string]any)
 	if pg["pool_size"] != 20 || pg["ratio"] != 0.25 || pg["text"] != "20" {
 		t.Errorf("YAML types: %#v", pg)
 	}
@@ -143,9 +143,9 @@ func TestParseLists(t *testing.T) {
 }
 
 func TestParseRejectsRedactedSecrets(t *testing.T) {
-	head := "namespace: a\nabstraction: keyvalue\nbackend: postgres\nbackend_config:\n  postgres:\n"
+	head := "namespace: a\nabstraction: keyvalue\nbackend: custom\nbackend_config:\n  custom:\n"
 	got := problems(t, head+"    password: \"[REDACTED]\"\n    dsn: postgres://app:REDACTED@db/x\n    note: REDACTED is a word\n")
-	if len(got) != 2 || got[0].Path != "backend_config.postgres.password" || got[1].Path != "backend_config.postgres.dsn" {
+	if len(got) != 2 || got[0].Path != "backend_config.custom.password" || got[1].Path != "backend_config.custom.dsn" {
 		t.Fatalf("problems %v", got)
 	}
 	if !strings.Contains(got[0].Message, "write the secret itself") {

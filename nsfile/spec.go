@@ -18,7 +18,7 @@ var (
 	topKeys          = append([]string{"namespace", "name", "abstraction", "backend", "capacity", "policies", "access", "backend_config", "placement"}, readOnlyKeys...)
 	readOnlyKeys     = []string{"status", "shard_id", "revision", "create_revision", "status_reason", "created_at", "updated_at", "deleted_at", "move", "resources"}
 	capacityKeys     = []string{"estimated_read_rps", "estimated_write_rps", "estimated_data_size_gb"}
-	policiesKeys     = []string{"retention_days", "consistency", "cache_enabled", "cache_ttl_seconds"}
+	policiesKeys     = []string{"retention_days", "consistency", "cache_enabled", "cache_ttl_seconds", "on_delete"}
 	accessKeys       = []string{"owners", "consumers"}
 	consumerKeys     = []string{"service"}
 	consumerViewKeys = []string{"service", "access"}
@@ -88,7 +88,7 @@ func (p *docParser) parse(root *yaml.Node) *fsmpb.NamespaceSpec {
 // (a section left out or written with its defaults; a View printed by
 // `-o yaml` and the file it came from) store the same spec, and applying
 // either again is unchanged: a section holding only defaults is nil, and
-// cache_enabled false is unset (its default).
+// cache_enabled false and on_delete delete are unset (their defaults).
 func canonical(s *fsmpb.NamespaceSpec) *fsmpb.NamespaceSpec {
 	if c := s.Capacity; c != nil && c.EstimatedReadRps == 0 && c.EstimatedWriteRps == 0 && c.EstimatedDataSizeGb == 0 {
 		s.Capacity = nil
@@ -97,7 +97,10 @@ func canonical(s *fsmpb.NamespaceSpec) *fsmpb.NamespaceSpec {
 		if p.CacheEnabled != nil && !*p.CacheEnabled {
 			p.CacheEnabled = nil
 		}
-		if p.RetentionDays == nil && p.Consistency == "" && p.CacheEnabled == nil && p.CacheTtlSeconds == nil {
+		if p.OnDelete == "delete" {
+			p.OnDelete = "" // the default
+		}
+		if p.RetentionDays == nil && p.Consistency == "" && p.CacheEnabled == nil && p.CacheTtlSeconds == nil && p.OnDelete == "" {
 			s.Policies = nil
 		}
 	}
@@ -179,6 +182,8 @@ func (p *docParser) policies(path string, n *yaml.Node) *fsmpb.Policies {
 			if t, set := p.integer(path, v); set {
 				pol.CacheTtlSeconds = &t
 			}
+		case "on_delete":
+			pol.OnDelete = p.str(path, v)
 		}
 	})
 	return pol

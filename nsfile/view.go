@@ -29,6 +29,7 @@ type View struct {
 	BackendConfig  ConfigView     `json:"backend_config" yaml:"backend_config"`
 	Placement      *PlacementView `json:"placement,omitempty" yaml:"placement,omitempty"`
 	Move           *MoveView      `json:"move,omitempty" yaml:"move,omitempty"`
+	Resources      []ResourceView `json:"resources" yaml:"resources"`
 	StatusReason   string         `json:"status_reason" yaml:"status_reason"`
 	CreatedAt      string         `json:"created_at,omitempty" yaml:"created_at,omitempty"`
 	UpdatedAt      string         `json:"updated_at,omitempty" yaml:"updated_at,omitempty"`
@@ -49,6 +50,18 @@ type PoliciesView struct {
 	Consistency     string `json:"consistency" yaml:"consistency"`
 	CacheEnabled    bool   `json:"cache_enabled" yaml:"cache_enabled"`
 	CacheTTLSeconds *int64 `json:"cache_ttl_seconds,omitempty" yaml:"cache_ttl_seconds,omitempty"`
+	OnDelete        string `json:"on_delete" yaml:"on_delete"`
+}
+
+// ResourceView is one backend resource of a namespace (PRODUCT.md,
+// "Backends and provisioning").
+type ResourceView struct {
+	Backend string `json:"backend" yaml:"backend"`
+	Kind    string `json:"kind" yaml:"kind"`
+	Name    string `json:"name" yaml:"name"`
+	Target  string `json:"target" yaml:"target"`
+	State   string `json:"state" yaml:"state"`
+	Detail  string `json:"detail" yaml:"detail"`
 }
 
 // AccessView is the access section of a View; its lists are never null.
@@ -100,6 +113,8 @@ func ToView(ns *fsmpb.Namespace) View {
 			EstimatedDataSizeGB: s.GetCapacity().GetEstimatedDataSizeGb(),
 		},
 		Access:        AccessView{Owners: []OwnerView{}, Consumers: []ConsumerView{}},
+		Policies:      PoliciesView{OnDelete: "delete"},
+		Resources:     []ResourceView{},
 		BackendConfig: RedactConfig(configMap(s.GetBackendConfigJson())),
 		StatusReason:  ns.GetStatusReason(),
 		CreatedAt:     timestamp(ns.GetCreatedUnixNano()),
@@ -118,7 +133,15 @@ func ToView(ns *fsmpb.Namespace) View {
 			Consistency:     p.GetConsistency(),
 			CacheEnabled:    p.GetCacheEnabled(),
 			CacheTTLSeconds: copyInt(p.CacheTtlSeconds),
+			OnDelete:        p.GetOnDelete(),
 		}
+		if v.Policies.OnDelete == "" {
+			v.Policies.OnDelete = "delete"
+		}
+	}
+	for _, r := range ns.GetResources() {
+		v.Resources = append(v.Resources, ResourceView{Backend: r.Backend, Kind: r.Kind, Name: r.Name, Target: r.Target,
+			State: strings.ToLower(strings.TrimPrefix(r.State.String(), "RESOURCE_STATE_")), Detail: r.Detail})
 	}
 	for _, o := range s.GetAccess().GetOwners() {
 		v.Access.Owners = append(v.Access.Owners, OwnerView{Kind: o.GetKind(), Name: o.GetName()})

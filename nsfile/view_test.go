@@ -65,7 +65,7 @@ func TestViewJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"abstraction", "access", "backend", "backend_config", "capacity", "create_revision", "created_at",
-		"name", "policies", "revision", "shard_id", "status", "status_reason", "updated_at"}
+		"name", "policies", "resources", "revision", "shard_id", "status", "status_reason", "updated_at"}
 	if got := keys(m); !slices.Equal(got, want) {
 		t.Fatalf("keys %v, want %v", got, want)
 	}
@@ -79,7 +79,7 @@ func TestViewJSONShape(t *testing.T) {
 		t.Errorf("capacity keys %v", got)
 	}
 	pol := m["policies"].(map[string]any)
-	if got := keys(pol); !slices.Equal(got, []string{"cache_enabled", "consistency", "retention_days"}) {
+	if got := keys(pol); !slices.Equal(got, []string{"cache_enabled", "consistency", "on_delete", "retention_days"}) {
 		t.Errorf("policies keys %v (cache_ttl_seconds must be omitted when unset)", got)
 	}
 	acc := m["access"].(map[string]any)

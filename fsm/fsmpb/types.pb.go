@@ -83,6 +83,67 @@ func (NamespaceStatus) EnumDescriptor() ([]byte, []int) {
 	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{0}
 }
 
+type ResourceState int32
+
+const (
+	ResourceState_RESOURCE_STATE_UNSPECIFIED ResourceState = 0
+	ResourceState_RESOURCE_STATE_PENDING     ResourceState = 1 // intent recorded; not known to exist yet
+	ResourceState_RESOURCE_STATE_READY       ResourceState = 2
+	ResourceState_RESOURCE_STATE_MISSING     ResourceState = 3 // was ready, now gone (drift)
+	ResourceState_RESOURCE_STATE_FAILED      ResourceState = 4 // could not be made (detail says why)
+	ResourceState_RESOURCE_STATE_RELEASED    ResourceState = 5 // left in place at deletion (on_delete: retain)
+	ResourceState_RESOURCE_STATE_DELETED     ResourceState = 6
+)
+
+// Enum value maps for ResourceState.
+var (
+	ResourceState_name = map[int32]string{
+		0: "RESOURCE_STATE_UNSPECIFIED",
+		1: "RESOURCE_STATE_PENDING",
+		2: "RESOURCE_STATE_READY",
+		3: "RESOURCE_STATE_MISSING",
+		4: "RESOURCE_STATE_FAILED",
+		5: "RESOURCE_STATE_RELEASED",
+		6: "RESOURCE_STATE_DELETED",
+	}
+	ResourceState_value = map[string]int32{
+		"RESOURCE_STATE_UNSPECIFIED": 0,
+		"RESOURCE_STATE_PENDING":     1,
+		"RESOURCE_STATE_READY":       2,
+		"RESOURCE_STATE_MISSING":     3,
+		"RESOURCE_STATE_FAILED":      4,
+		"RESOURCE_STATE_RELEASED":    5,
+		"RESOURCE_STATE_DELETED":     6,
+	}
+)
+
+func (x ResourceState) Enum() *ResourceState {
+	p := new(ResourceState)
+	*p = x
+	return p
+}
+
+func (x ResourceState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResourceState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsm_fsmpb_types_proto_enumTypes[1].Descriptor()
+}
+
+func (ResourceState) Type() protoreflect.EnumType {
+	return &file_fsm_fsmpb_types_proto_enumTypes[1]
+}
+
+func (x ResourceState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResourceState.Descriptor instead.
+func (ResourceState) EnumDescriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{1}
+}
+
 type MovePhase int32
 
 const (
@@ -116,11 +177,11 @@ func (x MovePhase) String() string {
 }
 
 func (MovePhase) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_types_proto_enumTypes[1].Descriptor()
+	return file_fsm_fsmpb_types_proto_enumTypes[2].Descriptor()
 }
 
 func (MovePhase) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_types_proto_enumTypes[1]
+	return &file_fsm_fsmpb_types_proto_enumTypes[2]
 }
 
 func (x MovePhase) Number() protoreflect.EnumNumber {
@@ -129,7 +190,7 @@ func (x MovePhase) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MovePhase.Descriptor instead.
 func (MovePhase) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{1}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{2}
 }
 
 type ShardState int32
@@ -171,11 +232,11 @@ func (x ShardState) String() string {
 }
 
 func (ShardState) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_types_proto_enumTypes[2].Descriptor()
+	return file_fsm_fsmpb_types_proto_enumTypes[3].Descriptor()
 }
 
 func (ShardState) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_types_proto_enumTypes[2]
+	return &file_fsm_fsmpb_types_proto_enumTypes[3]
 }
 
 func (x ShardState) Number() protoreflect.EnumNumber {
@@ -184,7 +245,7 @@ func (x ShardState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ShardState.Descriptor instead.
 func (ShardState) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{2}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{3}
 }
 
 type Error_Kind int32
@@ -232,11 +293,11 @@ func (x Error_Kind) String() string {
 }
 
 func (Error_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_types_proto_enumTypes[3].Descriptor()
+	return file_fsm_fsmpb_types_proto_enumTypes[4].Descriptor()
 }
 
 func (Error_Kind) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_types_proto_enumTypes[3]
+	return &file_fsm_fsmpb_types_proto_enumTypes[4]
 }
 
 func (x Error_Kind) Number() protoreflect.EnumNumber {
@@ -245,7 +306,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26, 0}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{30, 0}
 }
 
 // NamespaceSpec is the user's declaration (ADR-006's namespace file).
@@ -417,6 +478,7 @@ type Policies struct {
 	Consistency     string                 `protobuf:"bytes,2,opt,name=consistency,proto3" json:"consistency,omitempty"`                                 // strong|eventual (empty = strong)
 	CacheEnabled    *bool                  `protobuf:"varint,3,opt,name=cache_enabled,json=cacheEnabled,proto3,oneof" json:"cache_enabled,omitempty"`
 	CacheTtlSeconds *int64                 `protobuf:"varint,4,opt,name=cache_ttl_seconds,json=cacheTtlSeconds,proto3,oneof" json:"cache_ttl_seconds,omitempty"`
+	OnDelete        string                 `protobuf:"bytes,5,opt,name=on_delete,json=onDelete,proto3" json:"on_delete,omitempty"` // delete|retain (empty = delete)
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -477,6 +539,13 @@ func (x *Policies) GetCacheTtlSeconds() int64 {
 		return *x.CacheTtlSeconds
 	}
 	return 0
+}
+
+func (x *Policies) GetOnDelete() string {
+	if x != nil {
+		return x.OnDelete
+	}
+	return ""
 }
 
 type Owner struct {
@@ -711,8 +780,17 @@ type Namespace struct {
 	// until the leader commits EndCooling. A replicated fact, so every node
 	// plans alike.
 	CoolingSinceRevision int64 `protobuf:"varint,12,opt,name=cooling_since_revision,json=coolingSinceRevision,proto3" json:"cooling_since_revision,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The backend resources the lifecycle controller provisioned (or means
+	// to: an intent is recorded as pending before any backend call).
+	Resources []*Resource `protobuf:"bytes,13,rep,name=resources,proto3" json:"resources,omitempty"`
+	// The revision of the spec's last change (creation included): the
+	// controller's commits are fenced by it, so a result worked out from an
+	// older spec never lands on a newer one.
+	SpecRevision int64 `protobuf:"varint,14,opt,name=spec_revision,json=specRevision,proto3" json:"spec_revision,omitempty"`
+	// An operator's request to reconcile now (nil when none is pending).
+	Reconcile     *ReconcileRequest `protobuf:"bytes,15,opt,name=reconcile,proto3" json:"reconcile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Namespace) Reset() {
@@ -829,6 +907,190 @@ func (x *Namespace) GetCoolingSinceRevision() int64 {
 	return 0
 }
 
+func (x *Namespace) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *Namespace) GetSpecRevision() int64 {
+	if x != nil {
+		return x.SpecRevision
+	}
+	return 0
+}
+
+func (x *Namespace) GetReconcile() *ReconcileRequest {
+	if x != nil {
+		return x.Reconcile
+	}
+	return nil
+}
+
+// Resource is one backend resource of a namespace.
+type Resource struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Backend           string                 `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"` // postgres|kafka
+	Kind              string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`       // table|topic
+	Name              string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`       // physical name: schema.table, or the topic
+	Target            string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`   // the declared target it lives on
+	State             ResourceState          `protobuf:"varint,5,opt,name=state,proto3,enum=prism.fsm.v1.ResourceState" json:"state,omitempty"`
+	Detail            string                 `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	Partitions        int32                  `protobuf:"varint,7,opt,name=partitions,proto3" json:"partitions,omitempty"`                                        // kafka: as created or grown
+	ReplicationFactor int32                  `protobuf:"varint,8,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"` // kafka
+	// Fingerprint of the plan it was last brought to; another one means the
+	// spec asks for something else (more partitions, other configs).
+	PlanHash      string `protobuf:"bytes,9,opt,name=plan_hash,json=planHash,proto3" json:"plan_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resource) Reset() {
+	*x = Resource{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resource) ProtoMessage() {}
+
+func (x *Resource) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resource.ProtoReflect.Descriptor instead.
+func (*Resource) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Resource) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *Resource) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Resource) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Resource) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Resource) GetState() ResourceState {
+	if x != nil {
+		return x.State
+	}
+	return ResourceState_RESOURCE_STATE_UNSPECIFIED
+}
+
+func (x *Resource) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Resource) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *Resource) GetReplicationFactor() int32 {
+	if x != nil {
+		return x.ReplicationFactor
+	}
+	return 0
+}
+
+func (x *Resource) GetPlanHash() string {
+	if x != nil {
+		return x.PlanHash
+	}
+	return ""
+}
+
+type ReconcileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"` // when it was asked for
+	Recreate      bool                   `protobuf:"varint,2,opt,name=recreate,proto3" json:"recreate,omitempty"` // create missing resources again
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileRequest) Reset() {
+	*x = ReconcileRequest{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileRequest) ProtoMessage() {}
+
+func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
+func (*ReconcileRequest) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReconcileRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *ReconcileRequest) GetRecreate() bool {
+	if x != nil {
+		return x.Recreate
+	}
+	return false
+}
+
 type NamespaceMove struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	From            string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
@@ -841,7 +1103,7 @@ type NamespaceMove struct {
 
 func (x *NamespaceMove) Reset() {
 	*x = NamespaceMove{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -853,7 +1115,7 @@ func (x *NamespaceMove) String() string {
 func (*NamespaceMove) ProtoMessage() {}
 
 func (x *NamespaceMove) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -866,7 +1128,7 @@ func (x *NamespaceMove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamespaceMove.ProtoReflect.Descriptor instead.
 func (*NamespaceMove) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{8}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NamespaceMove) GetFrom() string {
@@ -908,7 +1170,7 @@ type ShardCapacity struct {
 
 func (x *ShardCapacity) Reset() {
 	*x = ShardCapacity{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1182,7 @@ func (x *ShardCapacity) String() string {
 func (*ShardCapacity) ProtoMessage() {}
 
 func (x *ShardCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1195,7 @@ func (x *ShardCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardCapacity.ProtoReflect.Descriptor instead.
 func (*ShardCapacity) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{9}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ShardCapacity) GetReadRps() int64 {
@@ -971,7 +1233,7 @@ type ShardSpec struct {
 
 func (x *ShardSpec) Reset() {
 	*x = ShardSpec{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1245,7 @@ func (x *ShardSpec) String() string {
 func (*ShardSpec) ProtoMessage() {}
 
 func (x *ShardSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1258,7 @@ func (x *ShardSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardSpec.ProtoReflect.Descriptor instead.
 func (*ShardSpec) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{10}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ShardSpec) GetId() string {
@@ -1054,7 +1316,7 @@ type Shard struct {
 
 func (x *Shard) Reset() {
 	*x = Shard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1328,7 @@ func (x *Shard) String() string {
 func (*Shard) ProtoMessage() {}
 
 func (x *Shard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1341,7 @@ func (x *Shard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Shard.ProtoReflect.Descriptor instead.
 func (*Shard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{11}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Shard) GetSpec() *ShardSpec {
@@ -1164,6 +1426,8 @@ type Command struct {
 	//	*Command_MoveNamespace
 	//	*Command_ExpireShardGrace
 	//	*Command_EndCooling
+	//	*Command_SetNamespaceResources
+	//	*Command_ReconcileNamespace
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1171,7 +1435,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1447,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1460,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{12}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Command) GetUnixNano() int64 {
@@ -1344,6 +1608,24 @@ func (x *Command) GetEndCooling() *EndCooling {
 	return nil
 }
 
+func (x *Command) GetSetNamespaceResources() *SetNamespaceResources {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SetNamespaceResources); ok {
+			return x.SetNamespaceResources
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetReconcileNamespace() *ReconcileNamespace {
+	if x != nil {
+		if x, ok := x.Body.(*Command_ReconcileNamespace); ok {
+			return x.ReconcileNamespace
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -1400,6 +1682,14 @@ type Command_EndCooling struct {
 	EndCooling *EndCooling `protobuf:"bytes,22,opt,name=end_cooling,json=endCooling,proto3,oneof"`
 }
 
+type Command_SetNamespaceResources struct {
+	SetNamespaceResources *SetNamespaceResources `protobuf:"bytes,23,opt,name=set_namespace_resources,json=setNamespaceResources,proto3,oneof"`
+}
+
+type Command_ReconcileNamespace struct {
+	ReconcileNamespace *ReconcileNamespace `protobuf:"bytes,24,opt,name=reconcile_namespace,json=reconcileNamespace,proto3,oneof"`
+}
+
 func (*Command_Noop) isCommand_Body() {}
 
 func (*Command_ApplyNamespace) isCommand_Body() {}
@@ -1426,6 +1716,10 @@ func (*Command_ExpireShardGrace) isCommand_Body() {}
 
 func (*Command_EndCooling) isCommand_Body() {}
 
+func (*Command_SetNamespaceResources) isCommand_Body() {}
+
+func (*Command_ReconcileNamespace) isCommand_Body() {}
+
 // Noop changes nothing; a new leader applies one before serving reads.
 // After a snapshot restore it carries a revision floor, so the cluster
 // revision keeps increasing even when the snapshot is older.
@@ -1438,7 +1732,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1744,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1757,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{13}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Noop) GetRevisionFloor() int64 {
@@ -1484,7 +1778,7 @@ type ApplyNamespace struct {
 
 func (x *ApplyNamespace) Reset() {
 	*x = ApplyNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1790,7 @@ func (x *ApplyNamespace) String() string {
 func (*ApplyNamespace) ProtoMessage() {}
 
 func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1803,7 @@ func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyNamespace.ProtoReflect.Descriptor instead.
 func (*ApplyNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{14}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ApplyNamespace) GetSpec() *NamespaceSpec {
@@ -1536,7 +1830,7 @@ type DeleteNamespace struct {
 
 func (x *DeleteNamespace) Reset() {
 	*x = DeleteNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1842,7 @@ func (x *DeleteNamespace) String() string {
 func (*DeleteNamespace) ProtoMessage() {}
 
 func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1855,7 @@ func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNamespace.ProtoReflect.Descriptor instead.
 func (*DeleteNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteNamespace) GetName() string {
@@ -1592,7 +1886,7 @@ type SetNamespaceStatus struct {
 
 func (x *SetNamespaceStatus) Reset() {
 	*x = SetNamespaceStatus{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1898,7 @@ func (x *SetNamespaceStatus) String() string {
 func (*SetNamespaceStatus) ProtoMessage() {}
 
 func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1911,7 @@ func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNamespaceStatus.ProtoReflect.Descriptor instead.
 func (*SetNamespaceStatus) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetNamespaceStatus) GetName() string {
@@ -1648,6 +1942,158 @@ func (x *SetNamespaceStatus) GetIfRevision() int64 {
 	return 0
 }
 
+// SetNamespaceResources records the lifecycle controller's work on one
+// namespace: its resources and, when status is set, a status change. It is
+// fenced by the namespace's incarnation (create_revision) and its spec
+// (spec_revision), never by its revision, so placement's commits do not
+// void it.
+type SetNamespaceResources struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CreateRevision int64                  `protobuf:"varint,2,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
+	SpecRevision   int64                  `protobuf:"varint,3,opt,name=spec_revision,json=specRevision,proto3" json:"spec_revision,omitempty"`
+	Resources      []*Resource            `protobuf:"bytes,4,rep,name=resources,proto3" json:"resources,omitempty"`
+	Status         NamespaceStatus        `protobuf:"varint,5,opt,name=status,proto3,enum=prism.fsm.v1.NamespaceStatus" json:"status,omitempty"` // unspecified: unchanged
+	Reason         string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Clears the pending reconcile request of this revision (0: keep it).
+	AckReconcile  int64 `protobuf:"varint,7,opt,name=ack_reconcile,json=ackReconcile,proto3" json:"ack_reconcile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNamespaceResources) Reset() {
+	*x = SetNamespaceResources{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNamespaceResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNamespaceResources) ProtoMessage() {}
+
+func (x *SetNamespaceResources) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNamespaceResources.ProtoReflect.Descriptor instead.
+func (*SetNamespaceResources) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SetNamespaceResources) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetNamespaceResources) GetCreateRevision() int64 {
+	if x != nil {
+		return x.CreateRevision
+	}
+	return 0
+}
+
+func (x *SetNamespaceResources) GetSpecRevision() int64 {
+	if x != nil {
+		return x.SpecRevision
+	}
+	return 0
+}
+
+func (x *SetNamespaceResources) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *SetNamespaceResources) GetStatus() NamespaceStatus {
+	if x != nil {
+		return x.Status
+	}
+	return NamespaceStatus_NAMESPACE_STATUS_UNSPECIFIED
+}
+
+func (x *SetNamespaceResources) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SetNamespaceResources) GetAckReconcile() int64 {
+	if x != nil {
+		return x.AckReconcile
+	}
+	return 0
+}
+
+// ReconcileNamespace asks the leader to reconcile a namespace now (and,
+// with recreate, to create its missing resources again).
+type ReconcileNamespace struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Recreate      bool                   `protobuf:"varint,2,opt,name=recreate,proto3" json:"recreate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileNamespace) Reset() {
+	*x = ReconcileNamespace{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileNamespace) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileNamespace) ProtoMessage() {}
+
+func (x *ReconcileNamespace) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileNamespace.ProtoReflect.Descriptor instead.
+func (*ReconcileNamespace) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReconcileNamespace) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReconcileNamespace) GetRecreate() bool {
+	if x != nil {
+		return x.Recreate
+	}
+	return false
+}
+
 // RegisterShard creates a shard (state up) or updates its spec; a drained
 // shard stays draining.
 type RegisterShard struct {
@@ -1659,7 +2105,7 @@ type RegisterShard struct {
 
 func (x *RegisterShard) Reset() {
 	*x = RegisterShard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +2117,7 @@ func (x *RegisterShard) String() string {
 func (*RegisterShard) ProtoMessage() {}
 
 func (x *RegisterShard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +2130,7 @@ func (x *RegisterShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterShard.ProtoReflect.Descriptor instead.
 func (*RegisterShard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegisterShard) GetSpec() *ShardSpec {
@@ -1711,7 +2157,7 @@ type SetShardState struct {
 
 func (x *SetShardState) Reset() {
 	*x = SetShardState{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +2169,7 @@ func (x *SetShardState) String() string {
 func (*SetShardState) ProtoMessage() {}
 
 func (x *SetShardState) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +2182,7 @@ func (x *SetShardState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetShardState.ProtoReflect.Descriptor instead.
 func (*SetShardState) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetShardState) GetId() string {
@@ -1785,7 +2231,7 @@ type RemoveShard struct {
 
 func (x *RemoveShard) Reset() {
 	*x = RemoveShard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1797,7 +2243,7 @@ func (x *RemoveShard) String() string {
 func (*RemoveShard) ProtoMessage() {}
 
 func (x *RemoveShard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1810,7 +2256,7 @@ func (x *RemoveShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveShard.ProtoReflect.Descriptor instead.
 func (*RemoveShard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveShard) GetId() string {
@@ -1844,7 +2290,7 @@ type AssignNamespace struct {
 
 func (x *AssignNamespace) Reset() {
 	*x = AssignNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +2302,7 @@ func (x *AssignNamespace) String() string {
 func (*AssignNamespace) ProtoMessage() {}
 
 func (x *AssignNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +2315,7 @@ func (x *AssignNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignNamespace.ProtoReflect.Descriptor instead.
 func (*AssignNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{20}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AssignNamespace) GetName() string {
@@ -1918,7 +2364,7 @@ type ExpireShardGrace struct {
 
 func (x *ExpireShardGrace) Reset() {
 	*x = ExpireShardGrace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2376,7 @@ func (x *ExpireShardGrace) String() string {
 func (*ExpireShardGrace) ProtoMessage() {}
 
 func (x *ExpireShardGrace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2389,7 @@ func (x *ExpireShardGrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireShardGrace.ProtoReflect.Descriptor instead.
 func (*ExpireShardGrace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExpireShardGrace) GetId() string {
@@ -1971,7 +2417,7 @@ type EndCooling struct {
 
 func (x *EndCooling) Reset() {
 	*x = EndCooling{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2429,7 @@ func (x *EndCooling) String() string {
 func (*EndCooling) ProtoMessage() {}
 
 func (x *EndCooling) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2442,7 @@ func (x *EndCooling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndCooling.ProtoReflect.Descriptor instead.
 func (*EndCooling) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EndCooling) GetName() string {
@@ -2032,7 +2478,7 @@ type MoveNamespace struct {
 
 func (x *MoveNamespace) Reset() {
 	*x = MoveNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2490,7 @@ func (x *MoveNamespace) String() string {
 func (*MoveNamespace) ProtoMessage() {}
 
 func (x *MoveNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2503,7 @@ func (x *MoveNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveNamespace.ProtoReflect.Descriptor instead.
 func (*MoveNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MoveNamespace) GetName() string {
@@ -2104,7 +2550,7 @@ type SetClusterID struct {
 
 func (x *SetClusterID) Reset() {
 	*x = SetClusterID{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2562,7 @@ func (x *SetClusterID) String() string {
 func (*SetClusterID) ProtoMessage() {}
 
 func (x *SetClusterID) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2575,7 @@ func (x *SetClusterID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterID.ProtoReflect.Descriptor instead.
 func (*SetClusterID) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetClusterID) GetClusterId() string {
@@ -2149,7 +2595,7 @@ type PurgeNamespace struct {
 
 func (x *PurgeNamespace) Reset() {
 	*x = PurgeNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2607,7 @@ func (x *PurgeNamespace) String() string {
 func (*PurgeNamespace) ProtoMessage() {}
 
 func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2620,7 @@ func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeNamespace.ProtoReflect.Descriptor instead.
 func (*PurgeNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PurgeNamespace) GetName() string {
@@ -2206,7 +2652,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2664,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2677,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -2287,7 +2733,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2745,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2758,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{27}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FieldError) GetPath() string {
@@ -2350,7 +2796,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2808,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2821,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{28}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ApplyResult) GetRevision() int64 {
@@ -2430,7 +2876,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2442,7 +2888,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2455,7 +2901,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{29}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -2506,7 +2952,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2964,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2977,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{30}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RequestRecord) GetId() string {
@@ -2572,12 +3018,13 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\bCapacity\x12,\n" +
 	"\x12estimated_read_rps\x18\x01 \x01(\x03R\x10estimatedReadRps\x12.\n" +
 	"\x13estimated_write_rps\x18\x02 \x01(\x03R\x11estimatedWriteRps\x123\n" +
-	"\x16estimated_data_size_gb\x18\x03 \x01(\x01R\x13estimatedDataSizeGb\"\xee\x01\n" +
+	"\x16estimated_data_size_gb\x18\x03 \x01(\x01R\x13estimatedDataSizeGb\"\x8b\x02\n" +
 	"\bPolicies\x12*\n" +
 	"\x0eretention_days\x18\x01 \x01(\x03H\x00R\rretentionDays\x88\x01\x01\x12 \n" +
 	"\vconsistency\x18\x02 \x01(\tR\vconsistency\x12(\n" +
 	"\rcache_enabled\x18\x03 \x01(\bH\x01R\fcacheEnabled\x88\x01\x01\x12/\n" +
-	"\x11cache_ttl_seconds\x18\x04 \x01(\x03H\x02R\x0fcacheTtlSeconds\x88\x01\x01B\x11\n" +
+	"\x11cache_ttl_seconds\x18\x04 \x01(\x03H\x02R\x0fcacheTtlSeconds\x88\x01\x01\x12\x1b\n" +
+	"\ton_delete\x18\x05 \x01(\tR\bonDeleteB\x11\n" +
 	"\x0f_retention_daysB\x10\n" +
 	"\x0e_cache_enabledB\x14\n" +
 	"\x12_cache_ttl_seconds\"/\n" +
@@ -2595,7 +3042,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06labels\x18\x02 \x03(\v2#.prism.fsm.v1.Placement.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfb\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x05\n" +
 	"\tNamespace\x12/\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1b.prism.fsm.v1.NamespaceSpecR\x04spec\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12#\n" +
@@ -2609,7 +3056,25 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06pinned\x18\n" +
 	" \x01(\bR\x06pinned\x12/\n" +
 	"\x04move\x18\v \x01(\v2\x1b.prism.fsm.v1.NamespaceMoveR\x04move\x124\n" +
-	"\x16cooling_since_revision\x18\f \x01(\x03R\x14coolingSinceRevision\"\x8e\x01\n" +
+	"\x16cooling_since_revision\x18\f \x01(\x03R\x14coolingSinceRevision\x124\n" +
+	"\tresources\x18\r \x03(\v2\x16.prism.fsm.v1.ResourceR\tresources\x12#\n" +
+	"\rspec_revision\x18\x0e \x01(\x03R\fspecRevision\x12<\n" +
+	"\treconcile\x18\x0f \x01(\v2\x1e.prism.fsm.v1.ReconcileRequestR\treconcile\"\x9b\x02\n" +
+	"\bResource\x12\x18\n" +
+	"\abackend\x18\x01 \x01(\tR\abackend\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x121\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x1b.prism.fsm.v1.ResourceStateR\x05state\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\a \x01(\x05R\n" +
+	"partitions\x12-\n" +
+	"\x12replication_factor\x18\b \x01(\x05R\x11replicationFactor\x12\x1b\n" +
+	"\tplan_hash\x18\t \x01(\tR\bplanHash\"J\n" +
+	"\x10ReconcileRequest\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
+	"\brecreate\x18\x02 \x01(\bR\brecreate\"\x8e\x01\n" +
 	"\rNamespaceMove\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12-\n" +
@@ -2636,7 +3101,7 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x120\n" +
 	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12*\n" +
 	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\x12#\n" +
-	"\rgrace_expired\x18\b \x01(\bR\fgraceExpired\"\xf9\a\n" +
+	"\rgrace_expired\x18\b \x01(\bR\fgraceExpired\"\xad\t\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x1c\n" +
 	"\tignorable\x18\x02 \x01(\bR\tignorable\x12\x1d\n" +
@@ -2656,7 +3121,9 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0emove_namespace\x18\x14 \x01(\v2\x1b.prism.fsm.v1.MoveNamespaceH\x00R\rmoveNamespace\x12N\n" +
 	"\x12expire_shard_grace\x18\x15 \x01(\v2\x1e.prism.fsm.v1.ExpireShardGraceH\x00R\x10expireShardGrace\x12;\n" +
 	"\vend_cooling\x18\x16 \x01(\v2\x18.prism.fsm.v1.EndCoolingH\x00R\n" +
-	"endCoolingB\x06\n" +
+	"endCooling\x12]\n" +
+	"\x17set_namespace_resources\x18\x17 \x01(\v2#.prism.fsm.v1.SetNamespaceResourcesH\x00R\x15setNamespaceResources\x12S\n" +
+	"\x13reconcile_namespace\x18\x18 \x01(\v2 .prism.fsm.v1.ReconcileNamespaceH\x00R\x12reconcileNamespaceB\x06\n" +
 	"\x04body\"-\n" +
 	"\x04Noop\x12%\n" +
 	"\x0erevision_floor\x18\x01 \x01(\x03R\rrevisionFloor\"\x89\x01\n" +
@@ -2673,7 +3140,18 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1f\n" +
 	"\vif_revision\x18\x04 \x01(\x03R\n" +
-	"ifRevision\"<\n" +
+	"ifRevision\"\xa3\x02\n" +
+	"\x15SetNamespaceResources\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0fcreate_revision\x18\x02 \x01(\x03R\x0ecreateRevision\x12#\n" +
+	"\rspec_revision\x18\x03 \x01(\x03R\fspecRevision\x124\n" +
+	"\tresources\x18\x04 \x03(\v2\x16.prism.fsm.v1.ResourceR\tresources\x125\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x1d.prism.fsm.v1.NamespaceStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12#\n" +
+	"\rack_reconcile\x18\a \x01(\x03R\fackReconcile\"D\n" +
+	"\x12ReconcileNamespace\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\brecreate\x18\x02 \x01(\bR\brecreate\"<\n" +
 	"\rRegisterShard\x12+\n" +
 	"\x04spec\x18\x01 \x01(\v2\x17.prism.fsm.v1.ShardSpecR\x04spec\"\xb6\x01\n" +
 	"\rSetShardState\x12\x0e\n" +
@@ -2762,7 +3240,15 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x17NAMESPACE_STATUS_ACTIVE\x10\x02\x12\x1d\n" +
 	"\x19NAMESPACE_STATUS_DEGRADED\x10\x03\x12\x1d\n" +
 	"\x19NAMESPACE_STATUS_DELETING\x10\x04\x12\x1c\n" +
-	"\x18NAMESPACE_STATUS_DELETED\x10\x05*V\n" +
+	"\x18NAMESPACE_STATUS_DELETED\x10\x05*\xd5\x01\n" +
+	"\rResourceState\x12\x1e\n" +
+	"\x1aRESOURCE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16RESOURCE_STATE_PENDING\x10\x01\x12\x18\n" +
+	"\x14RESOURCE_STATE_READY\x10\x02\x12\x1a\n" +
+	"\x16RESOURCE_STATE_MISSING\x10\x03\x12\x19\n" +
+	"\x15RESOURCE_STATE_FAILED\x10\x04\x12\x1b\n" +
+	"\x17RESOURCE_STATE_RELEASED\x10\x05\x12\x1a\n" +
+	"\x16RESOURCE_STATE_DELETED\x10\x06*V\n" +
 	"\tMovePhase\x12\x1a\n" +
 	"\x16MOVE_PHASE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MOVE_PHASE_SHADOW\x10\x01\x12\x16\n" +
@@ -2787,92 +3273,104 @@ func file_fsm_fsmpb_types_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_types_proto_rawDescData
 }
 
-var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_fsm_fsmpb_types_proto_goTypes = []any{
-	(NamespaceStatus)(0),       // 0: prism.fsm.v1.NamespaceStatus
-	(MovePhase)(0),             // 1: prism.fsm.v1.MovePhase
-	(ShardState)(0),            // 2: prism.fsm.v1.ShardState
-	(Error_Kind)(0),            // 3: prism.fsm.v1.Error.Kind
-	(*NamespaceSpec)(nil),      // 4: prism.fsm.v1.NamespaceSpec
-	(*Capacity)(nil),           // 5: prism.fsm.v1.Capacity
-	(*Policies)(nil),           // 6: prism.fsm.v1.Policies
-	(*Owner)(nil),              // 7: prism.fsm.v1.Owner
-	(*Consumer)(nil),           // 8: prism.fsm.v1.Consumer
-	(*Access)(nil),             // 9: prism.fsm.v1.Access
-	(*Placement)(nil),          // 10: prism.fsm.v1.Placement
-	(*Namespace)(nil),          // 11: prism.fsm.v1.Namespace
-	(*NamespaceMove)(nil),      // 12: prism.fsm.v1.NamespaceMove
-	(*ShardCapacity)(nil),      // 13: prism.fsm.v1.ShardCapacity
-	(*ShardSpec)(nil),          // 14: prism.fsm.v1.ShardSpec
-	(*Shard)(nil),              // 15: prism.fsm.v1.Shard
-	(*Command)(nil),            // 16: prism.fsm.v1.Command
-	(*Noop)(nil),               // 17: prism.fsm.v1.Noop
-	(*ApplyNamespace)(nil),     // 18: prism.fsm.v1.ApplyNamespace
-	(*DeleteNamespace)(nil),    // 19: prism.fsm.v1.DeleteNamespace
-	(*SetNamespaceStatus)(nil), // 20: prism.fsm.v1.SetNamespaceStatus
-	(*RegisterShard)(nil),      // 21: prism.fsm.v1.RegisterShard
-	(*SetShardState)(nil),      // 22: prism.fsm.v1.SetShardState
-	(*RemoveShard)(nil),        // 23: prism.fsm.v1.RemoveShard
-	(*AssignNamespace)(nil),    // 24: prism.fsm.v1.AssignNamespace
-	(*ExpireShardGrace)(nil),   // 25: prism.fsm.v1.ExpireShardGrace
-	(*EndCooling)(nil),         // 26: prism.fsm.v1.EndCooling
-	(*MoveNamespace)(nil),      // 27: prism.fsm.v1.MoveNamespace
-	(*SetClusterID)(nil),       // 28: prism.fsm.v1.SetClusterID
-	(*PurgeNamespace)(nil),     // 29: prism.fsm.v1.PurgeNamespace
-	(*Error)(nil),              // 30: prism.fsm.v1.Error
-	(*FieldError)(nil),         // 31: prism.fsm.v1.FieldError
-	(*ApplyResult)(nil),        // 32: prism.fsm.v1.ApplyResult
-	(*SnapshotHeader)(nil),     // 33: prism.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),      // 34: prism.fsm.v1.RequestRecord
-	nil,                        // 35: prism.fsm.v1.Placement.LabelsEntry
-	nil,                        // 36: prism.fsm.v1.ShardSpec.LabelsEntry
+	(NamespaceStatus)(0),          // 0: prism.fsm.v1.NamespaceStatus
+	(ResourceState)(0),            // 1: prism.fsm.v1.ResourceState
+	(MovePhase)(0),                // 2: prism.fsm.v1.MovePhase
+	(ShardState)(0),               // 3: prism.fsm.v1.ShardState
+	(Error_Kind)(0),               // 4: prism.fsm.v1.Error.Kind
+	(*NamespaceSpec)(nil),         // 5: prism.fsm.v1.NamespaceSpec
+	(*Capacity)(nil),              // 6: prism.fsm.v1.Capacity
+	(*Policies)(nil),              // 7: prism.fsm.v1.Policies
+	(*Owner)(nil),                 // 8: prism.fsm.v1.Owner
+	(*Consumer)(nil),              // 9: prism.fsm.v1.Consumer
+	(*Access)(nil),                // 10: prism.fsm.v1.Access
+	(*Placement)(nil),             // 11: prism.fsm.v1.Placement
+	(*Namespace)(nil),             // 12: prism.fsm.v1.Namespace
+	(*Resource)(nil),              // 13: prism.fsm.v1.Resource
+	(*ReconcileRequest)(nil),      // 14: prism.fsm.v1.ReconcileRequest
+	(*NamespaceMove)(nil),         // 15: prism.fsm.v1.NamespaceMove
+	(*ShardCapacity)(nil),         // 16: prism.fsm.v1.ShardCapacity
+	(*ShardSpec)(nil),             // 17: prism.fsm.v1.ShardSpec
+	(*Shard)(nil),                 // 18: prism.fsm.v1.Shard
+	(*Command)(nil),               // 19: prism.fsm.v1.Command
+	(*Noop)(nil),                  // 20: prism.fsm.v1.Noop
+	(*ApplyNamespace)(nil),        // 21: prism.fsm.v1.ApplyNamespace
+	(*DeleteNamespace)(nil),       // 22: prism.fsm.v1.DeleteNamespace
+	(*SetNamespaceStatus)(nil),    // 23: prism.fsm.v1.SetNamespaceStatus
+	(*SetNamespaceResources)(nil), // 24: prism.fsm.v1.SetNamespaceResources
+	(*ReconcileNamespace)(nil),    // 25: prism.fsm.v1.ReconcileNamespace
+	(*RegisterShard)(nil),         // 26: prism.fsm.v1.RegisterShard
+	(*SetShardState)(nil),         // 27: prism.fsm.v1.SetShardState
+	(*RemoveShard)(nil),           // 28: prism.fsm.v1.RemoveShard
+	(*AssignNamespace)(nil),       // 29: prism.fsm.v1.AssignNamespace
+	(*ExpireShardGrace)(nil),      // 30: prism.fsm.v1.ExpireShardGrace
+	(*EndCooling)(nil),            // 31: prism.fsm.v1.EndCooling
+	(*MoveNamespace)(nil),         // 32: prism.fsm.v1.MoveNamespace
+	(*SetClusterID)(nil),          // 33: prism.fsm.v1.SetClusterID
+	(*PurgeNamespace)(nil),        // 34: prism.fsm.v1.PurgeNamespace
+	(*Error)(nil),                 // 35: prism.fsm.v1.Error
+	(*FieldError)(nil),            // 36: prism.fsm.v1.FieldError
+	(*ApplyResult)(nil),           // 37: prism.fsm.v1.ApplyResult
+	(*SnapshotHeader)(nil),        // 38: prism.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),         // 39: prism.fsm.v1.RequestRecord
+	nil,                           // 40: prism.fsm.v1.Placement.LabelsEntry
+	nil,                           // 41: prism.fsm.v1.ShardSpec.LabelsEntry
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
-	5,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
-	6,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
-	9,  // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
-	10, // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
-	7,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
-	8,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	35, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
-	4,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	6,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
+	7,  // 1: prism.fsm.v1.NamespaceSpec.policies:type_name -> prism.fsm.v1.Policies
+	10, // 2: prism.fsm.v1.NamespaceSpec.access:type_name -> prism.fsm.v1.Access
+	11, // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
+	8,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
+	9,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
+	40, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	5,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
 	0,  // 8: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
-	12, // 9: prism.fsm.v1.Namespace.move:type_name -> prism.fsm.v1.NamespaceMove
-	1,  // 10: prism.fsm.v1.NamespaceMove.phase:type_name -> prism.fsm.v1.MovePhase
-	13, // 11: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
-	36, // 12: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
-	14, // 13: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
-	2,  // 14: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
-	17, // 15: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
-	18, // 16: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
-	19, // 17: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
-	20, // 18: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
-	29, // 19: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
-	28, // 20: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
-	21, // 21: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
-	22, // 22: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
-	23, // 23: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
-	24, // 24: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
-	27, // 25: prism.fsm.v1.Command.move_namespace:type_name -> prism.fsm.v1.MoveNamespace
-	25, // 26: prism.fsm.v1.Command.expire_shard_grace:type_name -> prism.fsm.v1.ExpireShardGrace
-	26, // 27: prism.fsm.v1.Command.end_cooling:type_name -> prism.fsm.v1.EndCooling
-	4,  // 28: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 29: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
-	14, // 30: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
-	2,  // 31: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
-	2,  // 32: prism.fsm.v1.SetShardState.from:type_name -> prism.fsm.v1.ShardState
-	1,  // 33: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
-	3,  // 34: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	31, // 35: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	11, // 36: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	30, // 37: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	15, // 38: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	15, // 9: prism.fsm.v1.Namespace.move:type_name -> prism.fsm.v1.NamespaceMove
+	13, // 10: prism.fsm.v1.Namespace.resources:type_name -> prism.fsm.v1.Resource
+	14, // 11: prism.fsm.v1.Namespace.reconcile:type_name -> prism.fsm.v1.ReconcileRequest
+	1,  // 12: prism.fsm.v1.Resource.state:type_name -> prism.fsm.v1.ResourceState
+	2,  // 13: prism.fsm.v1.NamespaceMove.phase:type_name -> prism.fsm.v1.MovePhase
+	16, // 14: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
+	41, // 15: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
+	17, // 16: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
+	3,  // 17: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
+	20, // 18: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
+	21, // 19: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
+	22, // 20: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
+	23, // 21: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
+	34, // 22: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
+	33, // 23: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
+	26, // 24: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
+	27, // 25: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
+	28, // 26: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
+	29, // 27: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
+	32, // 28: prism.fsm.v1.Command.move_namespace:type_name -> prism.fsm.v1.MoveNamespace
+	30, // 29: prism.fsm.v1.Command.expire_shard_grace:type_name -> prism.fsm.v1.ExpireShardGrace
+	31, // 30: prism.fsm.v1.Command.end_cooling:type_name -> prism.fsm.v1.EndCooling
+	24, // 31: prism.fsm.v1.Command.set_namespace_resources:type_name -> prism.fsm.v1.SetNamespaceResources
+	25, // 32: prism.fsm.v1.Command.reconcile_namespace:type_name -> prism.fsm.v1.ReconcileNamespace
+	5,  // 33: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 34: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
+	13, // 35: prism.fsm.v1.SetNamespaceResources.resources:type_name -> prism.fsm.v1.Resource
+	0,  // 36: prism.fsm.v1.SetNamespaceResources.status:type_name -> prism.fsm.v1.NamespaceStatus
+	17, // 37: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
+	3,  // 38: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
+	3,  // 39: prism.fsm.v1.SetShardState.from:type_name -> prism.fsm.v1.ShardState
+	2,  // 40: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
+	4,  // 41: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	36, // 42: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	12, // 43: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	35, // 44: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	18, // 45: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
@@ -2881,7 +3379,7 @@ func file_fsm_fsmpb_types_proto_init() {
 		return
 	}
 	file_fsm_fsmpb_types_proto_msgTypes[2].OneofWrappers = []any{}
-	file_fsm_fsmpb_types_proto_msgTypes[12].OneofWrappers = []any{
+	file_fsm_fsmpb_types_proto_msgTypes[14].OneofWrappers = []any{
 		(*Command_Noop)(nil),
 		(*Command_ApplyNamespace)(nil),
 		(*Command_DeleteNamespace)(nil),
@@ -2895,16 +3393,18 @@ func file_fsm_fsmpb_types_proto_init() {
 		(*Command_MoveNamespace)(nil),
 		(*Command_ExpireShardGrace)(nil),
 		(*Command_EndCooling)(nil),
+		(*Command_SetNamespaceResources)(nil),
+		(*Command_ReconcileNamespace)(nil),
 	}
-	file_fsm_fsmpb_types_proto_msgTypes[14].OneofWrappers = []any{}
-	file_fsm_fsmpb_types_proto_msgTypes[15].OneofWrappers = []any{}
+	file_fsm_fsmpb_types_proto_msgTypes[16].OneofWrappers = []any{}
+	file_fsm_fsmpb_types_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_types_proto_rawDesc), len(file_fsm_fsmpb_types_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   33,
+			NumEnums:      5,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

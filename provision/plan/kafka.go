@@ -67,7 +67,10 @@ func (b *builder) kafka() {
 	if rf, set := b.integer(m, Kafka, "replication_factor", 1, MaxReplicationFactor); set {
 		r.ReplicationFactor = int32(rf)
 	}
-	days := b.spec.GetPolicies().RetentionDays
+	var days *int64
+	if pol := b.spec.GetPolicies(); pol != nil {
+		days = pol.RetentionDays
+	}
 	if days != nil && *days > 1<<40 {
 		b.add("policies.retention_days", "is too large for retention.ms")
 	}

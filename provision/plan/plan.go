@@ -26,6 +26,9 @@ var Abstractions = map[string][]string{
 	Kafka:    {"pubsub", "queue", "timeseries"},
 }
 
+// known are every abstraction a namespace may declare.
+var known = []string{"document", "graph", "keyvalue", "pubsub", "queue", "timeseries"}
+
 // Provisioned reports whether Prism provisions resources for a backend.
 // Other backends are accepted, and their namespaces stay provisioning with
 // a reason that says no provisioner serves them.
@@ -189,8 +192,8 @@ func (b *builder) add(path, msg string) { b.probs = append(b.probs, Problem{Path
 func (b *builder) abstraction(backend string) {
 	a := b.spec.GetAbstraction()
 	can := Abstractions[backend]
-	if a == "" {
-		return // the spec validator reports a missing abstraction
+	if !contains(known, a) {
+		return // the spec validator reports a missing or unknown abstraction
 	}
 	for _, c := range can {
 		if c == a {
