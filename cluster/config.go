@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prism/controlplane/controller"
 	"github.com/prism/controlplane/placement"
 )
 
@@ -125,6 +126,18 @@ type Config struct {
 	TombstoneRetention time.Duration
 	// JoinRetryInterval is the pause between attempts to reach Join seeds.
 	JoinRetryInterval time.Duration
+	// Lifecycle tunes the leader's lifecycle controller (provisioning,
+	// drift checks, deletion). Its Interval and TombstoneRetention are
+	// taken from ReconcileInterval and TombstoneRetention above, and
+	// Disabled from Deps.Provisioners being nil.
+	Lifecycle controller.LifecycleConfig
+}
+
+// lifecycleConfig is Lifecycle with the fields this Config decides.
+func (c Config) lifecycleConfig(disabled bool) controller.LifecycleConfig {
+	lc := c.Lifecycle
+	lc.Interval, lc.TombstoneRetention, lc.Disabled = c.ReconcileInterval, c.TombstoneRetention, disabled
+	return lc
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -144,6 +157,7 @@ func DefaultConfig() Config {
 		ReconcileInterval:   time.Second,
 		TombstoneRetention:  time.Hour,
 		JoinRetryInterval:   time.Second,
+		Lifecycle:           controller.DefaultLifecycleConfig(),
 		ClusterName:         "prism",
 		Voters:              3,
 		MaxTrailingLogs:     250,
@@ -231,6 +245,11 @@ func (c Config) Validate() error {
 	}
 	if c.TombstoneRetention < 0 {
 		bad("tombstone retention must not be negative")
+	}
+	if c.ReconcileInterval > 0 && c.TombstoneRetention >= 0 {
+		if err := c.lifecycleConfig(false).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"sync"
 	"time"
 
@@ -88,10 +87,11 @@ func (n *Node) runLeader(ctx context.Context) {
 	n.setReady(term)
 	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
 
-	// Membership and namespace lifecycles run in separate loops, so a long
-	// lifecycle pass (say 100,000 new namespaces) never starves membership.
+	// Membership, shard sessions, placement and namespace lifecycles run
+	// in loops of their own, so a long lifecycle pass (say 100,000 new
+	// namespaces, or a slow backend) never starves another.
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		n.loop(ctx, n.memberNudgeCh, n.cfg.ReconcileInterval, func() {
@@ -103,7 +103,11 @@ func (n *Node) runLeader(ctx context.Context) {
 		defer wg.Done()
 		n.loop(ctx, n.sessNudgeCh, n.sessionInterval(), func() { n.checkSessions(ctx) })
 	}()
-	n.loop(ctx, n.nudgeCh, n.cfg.ReconcileInterval, func() { n.reconcileNamespaces(ctx) })
+	go func() {
+		defer wg.Done()
+		n.runLifecycle(ctx)
+	}()
+	n.loop(ctx, n.nudgeCh, n.cfg.ReconcileInterval, func() { n.placementRound(ctx) })
 	wg.Wait()
 }
 
@@ -122,101 +126,12 @@ func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, every time.Durat
 	}
 }
 
-// reconcileNamespaces moves namespaces through their lifecycle:
-// provisioning → active (once provisioned), deleting → deleted (once
-// deprovisioned), deleted → purged (after the tombstone retention). Each
-// step is guarded by the revision it saw, so it never overwrites a newer
-// change.
-func (n *Node) reconcileNamespaces(ctx context.Context) {
+// placementRound records placement facts (graces run out, coolings
+// ended), places namespaces and advances moves in flight.
+func (n *Node) placementRound(ctx context.Context) {
 	n.commitPlacementFacts(ctx)
 	n.placeNamespaces(ctx)
 	n.advanceMoves(ctx)
-	all, _ := n.fsm.List(fsm.Filter{IncludeDeleted: true})
-	work := make(chan *fsmpb.Namespace)
-	var wg sync.WaitGroup
-	for i := 0; i < lifecycleWorkers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ns := range work {
-				n.lifecycleStep(ctx, ns)
-			}
-		}()
-	}
-	for _, ns := range all {
-		if ctx.Err() != nil {
-			break
-		}
-		switch ns.Status {
-		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
-			if n.awaitsPlacement(ns) {
-				continue
-			}
-		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
-		case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
-			if n.clock.Now().Sub(time.Unix(0, ns.DeletedUnixNano)) < n.cfg.TombstoneRetention {
-				continue
-			}
-		default:
-			continue
-		}
-		work <- ns
-	}
-	close(work)
-	wg.Wait()
-}
-
-// lifecycleWorkers bounds the namespaces moved along at once: provisioners
-// wait on backends, and raft batches the resulting commits together.
-const lifecycleWorkers = 32
-
-// lifecycleStep moves one namespace one step along its lifecycle.
-func (n *Node) lifecycleStep(ctx context.Context, ns *fsmpb.Namespace) {
-	var cmd *fsmpb.Command
-	name := ns.Spec.GetName()
-	switch ns.Status {
-	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := n.prov.Provision(pctx, ns)
-		cancel()
-		if err != nil {
-			n.log.Warn("provisioning failed; will retry", "namespace", name, "err", err)
-			if ns.StatusReason == "provisioning failed: "+err.Error() {
-				return
-			}
-			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING, "provisioning failed: "+err.Error())
-		} else {
-			cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "provisioned")
-		}
-	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := n.prov.Deprovision(pctx, ns)
-		cancel()
-		if err != nil {
-			n.log.Warn("deprovisioning failed; will retry", "namespace", name, "err", err)
-			return
-		}
-		cmd = statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED, "deleted")
-	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
-		cmd = &fsmpb.Command{Body: &fsmpb.Command_PurgeNamespace{PurgeNamespace: &fsmpb.PurgeNamespace{Name: name, IfRevision: ns.Revision}}}
-	default:
-		return
-	}
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	res, err := n.applyLocal(actx, cmd, fsm.FromLeader)
-	cancel()
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil && !errors.Is(err, fsm.ErrRevisionMismatch) {
-		n.log.Warn("lifecycle step failed", "namespace", name, "err", err)
-	}
-}
-
-func statusCmd(ns *fsmpb.Namespace, st fsmpb.NamespaceStatus, reason string) *fsmpb.Command {
-	return &fsmpb.Command{Body: &fsmpb.Command_SetNamespaceStatus{SetNamespaceStatus: &fsmpb.SetNamespaceStatus{
-		Name: ns.Spec.GetName(), Status: st, Reason: fsm.TruncateReason(reason), IfRevision: ns.Revision,
-	}}}
 }
 
 // ensureClusterID has the cluster's first leader choose its id.

@@ -3,22 +3,36 @@ package cluster
 import (
 	"context"
 
+	"github.com/prism/controlplane/controller"
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
-// Provisioner creates and removes a namespace's backend resources. The
-// leader's lifecycle reconciler calls it; both methods must be idempotent
-// (a new leader may repeat work the old one finished but did not record),
-// must honour ctx, and must be safe for concurrent use (the reconciler
-// moves up to 32 namespaces at once).
-type Provisioner interface {
-	Provision(ctx context.Context, ns *fsmpb.Namespace) error
-	Deprovision(ctx context.Context, ns *fsmpb.Namespace) error
+// leaderApplier is the lifecycle controller's view of this node: commits
+// as the leader (never forwarded) and leadership checks.
+type leaderApplier struct{ n *Node }
+
+func (a leaderApplier) Apply(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error) {
+	return a.n.applyAsLeader(ctx, cmd)
 }
 
-// NoopProvisioner has no backends: namespaces become active at once and
-// deletions finish at once.
-type NoopProvisioner struct{}
+func (a leaderApplier) VerifyLeader(ctx context.Context) error { return a.n.verifyLeader(ctx) }
 
-func (NoopProvisioner) Provision(context.Context, *fsmpb.Namespace) error   { return nil }
-func (NoopProvisioner) Deprovision(context.Context, *fsmpb.Namespace) error { return nil }
+// runLifecycle runs the lifecycle controller for one leadership stint, in
+// a loop of its own: it never shares a round with placement.
+func (n *Node) runLifecycle(ctx context.Context) {
+	lc := controller.NewLifecycle(n.cfg.lifecycleConfig(n.deps.Provisioners == nil), controller.LifecycleDeps{
+		Log:             n.log.With("component", "lifecycle"),
+		Applier:         leaderApplier{n},
+		State:           n.fsm,
+		Clock:           n.clock,
+		Provisioners:    n.deps.Provisioners,
+		Targets:         n.deps.Targets,
+		AwaitsPlacement: n.awaitsPlacement,
+		Hooks:           n.deps.LifecycleHooks,
+		Metrics:         n.lcMetrics,
+	})
+	n.lifecycle.Store(lc)
+	defer n.lifecycle.CompareAndSwap(lc, nil)
+	lc.Run(ctx)
+}

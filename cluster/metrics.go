@@ -73,6 +73,9 @@ func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
 	if err := reg.Register(applySeconds); err != nil {
 		return err
 	}
+	if err := n.lcMetrics.Register(reg); err != nil {
+		return err
+	}
 	sinks, err := libraryMetrics()
 	if err != nil {
 		return err

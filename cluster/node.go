@@ -15,23 +15,33 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/prism/controlplane/controller"
 	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/provision"
 	"github.com/prism/controlplane/watch"
 )
 
 // Deps are a node's collaborators.
 type Deps struct {
 	Logger *slog.Logger
-	// Provisioner creates and removes backend resources for the lifecycle
-	// reconciler; nil means NoopProvisioner.
-	Provisioner Provisioner
+	// Provisioners create, observe and delete namespaces' backend
+	// resources for the leader's lifecycle controller, on the servers in
+	// Targets. Nil: provisioning is disabled, and namespaces become active
+	// with no resources (saying so in their status reason).
+	Provisioners provision.Registry
+	Targets      provision.Targets
+	// LifecycleHooks are test seams of the lifecycle controller.
+	LifecycleHooks *controller.Hooks
 }
 
 // Node is one running control-plane server.
 type Node struct {
 	cfg  Config
 	log  *slog.Logger
-	prov Provisioner
+	deps Deps
+
+	lifecycle atomic.Pointer[controller.Lifecycle] // the leader's, while it leads
+	lcMetrics *controller.Metrics
 
 	fsm        *fsm.FSM
 	hub        *watch.Hub
@@ -87,13 +97,11 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
-	if deps.Provisioner == nil {
-		deps.Provisioner = NoopProvisioner{}
-	}
 	n := &Node{
 		cfg:           cfg,
 		log:           deps.Logger.With("component", "cluster", "node", cfg.NodeID),
-		prov:          deps.Provisioner,
+		deps:          deps,
+		lcMetrics:     controller.NewMetrics(),
 		fsm:           fsm.New(),
 		peers:         newPeerTable(),
 		readyCh:       make(chan struct{}),
@@ -307,6 +315,9 @@ func (n *Node) nudge() {
 	select {
 	case n.nudgeCh <- struct{}{}:
 	default:
+	}
+	if lc := n.lifecycle.Load(); lc != nil {
+		lc.Nudge()
 	}
 }
 

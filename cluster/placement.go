@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prism/controlplane/controller"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
 	"github.com/prism/controlplane/placement"
@@ -281,8 +282,8 @@ func (n *Node) restoreDegraded(ctx context.Context, p placement.Plan) {
 	}
 	list, _ := n.fsm.List(fsm.Filter{Status: fsmpb.NamespaceStatus_NAMESPACE_STATUS_DEGRADED})
 	for _, ns := range list {
-		if still[ns.Spec.GetName()] {
-			continue
+		if still[ns.Spec.GetName()] || controller.IsResourceReason(ns.StatusReason) {
+			continue // still degraded, or degraded by its resources (the lifecycle controller's)
 		}
 		res, err := n.applyAsLeader(ctx, statusCmd(ns, fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, "serving shard is up"))
 		if err == nil {
@@ -336,4 +337,10 @@ func (n *Node) DedicatedShards() map[string]string {
 		}
 	}
 	return out
+}
+
+func statusCmd(ns *fsmpb.Namespace, st fsmpb.NamespaceStatus, reason string) *fsmpb.Command {
+	return &fsmpb.Command{Body: &fsmpb.Command_SetNamespaceStatus{SetNamespaceStatus: &fsmpb.SetNamespaceStatus{
+		Name: ns.Spec.GetName(), Status: st, Reason: fsm.TruncateReason(reason), IfRevision: ns.Revision,
+	}}}
 }

@@ -47,7 +47,7 @@ func TestPlacementSeedScenario(t *testing.T) {
 		mustApply(t, cl, spec(name, rps))
 	}
 	video := spec("video-events", 200000)
-	video.Backend = "kafka"
+	video.Backend, video.Abstraction = "kafka", "timeseries"
 	mustApply(t, cl, video)
 	testcluster.Eventually(t, 15*time.Second, func() error {
 		shards := map[string]bool{}

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/controller"
+	"github.com/prism/controlplane/provision"
 	"github.com/prism/controlplane/rpc"
 )
 
@@ -46,8 +48,16 @@ type Server struct {
 	http     *http.Server
 }
 
+// Backends are the provisioners and targets a node manages namespaces'
+// resources with. A nil *Backends disables provisioning.
+type Backends struct {
+	Provisioners provision.Registry
+	Targets      provision.Targets
+	Hooks        *controller.Hooks // test seams
+}
+
 // Start opens the listeners, starts the node and serves.
-func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, error) {
+func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 	if cfg.RPC == (rpc.Config{}) {
 		cfg.RPC = rpc.DefaultConfig()
 	}
@@ -66,7 +76,14 @@ func Start(cfg Config, log *slog.Logger, prov cluster.Provisioner) (*Server, err
 	cc := cfg.Cluster
 	cc.GRPCAdvertise, cc.HTTPAdvertise = gl.Addr().String(), hl.Addr().String()
 	clockAPI := withTestClock(&cc)
-	node, err := cluster.New(cc, cluster.Deps{Logger: log, Provisioner: prov})
+	deps := cluster.Deps{Logger: log}
+	if b != nil {
+		deps.Provisioners, deps.Targets, deps.LifecycleHooks = b.Provisioners, b.Targets, b.Hooks
+		if deps.Provisioners == nil {
+			deps.Provisioners = provision.Registry{}
+		}
+	}
+	node, err := cluster.New(cc, deps)
 	if err != nil {
 		gl.Close()
 		hl.Close()

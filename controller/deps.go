@@ -1,0 +1,28 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+// Applier commits a leader command through raft on this node (never
+// forwarded: a controller runs only on the leader).
+type Applier interface {
+	Apply(ctx context.Context, cmd *fsmpb.Command) (fsm.Result, error)
+	// VerifyLeader confirms this node still leads (a quorum answered): a
+	// controller calls it right before a destructive backend call.
+	VerifyLeader(ctx context.Context) error
+}
+
+// State is the replicated state, read-only.
+type State interface {
+	List(fsm.Filter) ([]*fsmpb.Namespace, int64)
+	Get(name string) (*fsmpb.Namespace, int64, error)
+	ClusterID() string
+}
+
+// Clock is the leader's wall clock.
+type Clock interface{ Now() time.Time }

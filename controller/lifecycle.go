@@ -1,0 +1,257 @@
+package controller
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/provision/plan"
+)
+
+// Lifecycle moves namespaces through their lifecycle (ADR-006):
+// provisioning → active once every resource is ready; active ⇄ degraded
+// as resources go missing or their server becomes unreachable;
+// deleting → deleted once they are gone (or released); deleted → purged
+// after the tombstone retention. Each namespace is worked on by itself,
+// with its own backoff, under a global bound of Workers: a slow backend
+// holds up only its own namespaces.
+type Lifecycle struct {
+	cfg   LifecycleConfig
+	deps  LifecycleDeps
+	nudge chan struct{}
+
+	mu    sync.Mutex
+	track map[string]*tracked // by namespace name
+	sem   chan struct{}
+	wg    sync.WaitGroup
+}
+
+// tracked is the controller's memory of one namespace (lost with
+// leadership: a new leader starts afresh, which is safe because every
+// step is idempotent).
+type tracked struct {
+	inFlight  bool
+	create    int64     // incarnation this memory is about
+	spec      int64     // spec revision of the last failure
+	failures  int       // consecutive failures
+	due       time.Time // not before (backoff)
+	terminal  bool      // a failure that waits for a new spec or a reconcile
+	kind      string    // kind of the last committed failure ("" none)
+	checked   time.Time // last drift observation of an active namespace
+	reconcile int64     // reconcile request last acted on
+}
+
+// NewLifecycle returns a controller; Run starts it.
+func NewLifecycle(cfg LifecycleConfig, deps LifecycleDeps) *Lifecycle {
+	if deps.AwaitsPlacement == nil {
+		deps.AwaitsPlacement = func(*fsmpb.Namespace) bool { return false }
+	}
+	return &Lifecycle{cfg: cfg, deps: deps, nudge: make(chan struct{}, 1), track: map[string]*tracked{}, sem: make(chan struct{}, cfg.Workers)}
+}
+
+// Nudge makes the controller look for work now (a namespace changed).
+func (l *Lifecycle) Nudge() {
+	select {
+	case l.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// Run works until ctx ends, then waits for the work in flight.
+func (l *Lifecycle) Run(ctx context.Context) {
+	defer l.wg.Wait()
+	tick := time.NewTicker(l.cfg.Interval)
+	defer tick.Stop()
+	for {
+		l.round(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-l.nudge:
+		}
+	}
+}
+
+// round starts work on every namespace that is due and not in flight,
+// while workers are free; it never waits for a worker.
+func (l *Lifecycle) round(ctx context.Context) {
+	all, _ := l.deps.State.List(fsm.Filter{IncludeDeleted: true})
+	now := l.deps.Clock.Now()
+	checks := 0
+	seen := make(map[string]bool, len(all))
+	var counts [8]int
+	resources := map[fsmpb.ResourceState]int{}
+	for _, ns := range all {
+		name := ns.Spec.GetName()
+		seen[name] = true
+		if int(ns.Status) < len(counts) {
+			counts[ns.Status]++
+		}
+		for _, r := range ns.Resources {
+			resources[r.State]++
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if l.cfg.Disabled && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
+			continue
+		}
+		l.mu.Lock()
+		t := l.trackedFor(ns)
+		due, check := l.isDue(ns, t, now)
+		if due && check {
+			if checks >= l.cfg.ChecksPerRound {
+				due = false
+			} else {
+				checks++
+			}
+		}
+		if !due || t.inFlight {
+			l.mu.Unlock()
+			continue
+		}
+		select {
+		case l.sem <- struct{}{}:
+		default:
+			l.mu.Unlock()
+			continue // all workers busy: the next round picks it up
+		}
+		t.inFlight = true
+		if check {
+			t.checked = now
+		}
+		l.mu.Unlock()
+		l.wg.Add(1)
+		go func(ns *fsmpb.Namespace) {
+			defer l.wg.Done()
+			defer func() { <-l.sem }()
+			l.work(ctx, ns)
+		}(ns)
+	}
+	l.mu.Lock()
+	for name, t := range l.track {
+		if !seen[name] && !t.inFlight {
+			delete(l.track, name) // purged
+		}
+	}
+	l.mu.Unlock()
+	l.deps.Metrics.namespaces(counts[:])
+	l.deps.Metrics.resourceStates(resources)
+}
+
+// trackedFor returns the memory of ns, reset when ns is a new incarnation
+// or has a new spec or reconcile request. Called with l.mu held.
+func (l *Lifecycle) trackedFor(ns *fsmpb.Namespace) *tracked {
+	name := ns.Spec.GetName()
+	t := l.track[name]
+	if t == nil || t.create != ns.CreateRevision {
+		t = &tracked{create: ns.CreateRevision, spec: fsm.SpecRevision(ns)}
+		l.track[name] = t
+	}
+	if sr := fsm.SpecRevision(ns); sr != t.spec {
+		t.spec, t.failures, t.due, t.terminal = sr, 0, time.Time{}, false
+	}
+	if r := ns.Reconcile.GetRevision(); r != 0 && r != t.reconcile {
+		t.reconcile, t.failures, t.due, t.terminal, t.checked = r, 0, time.Time{}, false, time.Time{}
+	}
+	return t
+}
+
+// isDue: whether ns needs work now; check marks a periodic drift check of
+// an active namespace (bounded per round). Called with l.mu held.
+func (l *Lifecycle) isDue(ns *fsmpb.Namespace, t *tracked, now time.Time) (due, check bool) {
+	if t.terminal || now.Before(t.due) {
+		return false, false
+	}
+	switch ns.Status {
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
+		return !l.deps.AwaitsPlacement(ns), false
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
+		return true, false
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
+		return now.Sub(time.Unix(0, ns.DeletedUnixNano)) >= l.cfg.TombstoneRetention, false
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE, fsmpb.NamespaceStatus_NAMESPACE_STATUS_DEGRADED:
+		if l.cfg.Disabled {
+			return false, false
+		}
+		if ns.Reconcile != nil || specChanged(ns) {
+			return true, false
+		}
+		degradedByUs := ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DEGRADED && isResourceReason(ns.StatusReason)
+		if len(ns.Resources) == 0 {
+			return false, false
+		}
+		if degradedByUs {
+			return true, false // observed again with backoff until it recovers
+		}
+		return now.Sub(t.checked) >= l.cfg.CheckInterval, true
+	}
+	return false, false
+}
+
+// specChanged: the spec now plans a resource other than the one recorded
+// (more partitions, other configs).
+func specChanged(ns *fsmpb.Namespace) bool {
+	want := plan.For(ns.Spec).Resources
+	if len(want) != len(ns.Resources) {
+		return len(want) > 0
+	}
+	for i, r := range want {
+		if ns.Resources[i].PlanHash != r.Hash() {
+			return true
+		}
+	}
+	return false
+}
+
+// done records the outcome of one piece of work on a namespace.
+func (l *Lifecycle) done(ns *fsmpb.Namespace, failed, terminal bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.track[ns.Spec.GetName()]
+	if t == nil {
+		return
+	}
+	t.inFlight = false
+	if !failed {
+		t.failures, t.due, t.terminal = 0, time.Time{}, false
+		return
+	}
+	t.failures++
+	t.terminal = terminal
+	t.due = l.deps.Clock.Now().Add(l.backoff(t.failures))
+}
+
+// backoff is min(BackoffMin·2^(n-1), BackoffMax), less up to 20% jitter so
+// namespaces failing together do not retry together.
+func (l *Lifecycle) backoff(n int) time.Duration {
+	d := l.cfg.BackoffMin
+	for i := 1; i < n && d < l.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, l.cfg.BackoffMax)
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+// lastKind / setKind read and record the kind of the last failure
+// committed for a namespace, so the same failure is committed once.
+func (l *Lifecycle) lastKind(name string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.track[name]; t != nil {
+		return t.kind
+	}
+	return ""
+}
+
+func (l *Lifecycle) setKind(name, kind string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t := l.track[name]; t != nil {
+		t.kind = kind
+	}
+}
