@@ -125,7 +125,9 @@ func TestUnreachableBacksOffAndCommitsOncePerKind(t *testing.T) {
 	first := r.a.count("set_namespace_resources")
 	for i := 0; i < 5; i++ {
 		r.clock.advance(time.Minute) // past any backoff
-		r.pg.set(func(b *fakeBackend) { b.err = errors.Join(provision.ErrUnreachable, errors.New("dial tcp: refused, try "+string(rune('a'+i)))) })
+		r.pg.set(func(b *fakeBackend) {
+			b.err = errors.Join(provision.ErrUnreachable, errors.New("dial tcp: refused, try "+string(rune('a'+i))))
+		})
 		r.rounds(1)
 	}
 	ns := r.get("a")
