@@ -15,7 +15,7 @@ LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build ./bin/prismd, ./bin/prismctl, ./bin/prism-shard
+build: ## build ./bin/prismd, ./bin/prismctl, ./bin/prism-shard, ./bin/prism-devbroker (Kafka protocol for make run and tests)
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
