@@ -58,12 +58,14 @@ stop_backends() {
 stop_all() { stop_nodes; stop_backends; }
 # Any other exit (an error) still stops everything and gives the terminal back.
 trap 'restore_tty; stop_all' EXIT
+what=${nodes:+cluster}
+what=${what:-backends}
 stop() {
   trap - INT TERM
-  echo; echo "stopping..."
+  echo; echo "stopping $what..."
   stop_all
   restore_tty
-  echo "stopped"
+  echo "$what stopped"
   exit 0
 }
 trap stop INT TERM
