@@ -18,7 +18,8 @@ BIN=${BIN:-./bin}
 DATA=${DATA:-./data}
 export DATA
 PG_PORT=${PG_PORT:-15432}
-export PG_PORT
+PG_DB=${PG_DB:-prism}
+export PG_PORT PG_DB
 KAFKA_ADDR=${KAFKA_ADDR:-127.0.0.1:19092}
 nodes=1
 case "${1:-}" in
@@ -101,7 +102,7 @@ backends_msg() {
   cat <<MSG
 Backends:
   Postgres  $PG_URL   (log in $DATA/postgres/server.log)
-            psql -h 127.0.0.1 -p $PG_PORT -U postgres prism -c '\\dt'
+            psql -h 127.0.0.1 -p $PG_PORT -U postgres $PG_DB -c '\\dt'
   Kafka     $KAFKA_BROKERS   (prism-devbroker, for make run and tests only; log in $DATA/devbroker.log)
   prismd flags for them: $PRISMD_BACKEND_FLAGS
 MSG
@@ -112,7 +113,7 @@ alive() {
   for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done
   return 1
 }
-# running: every node has not exited by itself, nor has the broker.
+# running: the broker runs and (unless --backends-only) some node does.
 running() {
   kill -0 "$broker_pid" 2>/dev/null || return 1
   [ -z "$nodes" ] || alive "${pids[@]}"
