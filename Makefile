@@ -10,12 +10,12 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run bench bench-failover fuzz fuzz-api clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run backends bench bench-failover fuzz fuzz-api clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
 
-build: ## build ./bin/prismd, ./bin/prismctl, ./bin/prism-shard
+build: ## build ./bin/prismd, ./bin/prismctl, ./bin/prism-shard, ./bin/prism-devbroker (Kafka protocol for make run and tests)
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
@@ -59,8 +59,11 @@ generate: ## regenerate protobuf code (needs protoc from Debian's protobuf-compi
 generate-check: generate ## fail if generated code is out of date
 	@git diff --exit-code -- '*.pb.go' || (echo "generated code is stale: run make generate"; exit 1)
 
-run: build ## start a local 3-node cluster on loopback (Ctrl-C stops it)
+run: build ## start a local 3-node cluster on loopback with a local Postgres (127.0.0.1:15432) and dev Kafka broker (127.0.0.1:19092); Ctrl-C stops all
 	./scripts/run-cluster.sh
+
+backends: build ## start only make run's local Postgres and dev Kafka broker, print their addresses (Ctrl-C stops them)
+	./scripts/run-cluster.sh --backends-only
 
 bench: build ## print benchmark numbers: go test -bench, then prismctl bench on a fresh 3-node cluster
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/
@@ -79,5 +82,6 @@ fuzz-api: ## API fuzzer: every RPC of a 3-node in-process cluster for APIFUZZ_TI
 	PRISM_APIFUZZ_TIME=$(or $(APIFUZZ_TIME),5m) $(if $(SEED),PRISM_APIFUZZ_SEED=$(SEED)) \
 		$(GO) test -race -count=1 -timeout $(or $(APIFUZZ_TIMEOUT),2h) -run '^TestAPIFuzz$$' -v ./internal/apifuzz/
 
-clean: ## remove binaries and local cluster data
+clean: ## stop make run's local Postgres if it still runs, remove binaries and local cluster and backend data
+	./scripts/local-postgres.sh stop
 	rm -rf $(BIN) ./data

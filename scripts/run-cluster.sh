@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# Start a local 3-node Prism cluster on loopback with embedded defaults.
-# node1 uses the default ports (gRPC 7400, HTTP 7700, raft 7500, gossip 7600);
-# node2 and node3 use the next ports up. Data and logs go to ./data/.
-# Ctrl-C or SIGTERM stops all three (each gets SIGTERM: it hands over
-# leadership first), says so, and exits 0.
+# Start a local 3-node Prism cluster on loopback with embedded defaults, and
+# the backends it provisions on: a throwaway PostgreSQL
+# (scripts/local-postgres.sh, 127.0.0.1:$PG_PORT, default 15432) and a
+# Kafka-protocol dev broker (bin/prism-devbroker, $KAFKA_ADDR, default
+# 127.0.0.1:19092). node1 uses the default ports (gRPC 7400, HTTP 7700,
+# raft 7500, gossip 7600); node2 and node3 use the next ports up. Data and
+# logs go to ./data/ (Postgres in ./data/postgres, the broker's topics in
+# ./data/kafka).
+# Ctrl-C or SIGTERM stops the nodes (each gets SIGTERM: it hands over
+# leadership first), then the broker and the Postgres it started, says so,
+# and exits 0.
+#
+# --backends-only (make backends) starts only Postgres and the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./bin}
 DATA=${DATA:-./data}
+export DATA
+PG_PORT=${PG_PORT:-15432}
+PG_DB=${PG_DB:-prism}
+export PG_PORT PG_DB
+KAFKA_ADDR=${KAFKA_ADDR:-127.0.0.1:19092}
+nodes=1
+case "${1:-}" in
+  "") ;;
+  --backends-only) nodes="" ;;
+  *) echo "usage: $0 [--backends-only]" >&2; exit 2 ;;
+esac
 mkdir -p "$DATA"
 pids=()
+broker_pid=""
+pg_started=""
 
 # On a terminal, Ctrl-C is read as a key instead of raising SIGINT: the
 # terminal would send SIGINT to make too, and make, even when this script
@@ -23,38 +44,111 @@ stop_nodes() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
 }
-# Any other exit (an error) still stops the nodes and gives the terminal back.
-trap 'restore_tty; stop_nodes' EXIT
+# stop_backends: after the nodes, so that none is cut off mid-call.
+stop_backends() {
+  if [ -n "$broker_pid" ]; then
+    kill -TERM "$broker_pid" 2>/dev/null || true
+    wait "$broker_pid" 2>/dev/null || true
+    broker_pid=""
+  fi
+  if [ -n "$pg_started" ]; then
+    ./scripts/local-postgres.sh stop || true
+    pg_started=""
+  fi
+}
+stop_all() { stop_nodes; stop_backends; }
+# Any other exit (an error) still stops everything and gives the terminal back.
+trap 'restore_tty; stop_all' EXIT
+what=${nodes:+cluster}
+what=${what:-backends}
 stop() {
   trap - INT TERM
-  echo; echo "stopping cluster..."
-  stop_nodes
+  echo; echo "stopping $what..."
+  stop_all
   restore_tty
-  echo "cluster stopped"
+  echo "$what stopped"
   exit 0
 }
 trap stop INT TERM
 
-for i in 0 1 2; do
-  id="node$((i + 1))"
-  "$BIN/prismd" --node-id "$id" --data-dir "$DATA/$id" \
-    --grpc-addr "127.0.0.1:$((7400 + i))" --http-addr "127.0.0.1:$((7700 + i))" \
-    --raft-addr "127.0.0.1:$((7500 + i))" --gossip-addr "127.0.0.1:$((7600 + i))" \
-    --bootstrap-expect 3 ${PRISMD_EXTRA:-} --join "127.0.0.1:7600,127.0.0.1:7601,127.0.0.1:7602" \
-    >>"$DATA/$id.log" 2>&1 </dev/null &
-  pids+=($!)
-done
-export PRISM_ENDPOINTS=127.0.0.1:7400,127.0.0.1:7401,127.0.0.1:7402
-for _ in $(seq 1 100); do
-  if curl -fsS http://127.0.0.1:7700/readyz >/dev/null 2>&1 && \
-     curl -fsS http://127.0.0.1:7701/readyz >/dev/null 2>&1 && \
-     curl -fsS http://127.0.0.1:7702/readyz >/dev/null 2>&1; then
-    break
+# Postgres: started here unless it already runs (then it is left running).
+if ! ./scripts/local-postgres.sh status; then pg_started=1; fi
+./scripts/local-postgres.sh start
+PG_URL=$(./scripts/local-postgres.sh url)
+
+# The broker writes its address to the ready file once it listens.
+ready="$DATA/devbroker.addr"
+rm -f "$ready"
+"$BIN/prism-devbroker" --addr "$KAFKA_ADDR" --data-dir "$DATA/kafka" --ready-file "$ready" \
+  >>"$DATA/devbroker.log" 2>&1 </dev/null &
+broker_pid=$!
+deadline=$((SECONDS + 15))
+until [ -s "$ready" ]; do
+  if ! kill -0 "$broker_pid" 2>/dev/null; then
+    broker_pid=""
+    echo "prism-devbroker exited at start; its log ($DATA/devbroker.log) ends with:" >&2
+    tail -n 5 "$DATA/devbroker.log" >&2
+    exit 1
   fi
-  sleep 0.2
+  [ $SECONDS -lt $deadline ] || { echo "prism-devbroker did not listen within 15 s; see $DATA/devbroker.log" >&2; exit 1; }
+  sleep 0.05
 done
-"$BIN/prismctl" cluster status || true
-cat <<MSG
+KAFKA_BROKERS=$(cat "$ready")
+
+# The flags that point prismd at these backends.
+PRISMD_BACKEND_FLAGS=${PRISMD_BACKEND_FLAGS-"--postgres-url $PG_URL --kafka-brokers $KAFKA_BROKERS"}
+
+backends_msg() {
+  cat <<MSG
+Backends:
+  Postgres  $PG_URL   (log in $DATA/postgres/server.log)
+            psql -h 127.0.0.1 -p $PG_PORT -U postgres $PG_DB -c '\\dt'
+  Kafka     $KAFKA_BROKERS   (prism-devbroker, for make run and tests only; log in $DATA/devbroker.log)
+  prismd flags for them: $PRISMD_BACKEND_FLAGS
+MSG
+}
+
+# alive PID...: some of them still run.
+alive() {
+  for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done
+  return 1
+}
+# running: the broker runs and (unless --backends-only) some node does.
+running() {
+  kill -0 "$broker_pid" 2>/dev/null || return 1
+  [ -z "$nodes" ] || alive "${pids[@]}"
+}
+
+if [ -n "$nodes" ]; then
+  # prismd learns the backend flags with the provisioners; a prismd from
+  # before them is started without.
+  node_backend_flags=$PRISMD_BACKEND_FLAGS
+  prismd_help=$("$BIN/prismd" --help 2>&1 || true)
+  if [[ $prismd_help != *postgres-url* ]]; then
+    echo "note: this prismd has no --postgres-url; the nodes start without backend targets" >&2
+    node_backend_flags=""
+  fi
+  for i in 0 1 2; do
+    id="node$((i + 1))"
+    # shellcheck disable=SC2086 # the flag variables are word lists
+    "$BIN/prismd" --node-id "$id" --data-dir "$DATA/$id" \
+      --grpc-addr "127.0.0.1:$((7400 + i))" --http-addr "127.0.0.1:$((7700 + i))" \
+      --raft-addr "127.0.0.1:$((7500 + i))" --gossip-addr "127.0.0.1:$((7600 + i))" \
+      --bootstrap-expect 3 $node_backend_flags ${PRISMD_EXTRA:-} --join "127.0.0.1:7600,127.0.0.1:7601,127.0.0.1:7602" \
+      >>"$DATA/$id.log" 2>&1 </dev/null &
+    pids+=($!)
+  done
+  export PRISM_ENDPOINTS=127.0.0.1:7400,127.0.0.1:7401,127.0.0.1:7402
+  for _ in $(seq 1 100); do
+    if curl -fsS http://127.0.0.1:7700/readyz >/dev/null 2>&1 && \
+       curl -fsS http://127.0.0.1:7701/readyz >/dev/null 2>&1 && \
+       curl -fsS http://127.0.0.1:7702/readyz >/dev/null 2>&1; then
+      break
+    fi
+    sleep 0.2
+  done
+  "$BIN/prismctl" cluster status || true
+  cat <<MSG
 
 Prism cluster is up (pids ${pids[*]}; logs in $DATA/node{1,2,3}.log). In another shell:
 
@@ -65,20 +159,25 @@ Prism cluster is up (pids ${pids[*]}; logs in $DATA/node{1,2,3}.log). In another
   ./bin/prismctl cluster status
   curl -s http://127.0.0.1:7701/v1/namespaces/user-profiles
 
-Ctrl-C stops the cluster; \`make clean\` removes its data.
-MSG
+$(backends_msg)
 
-# nodes_gone: every node has exited by itself.
-nodes_gone() {
-  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 1; done
-  return 0
-}
+Ctrl-C stops the cluster and the backends; \`make clean\` removes their data.
+MSG
+else
+  cat <<MSG
+
+$(backends_msg)
+
+Ctrl-C stops them; \`make clean\` removes their data.
+MSG
+fi
+
 if [ -n "$saved_tty" ]; then
   # No signals from keys, and a read returns after 1 s without input (so
   # SIGTERM's trap runs promptly). dd, not read -n: bash's read turns
   # signal keys back on.
   stty -isig -icanon -echo min 0 time 10
-  while ! nodes_gone; do
+  while running; do
     key=$(dd bs=1 count=1 2>/dev/null || true)
     if [ "$key" = $'\x03' ] || [ "$key" = $'\x1c' ]; then # Ctrl-C, Ctrl-\
       stop
@@ -86,7 +185,11 @@ if [ -n "$saved_tty" ]; then
   done
 else
   # wait returns at once when a trapped signal arrives.
-  while ! nodes_gone; do wait -n "${pids[@]}" 2>/dev/null || true; done
+  while running; do wait -n "$broker_pid" "${pids[@]}" 2>/dev/null || true; done
 fi
-echo "every node exited by itself; see $DATA/node{1,2,3}.log" >&2
+if ! kill -0 "$broker_pid" 2>/dev/null; then
+  echo "prism-devbroker exited by itself; see $DATA/devbroker.log" >&2
+else
+  echo "every node exited by itself; see $DATA/node{1,2,3}.log" >&2
+fi
 exit 1
