@@ -127,3 +127,17 @@ func (s *namespaceService) Delete(ctx context.Context, req *rpcpb.DeleteRequest)
 	}
 	return &rpcpb.DeleteResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
 }
+
+// Reconcile records an operator's request to reconcile a namespace now.
+func (s *namespaceService) Reconcile(ctx context.Context, req *rpcpb.ReconcileRequest) (*rpcpb.ReconcileResponse, error) {
+	if req.Name == "" {
+		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "name", Message: "is required"}}})
+	}
+	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_ReconcileNamespace{ReconcileNamespace: &fsmpb.ReconcileNamespace{
+		Name: req.Name, Recreate: req.Recreate,
+	}}})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &rpcpb.ReconcileResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
+}

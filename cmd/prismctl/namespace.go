@@ -19,7 +19,7 @@ import (
 
 func namespaceCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "namespace", Aliases: []string{"ns", "namespaces"}, Short: "Create, read and delete namespaces"}
-	c.AddCommand(nsApplyCmd(g), nsGetCmd(g), nsListCmd(g), nsDescribeCmd(g), nsDeleteCmd(g))
+	c.AddCommand(nsApplyCmd(g), nsGetCmd(g), nsListCmd(g), nsDescribeCmd(g), nsDeleteCmd(g), nsReconcileCmd(g))
 	return c
 }
 
@@ -191,6 +191,32 @@ func nsDeleteCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().BoolVar(&wait, "wait", false, "wait until the namespace is deleted")
 	c.Flags().Int64Var(&expect, "expect-revision", 0, "delete only if the namespace is at this revision")
+	return c
+}
+
+func nsReconcileCmd(g *globals) *cobra.Command {
+	var recreate bool
+	c := &cobra.Command{
+		Use:   "reconcile NAME",
+		Short: "Retry a namespace's provisioning now (--recreate: create missing resources again, empty)",
+		Long: "Asks the leader to reconcile the namespace now: past its retry backoff, and past a failure that waits for an operator " +
+			"(a table or topic Prism did not create, a permission denied). A resource removed behind Prism's back leaves the namespace " +
+			"degraded; --recreate creates it again, empty, which is why it is never done without being asked.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return g.withClient(func(ctx context.Context, cl *client.Client) error {
+				r, err := cl.Reconcile(ctx, &rpcpb.ReconcileRequest{Name: args[0], Recreate: recreate})
+				if err != nil {
+					return about("namespace", args[0], err)
+				}
+				v := nsfile.ToView(r.Namespace)
+				return g.emit(v, func(w io.Writer) {
+					fmt.Fprintf(w, "namespace/%s reconcile requested\trevision %d\n", v.Name, v.Revision)
+				})
+			})
+		},
+	}
+	c.Flags().BoolVar(&recreate, "recreate", false, "create resources that went missing again (empty)")
 	return c
 }
 

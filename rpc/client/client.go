@@ -380,6 +380,19 @@ func (c *Client) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (resp *rp
 	return resp, err
 }
 
+// Reconcile asks the leader to reconcile a namespace now.
+func (c *Client) Reconcile(ctx context.Context, req *rpcpb.ReconcileRequest) (resp *rpcpb.ReconcileResponse, err error) {
+	if req.RequestId == "" {
+		req = proto.Clone(req).(*rpcpb.ReconcileRequest)
+		req.RequestId = rpcpb.NewRequestID()
+	}
+	err = c.do(ctx, idempotent, func(ctx context.Context, cc *grpc.ClientConn) (e error) {
+		resp, e = rpcpb.NewNamespaceServiceClient(cc).Reconcile(ctx, req)
+		return e
+	})
+	return resp, err
+}
+
 // Get reads one namespace.
 func (c *Client) Get(ctx context.Context, req *rpcpb.GetRequest) (resp *rpcpb.GetResponse, err error) {
 	err = c.do(ctx, read, func(ctx context.Context, cc *grpc.ClientConn) (e error) {

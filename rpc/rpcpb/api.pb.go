@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{52, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54, 0}
 }
 
 type ApplyRequest struct {
@@ -647,6 +647,118 @@ func (x *DeleteResponse) GetRevision() int64 {
 	return 0
 }
 
+type ReconcileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Recreate      bool                   `protobuf:"varint,2,opt,name=recreate,proto3" json:"recreate,omitempty"`
+	RequestId     string                 `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileRequest) Reset() {
+	*x = ReconcileRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileRequest) ProtoMessage() {}
+
+func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
+func (*ReconcileRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReconcileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReconcileRequest) GetRecreate() bool {
+	if x != nil {
+		return x.Recreate
+	}
+	return false
+}
+
+func (x *ReconcileRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type ReconcileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     *fsmpb.Namespace       `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Revision      int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileResponse) Reset() {
+	*x = ReconcileResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileResponse) ProtoMessage() {}
+
+func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
+func (*ReconcileResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReconcileResponse) GetNamespace() *fsmpb.Namespace {
+	if x != nil {
+		return x.Namespace
+	}
+	return nil
+}
+
+func (x *ReconcileResponse) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // ReadHeader says where a read was served and how current it is.
 type ReadHeader struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -662,7 +774,7 @@ type ReadHeader struct {
 
 func (x *ReadHeader) Reset() {
 	*x = ReadHeader{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[8]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +786,7 @@ func (x *ReadHeader) String() string {
 func (*ReadHeader) ProtoMessage() {}
 
 func (x *ReadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[8]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +799,7 @@ func (x *ReadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadHeader.ProtoReflect.Descriptor instead.
 func (*ReadHeader) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{8}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadHeader) GetRevision() int64 {
@@ -727,7 +839,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +851,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[9]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +864,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{9}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TransferLeaderRequest) GetToId() string {
@@ -771,7 +883,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +895,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[10]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +908,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{10}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -817,7 +929,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +941,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[11]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +954,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{11}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -874,7 +986,7 @@ type RemovePeerResponse struct {
 
 func (x *RemovePeerResponse) Reset() {
 	*x = RemovePeerResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +998,7 @@ func (x *RemovePeerResponse) String() string {
 func (*RemovePeerResponse) ProtoMessage() {}
 
 func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[12]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1011,7 @@ func (x *RemovePeerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerResponse.ProtoReflect.Descriptor instead.
 func (*RemovePeerResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{12}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{14}
 }
 
 type StatusRequest struct {
@@ -913,7 +1025,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +1037,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[13]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +1050,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{13}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusRequest) GetDetail() bool {
@@ -969,7 +1081,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1093,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[14]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1106,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{14}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -1087,7 +1199,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1211,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[15]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1224,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{15}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StatusResponse) GetClusterId() string {
@@ -1207,7 +1319,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1331,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[16]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1344,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{16}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{18}
 }
 
 type Member struct {
@@ -1249,7 +1361,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1373,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[17]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1386,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{17}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Member) GetId() string {
@@ -1328,7 +1440,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1452,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[18]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1465,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{18}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MembersResponse) GetMembers() []*Member {
@@ -1376,7 +1488,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1388,7 +1500,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[19]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1401,7 +1513,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{19}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HeartbeatRequest) GetShardId() string {
@@ -1437,7 +1549,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1561,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[20]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1574,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{20}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HeartbeatResponse) GetIntervalMs() int64 {
@@ -1504,7 +1616,7 @@ type RegisterShardRequest struct {
 
 func (x *RegisterShardRequest) Reset() {
 	*x = RegisterShardRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1516,7 +1628,7 @@ func (x *RegisterShardRequest) String() string {
 func (*RegisterShardRequest) ProtoMessage() {}
 
 func (x *RegisterShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[21]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1529,7 +1641,7 @@ func (x *RegisterShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterShardRequest.ProtoReflect.Descriptor instead.
 func (*RegisterShardRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{21}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RegisterShardRequest) GetSpec() *fsmpb.ShardSpec {
@@ -1556,7 +1668,7 @@ type GetShardRequest struct {
 
 func (x *GetShardRequest) Reset() {
 	*x = GetShardRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1680,7 @@ func (x *GetShardRequest) String() string {
 func (*GetShardRequest) ProtoMessage() {}
 
 func (x *GetShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[22]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1693,7 @@ func (x *GetShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetShardRequest.ProtoReflect.Descriptor instead.
 func (*GetShardRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{22}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetShardRequest) GetId() string {
@@ -1609,7 +1721,7 @@ type ShardIDRequest struct {
 
 func (x *ShardIDRequest) Reset() {
 	*x = ShardIDRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1733,7 @@ func (x *ShardIDRequest) String() string {
 func (*ShardIDRequest) ProtoMessage() {}
 
 func (x *ShardIDRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[23]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1746,7 @@ func (x *ShardIDRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardIDRequest.ProtoReflect.Descriptor instead.
 func (*ShardIDRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{23}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ShardIDRequest) GetId() string {
@@ -1668,7 +1780,7 @@ type ShardResponse struct {
 
 func (x *ShardResponse) Reset() {
 	*x = ShardResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1792,7 @@ func (x *ShardResponse) String() string {
 func (*ShardResponse) ProtoMessage() {}
 
 func (x *ShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[24]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1805,7 @@ func (x *ShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardResponse.ProtoReflect.Descriptor instead.
 func (*ShardResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{24}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ShardResponse) GetShard() *fsmpb.Shard {
@@ -1742,7 +1854,7 @@ type Utilization struct {
 
 func (x *Utilization) Reset() {
 	*x = Utilization{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1866,7 @@ func (x *Utilization) String() string {
 func (*Utilization) ProtoMessage() {}
 
 func (x *Utilization) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[25]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1879,7 @@ func (x *Utilization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Utilization.ProtoReflect.Descriptor instead.
 func (*Utilization) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{25}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Utilization) GetRead() float64 {
@@ -1800,7 +1912,7 @@ type ListShardsRequest struct {
 
 func (x *ListShardsRequest) Reset() {
 	*x = ListShardsRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1924,7 @@ func (x *ListShardsRequest) String() string {
 func (*ListShardsRequest) ProtoMessage() {}
 
 func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[26]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1937,7 @@ func (x *ListShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsRequest.ProtoReflect.Descriptor instead.
 func (*ListShardsRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{26}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListShardsRequest) GetConsistency() Consistency {
@@ -1845,7 +1957,7 @@ type ListShardsResponse struct {
 
 func (x *ListShardsResponse) Reset() {
 	*x = ListShardsResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +1969,7 @@ func (x *ListShardsResponse) String() string {
 func (*ListShardsResponse) ProtoMessage() {}
 
 func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[27]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +1982,7 @@ func (x *ListShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListShardsResponse.ProtoReflect.Descriptor instead.
 func (*ListShardsResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{27}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListShardsResponse) GetShards() []*ShardResponse {
@@ -1896,7 +2008,7 @@ type RemoveShardResponse struct {
 
 func (x *RemoveShardResponse) Reset() {
 	*x = RemoveShardResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2020,7 @@ func (x *RemoveShardResponse) String() string {
 func (*RemoveShardResponse) ProtoMessage() {}
 
 func (x *RemoveShardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[28]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2033,7 @@ func (x *RemoveShardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveShardResponse.ProtoReflect.Descriptor instead.
 func (*RemoveShardResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{28}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveShardResponse) GetRevision() int64 {
@@ -1939,7 +2051,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2063,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[29]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2076,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{29}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
 }
 
 type RebalanceRequest struct {
@@ -1977,7 +2089,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2101,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[30]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2114,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{30}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RebalanceRequest) GetDryRun() bool {
@@ -2034,7 +2146,7 @@ type PlanDecision struct {
 
 func (x *PlanDecision) Reset() {
 	*x = PlanDecision{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2158,7 @@ func (x *PlanDecision) String() string {
 func (*PlanDecision) ProtoMessage() {}
 
 func (x *PlanDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[31]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2171,7 @@ func (x *PlanDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanDecision.ProtoReflect.Descriptor instead.
 func (*PlanDecision) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{31}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PlanDecision) GetNamespace() string {
@@ -2126,7 +2238,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2250,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[32]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2263,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{32}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PlanResponse) GetDecisions() []*PlanDecision {
@@ -2212,7 +2324,7 @@ type ExplainRequest struct {
 
 func (x *ExplainRequest) Reset() {
 	*x = ExplainRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2336,7 @@ func (x *ExplainRequest) String() string {
 func (*ExplainRequest) ProtoMessage() {}
 
 func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[33]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2349,7 @@ func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{33}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ExplainRequest) GetName() string {
@@ -2261,7 +2373,7 @@ type PlacementCandidate struct {
 
 func (x *PlacementCandidate) Reset() {
 	*x = PlacementCandidate{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2385,7 @@ func (x *PlacementCandidate) String() string {
 func (*PlacementCandidate) ProtoMessage() {}
 
 func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[34]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2398,7 @@ func (x *PlacementCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementCandidate.ProtoReflect.Descriptor instead.
 func (*PlacementCandidate) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{34}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PlacementCandidate) GetShard() string {
@@ -2346,7 +2458,7 @@ type ExplainResponse struct {
 
 func (x *ExplainResponse) Reset() {
 	*x = ExplainResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +2470,7 @@ func (x *ExplainResponse) String() string {
 func (*ExplainResponse) ProtoMessage() {}
 
 func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[35]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +2483,7 @@ func (x *ExplainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainResponse.ProtoReflect.Descriptor instead.
 func (*ExplainResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{35}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ExplainResponse) GetNamespace() string {
@@ -2435,7 +2547,7 @@ type AssignRequest struct {
 
 func (x *AssignRequest) Reset() {
 	*x = AssignRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2559,7 @@ func (x *AssignRequest) String() string {
 func (*AssignRequest) ProtoMessage() {}
 
 func (x *AssignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[36]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2572,7 @@ func (x *AssignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignRequest.ProtoReflect.Descriptor instead.
 func (*AssignRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{36}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AssignRequest) GetName() string {
@@ -2494,7 +2606,7 @@ type AssignResponse struct {
 
 func (x *AssignResponse) Reset() {
 	*x = AssignResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2618,7 @@ func (x *AssignResponse) String() string {
 func (*AssignResponse) ProtoMessage() {}
 
 func (x *AssignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[37]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2631,7 @@ func (x *AssignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignResponse.ProtoReflect.Descriptor instead.
 func (*AssignResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{37}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AssignResponse) GetNamespace() *fsmpb.Namespace {
@@ -2550,7 +2662,7 @@ type WatchesRequest struct {
 
 func (x *WatchesRequest) Reset() {
 	*x = WatchesRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +2674,7 @@ func (x *WatchesRequest) String() string {
 func (*WatchesRequest) ProtoMessage() {}
 
 func (x *WatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[38]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +2687,7 @@ func (x *WatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchesRequest.ProtoReflect.Descriptor instead.
 func (*WatchesRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{38}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WatchesRequest) GetOp() isWatchesRequest_Op {
@@ -2647,7 +2759,7 @@ type WatchCreate struct {
 
 func (x *WatchCreate) Reset() {
 	*x = WatchCreate{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2659,7 +2771,7 @@ func (x *WatchCreate) String() string {
 func (*WatchCreate) ProtoMessage() {}
 
 func (x *WatchCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[39]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2672,7 +2784,7 @@ func (x *WatchCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCreate.ProtoReflect.Descriptor instead.
 func (*WatchCreate) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{39}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WatchCreate) GetWatchId() int64 {
@@ -2704,7 +2816,7 @@ type WatchesResponse struct {
 
 func (x *WatchesResponse) Reset() {
 	*x = WatchesResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2828,7 @@ func (x *WatchesResponse) String() string {
 func (*WatchesResponse) ProtoMessage() {}
 
 func (x *WatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[40]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +2841,7 @@ func (x *WatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchesResponse.ProtoReflect.Descriptor instead.
 func (*WatchesResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{40}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WatchesResponse) GetEvents() []*WatchEvent {
@@ -2769,7 +2881,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +2893,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[41]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +2906,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{41}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WatchRequest) GetFromRevision() int64 {
@@ -2846,7 +2958,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2858,7 +2970,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[42]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2871,7 +2983,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{42}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *WatchEvent) GetType() string {
@@ -2925,7 +3037,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2937,7 +3049,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[43]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2950,7 +3062,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{43}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *WatchResponse) GetEvents() []*WatchEvent {
@@ -2968,7 +3080,7 @@ type SnapshotSaveRequest struct {
 
 func (x *SnapshotSaveRequest) Reset() {
 	*x = SnapshotSaveRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2980,7 +3092,7 @@ func (x *SnapshotSaveRequest) String() string {
 func (*SnapshotSaveRequest) ProtoMessage() {}
 
 func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[44]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2993,7 +3105,7 @@ func (x *SnapshotSaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotSaveRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotSaveRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{44}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{46}
 }
 
 type SnapshotChunk struct {
@@ -3005,7 +3117,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3129,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[45]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3142,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{45}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -3050,7 +3162,7 @@ type SnapshotRestoreResponse struct {
 
 func (x *SnapshotRestoreResponse) Reset() {
 	*x = SnapshotRestoreResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3174,7 @@ func (x *SnapshotRestoreResponse) String() string {
 func (*SnapshotRestoreResponse) ProtoMessage() {}
 
 func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[46]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3187,7 @@ func (x *SnapshotRestoreResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRestoreResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{46}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *SnapshotRestoreResponse) GetRevision() int64 {
@@ -3103,7 +3215,7 @@ type ForwardHeartbeatRequest struct {
 
 func (x *ForwardHeartbeatRequest) Reset() {
 	*x = ForwardHeartbeatRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3115,7 +3227,7 @@ func (x *ForwardHeartbeatRequest) String() string {
 func (*ForwardHeartbeatRequest) ProtoMessage() {}
 
 func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[47]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3128,7 +3240,7 @@ func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{47}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ForwardHeartbeatRequest) GetShardId() string {
@@ -3164,7 +3276,7 @@ type ForwardHeartbeatResponse struct {
 
 func (x *ForwardHeartbeatResponse) Reset() {
 	*x = ForwardHeartbeatResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3176,7 +3288,7 @@ func (x *ForwardHeartbeatResponse) String() string {
 func (*ForwardHeartbeatResponse) ProtoMessage() {}
 
 func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[48]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3189,7 +3301,7 @@ func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{48}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ForwardHeartbeatResponse) GetRefusal() Refusal {
@@ -3231,7 +3343,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3243,7 +3355,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3256,7 +3368,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -3284,7 +3396,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3296,7 +3408,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3309,7 +3421,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{50}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -3346,7 +3458,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3470,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3483,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{51}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -3427,7 +3539,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3439,7 +3551,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3452,7 +3564,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{52}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -3491,7 +3603,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3503,7 +3615,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3516,7 +3628,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{53}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{55}
 }
 
 type ReadIndexResponse struct {
@@ -3530,7 +3642,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3542,7 +3654,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3555,7 +3667,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -3587,7 +3699,7 @@ type NodeProgressRequest struct {
 
 func (x *NodeProgressRequest) Reset() {
 	*x = NodeProgressRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +3711,7 @@ func (x *NodeProgressRequest) String() string {
 func (*NodeProgressRequest) ProtoMessage() {}
 
 func (x *NodeProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +3724,7 @@ func (x *NodeProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProgressRequest.ProtoReflect.Descriptor instead.
 func (*NodeProgressRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{55}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{57}
 }
 
 type NodeProgressResponse struct {
@@ -3628,7 +3740,7 @@ type NodeProgressResponse struct {
 
 func (x *NodeProgressResponse) Reset() {
 	*x = NodeProgressResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3640,7 +3752,7 @@ func (x *NodeProgressResponse) String() string {
 func (*NodeProgressResponse) ProtoMessage() {}
 
 func (x *NodeProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3653,7 +3765,7 @@ func (x *NodeProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProgressResponse.ProtoReflect.Descriptor instead.
 func (*NodeProgressResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{56}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *NodeProgressResponse) GetNodeId() string {
@@ -3724,6 +3836,14 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestIdB\x14\n" +
 	"\x12_expected_revision\"c\n" +
 	"\x0eDeleteResponse\x125\n" +
+	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x03R\brevision\"a\n" +
+	"\x10ReconcileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\brecreate\x18\x02 \x01(\bR\brecreate\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"f\n" +
+	"\x11ReconcileResponse\x125\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\"\x89\x01\n" +
 	"\n" +
@@ -3961,12 +4081,13 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\fREFUSAL_NONE\x10\x00\x12\x16\n" +
 	"\x12REFUSAL_NOT_LEADER\x10\x01\x12\x15\n" +
 	"\x11REFUSAL_UNCERTAIN\x10\x02\x12\x14\n" +
-	"\x10REFUSAL_SHUTDOWN\x10\x032\xf4\x01\n" +
+	"\x10REFUSAL_SHUTDOWN\x10\x032\xba\x02\n" +
 	"\x10NamespaceService\x128\n" +
 	"\x05Apply\x12\x16.prism.v1.ApplyRequest\x1a\x17.prism.v1.ApplyResponse\x122\n" +
 	"\x03Get\x12\x14.prism.v1.GetRequest\x1a\x15.prism.v1.GetResponse\x125\n" +
 	"\x04List\x12\x15.prism.v1.ListRequest\x1a\x16.prism.v1.ListResponse\x12;\n" +
-	"\x06Delete\x12\x17.prism.v1.DeleteRequest\x1a\x18.prism.v1.DeleteResponse2\xab\x02\n" +
+	"\x06Delete\x12\x17.prism.v1.DeleteRequest\x1a\x18.prism.v1.DeleteResponse\x12D\n" +
+	"\tReconcile\x12\x1a.prism.v1.ReconcileRequest\x1a\x1b.prism.v1.ReconcileResponse2\xab\x02\n" +
 	"\x0eClusterService\x12;\n" +
 	"\x06Status\x12\x17.prism.v1.StatusRequest\x1a\x18.prism.v1.StatusResponse\x12>\n" +
 	"\aMembers\x12\x18.prism.v1.MembersRequest\x1a\x19.prism.v1.MembersResponse\x12S\n" +
@@ -4012,7 +4133,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -4025,161 +4146,166 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*ListResponse)(nil),              // 8: prism.v1.ListResponse
 	(*DeleteRequest)(nil),             // 9: prism.v1.DeleteRequest
 	(*DeleteResponse)(nil),            // 10: prism.v1.DeleteResponse
-	(*ReadHeader)(nil),                // 11: prism.v1.ReadHeader
-	(*TransferLeaderRequest)(nil),     // 12: prism.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),    // 13: prism.v1.TransferLeaderResponse
-	(*RemovePeerRequest)(nil),         // 14: prism.v1.RemovePeerRequest
-	(*RemovePeerResponse)(nil),        // 15: prism.v1.RemovePeerResponse
-	(*StatusRequest)(nil),             // 16: prism.v1.StatusRequest
-	(*NodeStatus)(nil),                // 17: prism.v1.NodeStatus
-	(*StatusResponse)(nil),            // 18: prism.v1.StatusResponse
-	(*MembersRequest)(nil),            // 19: prism.v1.MembersRequest
-	(*Member)(nil),                    // 20: prism.v1.Member
-	(*MembersResponse)(nil),           // 21: prism.v1.MembersResponse
-	(*HeartbeatRequest)(nil),          // 22: prism.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),         // 23: prism.v1.HeartbeatResponse
-	(*RegisterShardRequest)(nil),      // 24: prism.v1.RegisterShardRequest
-	(*GetShardRequest)(nil),           // 25: prism.v1.GetShardRequest
-	(*ShardIDRequest)(nil),            // 26: prism.v1.ShardIDRequest
-	(*ShardResponse)(nil),             // 27: prism.v1.ShardResponse
-	(*Utilization)(nil),               // 28: prism.v1.Utilization
-	(*ListShardsRequest)(nil),         // 29: prism.v1.ListShardsRequest
-	(*ListShardsResponse)(nil),        // 30: prism.v1.ListShardsResponse
-	(*RemoveShardResponse)(nil),       // 31: prism.v1.RemoveShardResponse
-	(*PlanRequest)(nil),               // 32: prism.v1.PlanRequest
-	(*RebalanceRequest)(nil),          // 33: prism.v1.RebalanceRequest
-	(*PlanDecision)(nil),              // 34: prism.v1.PlanDecision
-	(*PlanResponse)(nil),              // 35: prism.v1.PlanResponse
-	(*ExplainRequest)(nil),            // 36: prism.v1.ExplainRequest
-	(*PlacementCandidate)(nil),        // 37: prism.v1.PlacementCandidate
-	(*ExplainResponse)(nil),           // 38: prism.v1.ExplainResponse
-	(*AssignRequest)(nil),             // 39: prism.v1.AssignRequest
-	(*AssignResponse)(nil),            // 40: prism.v1.AssignResponse
-	(*WatchesRequest)(nil),            // 41: prism.v1.WatchesRequest
-	(*WatchCreate)(nil),               // 42: prism.v1.WatchCreate
-	(*WatchesResponse)(nil),           // 43: prism.v1.WatchesResponse
-	(*WatchRequest)(nil),              // 44: prism.v1.WatchRequest
-	(*WatchEvent)(nil),                // 45: prism.v1.WatchEvent
-	(*WatchResponse)(nil),             // 46: prism.v1.WatchResponse
-	(*SnapshotSaveRequest)(nil),       // 47: prism.v1.SnapshotSaveRequest
-	(*SnapshotChunk)(nil),             // 48: prism.v1.SnapshotChunk
-	(*SnapshotRestoreResponse)(nil),   // 49: prism.v1.SnapshotRestoreResponse
-	(*ForwardHeartbeatRequest)(nil),   // 50: prism.v1.ForwardHeartbeatRequest
-	(*ForwardHeartbeatResponse)(nil),  // 51: prism.v1.ForwardHeartbeatResponse
-	(*ForwardApplyRequest)(nil),       // 52: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 53: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 54: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 55: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 56: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 57: prism.v1.ReadIndexResponse
-	(*NodeProgressRequest)(nil),       // 58: prism.v1.NodeProgressRequest
-	(*NodeProgressResponse)(nil),      // 59: prism.v1.NodeProgressResponse
-	nil,                               // 60: prism.v1.PlanDecision.RejectedEntry
-	(*fsmpb.NamespaceSpec)(nil),       // 61: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 62: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 63: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 64: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 65: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 66: prism.fsm.v1.ApplyResult
+	(*ReconcileRequest)(nil),          // 11: prism.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),         // 12: prism.v1.ReconcileResponse
+	(*ReadHeader)(nil),                // 13: prism.v1.ReadHeader
+	(*TransferLeaderRequest)(nil),     // 14: prism.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),    // 15: prism.v1.TransferLeaderResponse
+	(*RemovePeerRequest)(nil),         // 16: prism.v1.RemovePeerRequest
+	(*RemovePeerResponse)(nil),        // 17: prism.v1.RemovePeerResponse
+	(*StatusRequest)(nil),             // 18: prism.v1.StatusRequest
+	(*NodeStatus)(nil),                // 19: prism.v1.NodeStatus
+	(*StatusResponse)(nil),            // 20: prism.v1.StatusResponse
+	(*MembersRequest)(nil),            // 21: prism.v1.MembersRequest
+	(*Member)(nil),                    // 22: prism.v1.Member
+	(*MembersResponse)(nil),           // 23: prism.v1.MembersResponse
+	(*HeartbeatRequest)(nil),          // 24: prism.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),         // 25: prism.v1.HeartbeatResponse
+	(*RegisterShardRequest)(nil),      // 26: prism.v1.RegisterShardRequest
+	(*GetShardRequest)(nil),           // 27: prism.v1.GetShardRequest
+	(*ShardIDRequest)(nil),            // 28: prism.v1.ShardIDRequest
+	(*ShardResponse)(nil),             // 29: prism.v1.ShardResponse
+	(*Utilization)(nil),               // 30: prism.v1.Utilization
+	(*ListShardsRequest)(nil),         // 31: prism.v1.ListShardsRequest
+	(*ListShardsResponse)(nil),        // 32: prism.v1.ListShardsResponse
+	(*RemoveShardResponse)(nil),       // 33: prism.v1.RemoveShardResponse
+	(*PlanRequest)(nil),               // 34: prism.v1.PlanRequest
+	(*RebalanceRequest)(nil),          // 35: prism.v1.RebalanceRequest
+	(*PlanDecision)(nil),              // 36: prism.v1.PlanDecision
+	(*PlanResponse)(nil),              // 37: prism.v1.PlanResponse
+	(*ExplainRequest)(nil),            // 38: prism.v1.ExplainRequest
+	(*PlacementCandidate)(nil),        // 39: prism.v1.PlacementCandidate
+	(*ExplainResponse)(nil),           // 40: prism.v1.ExplainResponse
+	(*AssignRequest)(nil),             // 41: prism.v1.AssignRequest
+	(*AssignResponse)(nil),            // 42: prism.v1.AssignResponse
+	(*WatchesRequest)(nil),            // 43: prism.v1.WatchesRequest
+	(*WatchCreate)(nil),               // 44: prism.v1.WatchCreate
+	(*WatchesResponse)(nil),           // 45: prism.v1.WatchesResponse
+	(*WatchRequest)(nil),              // 46: prism.v1.WatchRequest
+	(*WatchEvent)(nil),                // 47: prism.v1.WatchEvent
+	(*WatchResponse)(nil),             // 48: prism.v1.WatchResponse
+	(*SnapshotSaveRequest)(nil),       // 49: prism.v1.SnapshotSaveRequest
+	(*SnapshotChunk)(nil),             // 50: prism.v1.SnapshotChunk
+	(*SnapshotRestoreResponse)(nil),   // 51: prism.v1.SnapshotRestoreResponse
+	(*ForwardHeartbeatRequest)(nil),   // 52: prism.v1.ForwardHeartbeatRequest
+	(*ForwardHeartbeatResponse)(nil),  // 53: prism.v1.ForwardHeartbeatResponse
+	(*ForwardApplyRequest)(nil),       // 54: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 55: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 56: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 57: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 58: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 59: prism.v1.ReadIndexResponse
+	(*NodeProgressRequest)(nil),       // 60: prism.v1.NodeProgressRequest
+	(*NodeProgressResponse)(nil),      // 61: prism.v1.NodeProgressResponse
+	nil,                               // 62: prism.v1.PlanDecision.RejectedEntry
+	(*fsmpb.NamespaceSpec)(nil),       // 63: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 64: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 65: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 66: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 67: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 68: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	61, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	62, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	63, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	64, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	62, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	11, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
+	64, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	13, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	62, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
-	11, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	62, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	17, // 9: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
-	20, // 10: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	63, // 11: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
-	0,  // 12: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	64, // 13: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
-	28, // 14: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
-	0,  // 15: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
-	27, // 16: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	60, // 17: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
-	34, // 18: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
-	37, // 19: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
-	62, // 20: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	42, // 21: prism.v1.WatchesRequest.create:type_name -> prism.v1.WatchCreate
-	44, // 22: prism.v1.WatchCreate.request:type_name -> prism.v1.WatchRequest
-	45, // 23: prism.v1.WatchesResponse.events:type_name -> prism.v1.WatchEvent
-	62, // 24: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
-	64, // 25: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
-	45, // 26: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
-	1,  // 27: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
-	65, // 28: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	66, // 29: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 30: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	12, // 31: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	14, // 32: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 33: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 34: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 35: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 36: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 37: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 38: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 39: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	16, // 40: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	19, // 41: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	12, // 42: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	14, // 43: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	24, // 44: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
-	25, // 45: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
-	29, // 46: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
-	26, // 47: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
-	26, // 48: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
-	26, // 49: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
-	22, // 50: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
-	39, // 51: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
-	32, // 52: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
-	36, // 53: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
-	33, // 54: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
-	44, // 55: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
-	41, // 56: prism.v1.WatchService.Watches:input_type -> prism.v1.WatchesRequest
-	47, // 57: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	48, // 58: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	52, // 59: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	54, // 60: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	56, // 61: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	50, // 62: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
-	58, // 63: prism.v1.Internal.NodeProgress:input_type -> prism.v1.NodeProgressRequest
-	4,  // 64: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 65: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 66: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 67: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	18, // 68: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	21, // 69: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	13, // 70: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	15, // 71: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	27, // 72: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	27, // 73: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	30, // 74: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	27, // 75: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	27, // 76: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	31, // 77: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	23, // 78: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
-	40, // 79: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	35, // 80: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
-	38, // 81: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
-	35, // 82: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
-	46, // 83: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
-	43, // 84: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
-	48, // 85: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	49, // 86: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	53, // 87: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	55, // 88: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	57, // 89: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	51, // 90: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
-	59, // 91: prism.v1.Internal.NodeProgress:output_type -> prism.v1.NodeProgressResponse
-	64, // [64:92] is the sub-list for method output_type
-	36, // [36:64] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	64, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	13, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
+	64, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	64, // 9: prism.v1.ReconcileResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	19, // 10: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
+	22, // 11: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
+	65, // 12: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	0,  // 13: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
+	66, // 14: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	30, // 15: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
+	0,  // 16: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
+	29, // 17: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
+	62, // 18: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
+	36, // 19: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
+	39, // 20: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
+	64, // 21: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	44, // 22: prism.v1.WatchesRequest.create:type_name -> prism.v1.WatchCreate
+	46, // 23: prism.v1.WatchCreate.request:type_name -> prism.v1.WatchRequest
+	47, // 24: prism.v1.WatchesResponse.events:type_name -> prism.v1.WatchEvent
+	64, // 25: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	66, // 26: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	47, // 27: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
+	1,  // 28: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
+	67, // 29: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	68, // 30: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 31: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	14, // 32: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	16, // 33: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 34: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 35: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 36: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 37: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 38: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 39: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 40: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	11, // 41: prism.v1.NamespaceService.Reconcile:input_type -> prism.v1.ReconcileRequest
+	18, // 42: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	21, // 43: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	14, // 44: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	16, // 45: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	26, // 46: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	27, // 47: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	31, // 48: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	28, // 49: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	28, // 50: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	28, // 51: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	24, // 52: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
+	41, // 53: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	34, // 54: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
+	38, // 55: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
+	35, // 56: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
+	46, // 57: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
+	43, // 58: prism.v1.WatchService.Watches:input_type -> prism.v1.WatchesRequest
+	49, // 59: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	50, // 60: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	54, // 61: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	56, // 62: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	58, // 63: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	52, // 64: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
+	60, // 65: prism.v1.Internal.NodeProgress:input_type -> prism.v1.NodeProgressRequest
+	4,  // 66: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 67: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 68: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 69: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	12, // 70: prism.v1.NamespaceService.Reconcile:output_type -> prism.v1.ReconcileResponse
+	20, // 71: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	23, // 72: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	15, // 73: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	17, // 74: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	29, // 75: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	29, // 76: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	32, // 77: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	29, // 78: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	29, // 79: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	33, // 80: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	25, // 81: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
+	42, // 82: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	37, // 83: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
+	40, // 84: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
+	37, // 85: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
+	48, // 86: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	45, // 87: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
+	50, // 88: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	51, // 89: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	55, // 90: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	57, // 91: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	59, // 92: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	53, // 93: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
+	61, // 94: prism.v1.Internal.NodeProgress:output_type -> prism.v1.NodeProgressResponse
+	66, // [66:95] is the sub-list for method output_type
+	37, // [37:66] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -4189,12 +4315,12 @@ func file_rpc_rpcpb_api_proto_init() {
 	}
 	file_rpc_rpcpb_api_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rpc_rpcpb_api_proto_msgTypes[6].OneofWrappers = []any{}
-	file_rpc_rpcpb_api_proto_msgTypes[38].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[40].OneofWrappers = []any{
 		(*WatchesRequest_Create)(nil),
 		(*WatchesRequest_Cancel)(nil),
 		(*WatchesRequest_Progress)(nil),
 	}
-	file_rpc_rpcpb_api_proto_msgTypes[51].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[53].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -4204,7 +4330,7 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   58,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

@@ -21,10 +21,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NamespaceService_Apply_FullMethodName  = "/prism.v1.NamespaceService/Apply"
-	NamespaceService_Get_FullMethodName    = "/prism.v1.NamespaceService/Get"
-	NamespaceService_List_FullMethodName   = "/prism.v1.NamespaceService/List"
-	NamespaceService_Delete_FullMethodName = "/prism.v1.NamespaceService/Delete"
+	NamespaceService_Apply_FullMethodName     = "/prism.v1.NamespaceService/Apply"
+	NamespaceService_Get_FullMethodName       = "/prism.v1.NamespaceService/Get"
+	NamespaceService_List_FullMethodName      = "/prism.v1.NamespaceService/List"
+	NamespaceService_Delete_FullMethodName    = "/prism.v1.NamespaceService/Delete"
+	NamespaceService_Reconcile_FullMethodName = "/prism.v1.NamespaceService/Reconcile"
 )
 
 // NamespaceServiceClient is the client API for NamespaceService service.
@@ -35,6 +36,10 @@ type NamespaceServiceClient interface {
 	Get(ctx context.Context, in *GetRequest, opts ...grpc.CallOption) (*GetResponse, error)
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// Reconcile asks the leader to retry a namespace's provisioning now
+	// (past any backoff, and past a failure that waits for an operator);
+	// with recreate, resources that went missing are created again, empty.
+	Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error)
 }
 
 type namespaceServiceClient struct {
@@ -85,6 +90,16 @@ func (c *namespaceServiceClient) Delete(ctx context.Context, in *DeleteRequest, 
 	return out, nil
 }
 
+func (c *namespaceServiceClient) Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconcileResponse)
+	err := c.cc.Invoke(ctx, NamespaceService_Reconcile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NamespaceServiceServer is the server API for NamespaceService service.
 // All implementations must embed UnimplementedNamespaceServiceServer
 // for forward compatibility.
@@ -93,6 +108,10 @@ type NamespaceServiceServer interface {
 	Get(context.Context, *GetRequest) (*GetResponse, error)
 	List(context.Context, *ListRequest) (*ListResponse, error)
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
+	// Reconcile asks the leader to retry a namespace's provisioning now
+	// (past any backoff, and past a failure that waits for an operator);
+	// with recreate, resources that went missing are created again, empty.
+	Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error)
 	mustEmbedUnimplementedNamespaceServiceServer()
 }
 
@@ -114,6 +133,9 @@ func (UnimplementedNamespaceServiceServer) List(context.Context, *ListRequest) (
 }
 func (UnimplementedNamespaceServiceServer) Delete(context.Context, *DeleteRequest) (*DeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedNamespaceServiceServer) Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reconcile not implemented")
 }
 func (UnimplementedNamespaceServiceServer) mustEmbedUnimplementedNamespaceServiceServer() {}
 func (UnimplementedNamespaceServiceServer) testEmbeddedByValue()                          {}
@@ -208,6 +230,24 @@ func _NamespaceService_Delete_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NamespaceService_Reconcile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconcileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NamespaceServiceServer).Reconcile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NamespaceService_Reconcile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NamespaceServiceServer).Reconcile(ctx, req.(*ReconcileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NamespaceService_ServiceDesc is the grpc.ServiceDesc for NamespaceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -230,6 +270,10 @@ var NamespaceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _NamespaceService_Delete_Handler,
+		},
+		{
+			MethodName: "Reconcile",
+			Handler:    _NamespaceService_Reconcile_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
