@@ -93,6 +93,7 @@ type LifecycleDeps struct {
 // Hooks let tests act at the points where a leader may die.
 type Hooks struct {
 	// AfterBackend runs after a backend call returned and before its
-	// result is committed.
-	AfterBackend func(namespace, step string)
+	// result is committed. Returning true simulates the leader dying right
+	// there: the controller drops the step without recording anything.
+	AfterBackend func(namespace, step string) (die bool)
 }

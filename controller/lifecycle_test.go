@@ -73,11 +73,12 @@ func TestProvisionRecordsIntentThenResult(t *testing.T) {
 	r := newRig(t)
 	r.apply(pgSpec("user-profiles"))
 	var sawPending bool
-	r.l.deps.Hooks = &Hooks{AfterBackend: func(ns, step string) {
+	r.l.deps.Hooks = &Hooks{AfterBackend: func(ns, step string) bool {
 		if step == "ensure" {
 			n, _, _ := r.a.f.Get(ns)
 			sawPending = len(n.Resources) == 1 && n.Resources[0].State == rsPending
 		}
+		return false
 	}}
 	r.rounds(1)
 	ns := r.get("user-profiles")
@@ -251,5 +252,31 @@ func TestUndeclaredTargetWaits(t *testing.T) {
 	r.rounds(1)
 	if ns := r.get("x"); ns.Status != stProvisioning || !strings.Contains(ns.StatusReason, `target "analytics"`) {
 		t.Fatalf("%v %q", ns.Status, ns.StatusReason)
+	}
+}
+
+// A leader that dies after creating a table and before recording it: the
+// next attempt (a new leader's, with fresh memory) finds its intent and the
+// table, and finishes with exactly one table.
+func TestDeathAfterCreateLeavesOneTable(t *testing.T) {
+	r := newRig(t)
+	r.apply(pgSpec("a"))
+	died := false
+	r.l.deps.Hooks = &Hooks{AfterBackend: func(_, step string) bool {
+		if step == "ensure" && !died {
+			died = true
+			return true
+		}
+		return false
+	}}
+	r.rounds(1)
+	if ns := r.get("a"); ns.Status != stProvisioning || ns.Resources[0].State != rsPending {
+		t.Fatalf("after the death: %v %v", ns.Status, ns.Resources)
+	}
+	next := NewLifecycle(r.l.cfg, r.l.deps) // a new leader: no memory
+	r.l = next
+	r.rounds(1)
+	if ns := r.get("a"); ns.Status != stActive || r.pg.creates != 1 {
+		t.Fatalf("new leader: %v %q creates=%d", ns.Status, ns.StatusReason, r.pg.creates)
 	}
 }

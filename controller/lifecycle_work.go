@@ -111,8 +111,8 @@ func (l *Lifecycle) call(ctx context.Context, ns *fsmpb.Namespace, backend, step
 	err := f(cctx)
 	cancel()
 	l.deps.Metrics.operation(backend, step, err, time.Since(start))
-	if h := l.deps.Hooks; h != nil && h.AfterBackend != nil {
-		h.AfterBackend(ns.Spec.GetName(), step)
+	if h := l.deps.Hooks; h != nil && h.AfterBackend != nil && h.AfterBackend(ns.Spec.GetName(), step) {
+		return errDied
 	}
 	return err
 }
@@ -257,7 +257,7 @@ func (l *Lifecycle) settle(ctx context.Context, ns *fsmpb.Namespace, rs []*fsmpb
 // whose server is unreachable or whose resource was replaced is degraded.
 // It returns err, so the caller's backoff follows it.
 func (l *Lifecycle) failed(ctx context.Context, ns *fsmpb.Namespace, rs []*fsmpb.Resource, step string, err error) error {
-	if errors.Is(err, ErrStale) {
+	if errors.Is(err, ErrStale) || errors.Is(err, errDied) {
 		return err
 	}
 	kind := provision.Kind(err)
@@ -387,6 +387,9 @@ func (l *Lifecycle) awaitGone(ctx context.Context, ns *fsmpb.Namespace, prov pro
 // failedDelete records a deletion's failure (the namespace stays deleting,
 // saying why) once per kind of failure.
 func (l *Lifecycle) failedDelete(ctx context.Context, ns *fsmpb.Namespace, rs []*fsmpb.Resource, err error) error {
+	if errors.Is(err, errDied) {
+		return err
+	}
 	kind := provision.Kind(err)
 	if kind == l.lastKind(ns.Spec.GetName()) && sameStates(rs, ns.Resources) {
 		return err

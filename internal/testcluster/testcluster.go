@@ -21,8 +21,9 @@ import (
 // Cluster is a set of in-process nodes.
 type Cluster struct {
 	t       testing.TB
-	Servers []*server.Server // nil where a node is stopped
-	cfgs    []server.Config
+	Servers  []*server.Server // nil where a node is stopped
+	cfgs     []server.Config
+	backends *server.Backends // every node's (nil: provisioning disabled)
 }
 
 // tlogWriter sends slog output to t.Log until the test ends. Some
@@ -60,7 +61,14 @@ func Start(t testing.TB, n int) *Cluster { return StartWith(t, n, nil) }
 // StartWith is Start with a hook that adjusts each node's config.
 func StartWith(t testing.TB, n int, tweak func(*cluster.Config)) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t}
+	return StartWithBackends(t, n, tweak, nil)
+}
+
+// StartWithBackends is StartWith whose nodes (and nodes restarted or added
+// later) provision with b; nil disables provisioning, as in Start.
+func StartWithBackends(t testing.TB, n int, tweak func(*cluster.Config), b *server.Backends) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, backends: b}
 	var seed string
 	for i := 0; i < n; i++ {
 		cc := cluster.DefaultConfig()
@@ -78,7 +86,7 @@ func StartWith(t testing.TB, n int, tweak func(*cluster.Config)) *Cluster {
 			tweak(&cc)
 		}
 		cfg := server.Config{Cluster: cc, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
-		s, err := server.Start(cfg, Logger(t).With("node", cc.NodeID), nil)
+		s, err := server.Start(cfg, Logger(t).With("node", cc.NodeID), b)
 		if err != nil {
 			t.Fatalf("start node %d: %v", i+1, err)
 		}
@@ -116,7 +124,7 @@ func (c *Cluster) Add(tweak func(*cluster.Config)) int {
 		tweak(&cc)
 	}
 	cfg := server.Config{Cluster: cc, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
-	s, err := server.Start(cfg, Logger(c.t).With("node", cc.NodeID), nil)
+	s, err := server.Start(cfg, Logger(c.t).With("node", cc.NodeID), c.backends)
 	if err != nil {
 		c.t.Fatalf("add node %d: %v", i+1, err)
 	}
@@ -159,7 +167,7 @@ func (c *Cluster) Restart(i int) {
 	// The old sockets may linger for a moment.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		s, err = server.Start(cfg, Logger(c.t).With("node", cfg.Cluster.NodeID), nil)
+		s, err = server.Start(cfg, Logger(c.t).With("node", cfg.Cluster.NodeID), c.backends)
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
