@@ -20,7 +20,7 @@ import (
 
 // Cluster is a set of in-process nodes.
 type Cluster struct {
-	t       testing.TB
+	t        testing.TB
 	Servers  []*server.Server // nil where a node is stopped
 	cfgs     []server.Config
 	backends *server.Backends // every node's (nil: provisioning disabled)
