@@ -94,7 +94,15 @@ func nsGetCmd(g *globals) *cobra.Command {
 				return err
 			}
 			v := nsfile.ToView(ns)
-			return g.emit(v, func(w io.Writer) { nsTable(w, []nsfile.View{v}) })
+			return g.emit(v, func(w io.Writer) {
+				nsTable(w, []nsfile.View{v})
+				for _, r := range v.Resources {
+					fmt.Fprintf(w, "  %s %s on %s: %s (%s)\n", r.Kind, r.Name, r.Target, r.State, r.Detail)
+				}
+				if v.StatusReason != "" {
+					fmt.Fprintf(w, "  reason: %s\n", v.StatusReason)
+				}
+			})
 		},
 	}
 }
