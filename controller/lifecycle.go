@@ -169,7 +169,9 @@ func (l *Lifecycle) isDue(ns *fsmpb.Namespace, t *tracked, now time.Time) (due, 
 	}
 	switch ns.Status {
 	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
-		return !l.deps.AwaitsPlacement(ns), false
+		// Resources are made whether or not placement found a shard yet;
+		// a namespace only waits for placement once they are ready.
+		return !(l.deps.AwaitsPlacement(ns) && (l.cfg.Disabled || fsm.ResourcesReady(ns))), false
 	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
 		return true, false
 	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:

@@ -280,3 +280,27 @@ func TestDeathAfterCreateLeavesOneTable(t *testing.T) {
 		t.Fatalf("new leader: %v %q creates=%d", ns.Status, ns.StatusReason, r.pg.creates)
 	}
 }
+
+// Resources are made before placement finds a shard; activation waits
+// for placement, and the placement reason is left alone.
+func TestProvisionBeforePlacement(t *testing.T) {
+	r := newRig(t)
+	placed := false
+	r.l.deps.AwaitsPlacement = func(*fsmpb.Namespace) bool { return !placed }
+	r.apply(kafkaSpec("big", "20"))
+	r.rounds(2)
+	ns := r.get("big")
+	if ns.Status != stProvisioning || len(ns.Resources) != 1 || ns.Resources[0].State != rsReady || r.kafka.creates != 1 {
+		t.Fatalf("before placement: %v %v", ns.Status, ns.Resources)
+	}
+	commits := r.a.count("set_namespace_resources")
+	r.rounds(3)
+	if r.a.count("set_namespace_resources") != commits {
+		t.Fatal("a namespace waiting for placement was worked on again")
+	}
+	placed = true
+	r.rounds(1)
+	if ns := r.get("big"); ns.Status != stActive {
+		t.Fatalf("after placement: %v %q", ns.Status, ns.StatusReason)
+	}
+}

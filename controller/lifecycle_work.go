@@ -123,7 +123,7 @@ func (l *Lifecycle) call(ctx context.Context, ns *fsmpb.Namespace, backend, step
 func (l *Lifecycle) provision(ctx context.Context, ns *fsmpb.Namespace) error {
 	name := ns.Spec.GetName()
 	if l.cfg.Disabled {
-		if ns.Status != stProvisioning {
+		if ns.Status != stProvisioning || l.deps.AwaitsPlacement(ns) {
 			return nil
 		}
 		return l.record(ctx, ns, ns.Resources, stActive, "active: provisioning is disabled on this cluster (prismd --provisioning=false); no backend resources were created", false)
