@@ -18,22 +18,25 @@ const grace = 5 * time.Second
 
 // Main runs the tests, then fails if goroutines are still running after
 // the grace. Call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(grace)
-		for {
-			err := goleak.Find()
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "leakcheck: goroutines outlived the tests by %s: %v\n", grace, err)
-				code = 1
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+func Main(m *testing.M) { os.Exit(Check(m.Run())) }
+
+// Check is Main's leak check for a TestMain that must do more after the
+// tests (stop a server they shared): given the tests' exit code, it
+// returns it, or 1 if goroutines are still running after the grace.
+func Check(code int) int {
+	if code != 0 {
+		return code
 	}
-	os.Exit(code)
+	deadline := time.Now().Add(grace)
+	for {
+		err := goleak.Find()
+		if err == nil {
+			return code
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "leakcheck: goroutines outlived the tests by %s: %v\n", grace, err)
+			return 1
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
