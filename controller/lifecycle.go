@@ -35,6 +35,7 @@ type Lifecycle struct {
 type tracked struct {
 	inFlight  bool
 	create    int64     // incarnation this memory is about
+	status    fsmpb.NamespaceStatus
 	spec      int64     // spec revision of the last failure
 	failures  int       // consecutive failures
 	due       time.Time // not before (backoff)
@@ -149,11 +150,13 @@ func (l *Lifecycle) trackedFor(ns *fsmpb.Namespace) *tracked {
 	name := ns.Spec.GetName()
 	t := l.track[name]
 	if t == nil || t.create != ns.CreateRevision {
-		t = &tracked{create: ns.CreateRevision, spec: fsm.SpecRevision(ns)}
+		t = &tracked{create: ns.CreateRevision, spec: fsm.SpecRevision(ns), status: ns.Status}
 		l.track[name] = t
 	}
-	if sr := fsm.SpecRevision(ns); sr != t.spec {
-		t.spec, t.failures, t.due, t.terminal = sr, 0, time.Time{}, false
+	if sr := fsm.SpecRevision(ns); sr != t.spec || ns.Status != t.status {
+		// A new spec, or a new phase (a delete): earlier failures and
+		// their backoff are about something else.
+		t.spec, t.status, t.failures, t.due, t.terminal, t.kind = sr, ns.Status, 0, time.Time{}, false, ""
 	}
 	if r := ns.Reconcile.GetRevision(); r != 0 && r != t.reconcile {
 		t.reconcile, t.failures, t.due, t.terminal, t.checked = r, 0, time.Time{}, false, time.Time{}

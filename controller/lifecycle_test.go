@@ -304,3 +304,16 @@ func TestProvisionBeforePlacement(t *testing.T) {
 		t.Fatalf("after placement: %v %q", ns.Status, ns.StatusReason)
 	}
 }
+
+// A namespace stuck on a terminal failure can still be deleted.
+func TestDeleteAfterTerminalFailure(t *testing.T) {
+	r := newRig(t)
+	r.pg.set(func(b *fakeBackend) { b.res["public.orders"] = "someone-else" })
+	r.apply(pgSpec("orders"))
+	r.rounds(1)
+	r.a.client(t, &fsmpb.Command{Body: &fsmpb.Command_DeleteNamespace{DeleteNamespace: &fsmpb.DeleteNamespace{Name: "orders"}}})
+	r.rounds(1)
+	if ns := r.get("orders"); ns.Status != stDeleted || r.pg.res["public.orders"] != "someone-else" {
+		t.Fatalf("%v %q", ns.Status, ns.StatusReason)
+	}
+}
