@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 		// The suite runs with -race: so do the processes it starts.
 		args = append(args, "-race")
 	}
-	cmd := exec.Command("go", append(args, "../cmd/prismd", "../cmd/prismctl", "../cmd/prism-shard")...)
+	cmd := exec.Command("go", append(args, "../cmd/prismd", "../cmd/prismctl", "../cmd/prism-shard", "../cmd/prism-devbroker")...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
@@ -100,10 +100,18 @@ type procCluster struct {
 	t     *testing.T
 	nodes []*node
 	join  string
+	// flags every node gets besides its addresses: by default
+	// --provisioning=false (these tests are about the metadata cluster;
+	// TestProvisioningJourney runs real backends).
+	flags []string
 }
 
 func startCluster(t *testing.T, n int) *procCluster {
-	c := &procCluster{t: t}
+	return startClusterWith(t, n, "--provisioning=false")
+}
+
+func startClusterWith(t *testing.T, n int, flags ...string) *procCluster {
+	c := &procCluster{t: t, flags: flags}
 	var gossips []string
 	for i := 0; i < n; i++ {
 		nd := &node{
@@ -149,10 +157,10 @@ func checkNoRace(t *testing.T, name string, log *bytes.Buffer) {
 func (c *procCluster) start(nd *node) {
 	c.t.Helper()
 	nd.log = &bytes.Buffer{}
-	nd.cmd = exec.Command(filepath.Join(binDir, "prismd"),
-		"--node-id", nd.id, "--data-dir", nd.dataDir,
+	args := append([]string{"--node-id", nd.id, "--data-dir", nd.dataDir,
 		"--grpc-addr", nd.grpc, "--http-addr", nd.http, "--raft-addr", nd.raft, "--gossip-addr", nd.gossip,
-		"--bootstrap-expect", fmt.Sprint(len(c.nodes)), "--join", c.join)
+		"--bootstrap-expect", fmt.Sprint(len(c.nodes)), "--join", c.join}, c.flags...)
+	nd.cmd = exec.Command(filepath.Join(binDir, "prismd"), args...)
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
 	if err := nd.cmd.Start(); err != nil {
 		c.t.Fatal(err)

@@ -126,7 +126,8 @@ func opsNewNode(t *testing.T, id string) *node {
 func opsStart(t *testing.T, nd *node, extra ...string) {
 	t.Helper()
 	args := append([]string{"--node-id", nd.id, "--data-dir", nd.dataDir,
-		"--grpc-addr", nd.grpc, "--http-addr", nd.http, "--raft-addr", nd.raft, "--gossip-addr", nd.gossip}, extra...)
+		"--grpc-addr", nd.grpc, "--http-addr", nd.http, "--raft-addr", nd.raft, "--gossip-addr", nd.gossip,
+		"--provisioning=false"}, extra...)
 	log := &bytes.Buffer{}
 	cmd := exec.Command(filepath.Join(binDir, "prismd"), args...)
 	cmd.Stdout, cmd.Stderr = log, log

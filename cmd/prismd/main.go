@@ -46,7 +46,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.Start(cfg, log, nil)
+	backends, closeBackends, err := opts.backends(log)
+	if err != nil {
+		return err
+	}
+	defer closeBackends()
+	srv, err := server.Start(cfg, log, backends)
 	if err != nil {
 		return err
 	}

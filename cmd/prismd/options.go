@@ -58,6 +58,12 @@ type options struct {
 	maxRecvMsg  int
 	maxListings int
 	maxSnapshot int64
+	// Backends (provisioning).
+	postgresURL   string
+	kafkaBrokers  string
+	backendsFile  string
+	provisionEach time.Duration
+	provisioning  bool
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -96,6 +102,11 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.IntVar(&o.maxRecvMsg, "max-recv-msg-bytes", lim.MaxRecvMsgBytes, "largest gRPC request message, in bytes (512 KiB..64 MiB)")
 	fs.IntVar(&o.maxListings, "max-concurrent-listings", lim.MaxConcurrentListings, "watches from revision 0 listed at once; others wait briefly, then get RESOURCE_EXHAUSTED")
 	fs.Int64Var(&o.maxSnapshot, "max-snapshot-bytes", lim.MaxSnapshotBytes, "largest snapshot a restore accepts, in bytes (spooled to the data dir)")
+	fs.StringVar(&o.postgresURL, "postgres-url", "", "default Postgres target, postgres://user@host:port/db without a password (pgx reads PGPASSFILE / PGPASSWORD)")
+	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "default Kafka target: comma list of bootstrap brokers")
+	fs.StringVar(&o.backendsFile, "backends", "", "YAML file of named targets: postgres: [{name, url}], kafka: [{name, brokers, replication_factor}]")
+	fs.DurationVar(&o.provisionEach, "provision-check-interval", 30*time.Second, "how often active namespaces' resources are observed again (drift)")
+	fs.BoolVar(&o.provisioning, "provisioning", true, "manage namespaces' backend resources; false: namespaces become active with none created (backends managed elsewhere)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -210,6 +221,7 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.DeadServerCleanup = o.deadCleanup
 	c.DiskStallThreshold = o.diskStall
 	c.ShardSuspectAfter, c.ShardDownAfter, c.ShardDownGrace = o.shardSuspect, o.shardDown, o.shardGrace
+	c.Lifecycle.CheckInterval = o.provisionEach
 	if o.dev {
 		c.Voters, c.MinQuorum = 1, 1
 	}

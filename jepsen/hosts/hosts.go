@@ -86,6 +86,9 @@ func (c *Cluster) args(n *Node) []string {
 		"--gossip-addr", ip + ":7600",
 		"--join", strings.Join(join, ","),
 		"--log-level", "info",
+		// The workloads test the metadata cluster; no backend hosts run
+		// (yet), so namespaces go active with no resources created.
+		"--provisioning=false",
 	}
 	if v := len(c.Nodes); v == 3 || v == 5 {
 		args = append(args, "--voters", strconv.Itoa(v)) // every server a voter

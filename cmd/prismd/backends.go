@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/prism/controlplane/internal/server"
+	"github.com/prism/controlplane/provision"
+	"github.com/prism/controlplane/provision/kafka"
+	"github.com/prism/controlplane/provision/postgres"
+)
+
+// targets are the backend servers this node may manage: --backends, plus
+// the default targets of --postgres-url and --kafka-brokers. Errors never
+// repeat a URL.
+func (o *options) targets() (provision.Targets, error) {
+	var t provision.Targets
+	if o.backendsFile != "" {
+		var err error
+		if t, err = provision.LoadTargets(o.backendsFile); err != nil {
+			return t, err
+		}
+	}
+	if o.postgresURL != "" {
+		if _, dup := t.PostgresTarget(provision.DefaultTarget); dup {
+			return t, fmt.Errorf("--postgres-url and a postgres target named %q in --backends: give one", provision.DefaultTarget)
+		}
+		t.Postgres = append(t.Postgres, provision.PostgresTarget{Name: provision.DefaultTarget, URL: o.postgresURL})
+	}
+	if o.kafkaBrokers != "" {
+		if _, dup := t.KafkaTarget(provision.DefaultTarget); dup {
+			return t, fmt.Errorf("--kafka-brokers and a kafka target named %q in --backends: give one", provision.DefaultTarget)
+		}
+		var brokers []string
+		for _, b := range strings.Split(o.kafkaBrokers, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				brokers = append(brokers, b)
+			}
+		}
+		t.Kafka = append(t.Kafka, provision.KafkaTarget{Name: provision.DefaultTarget, Brokers: brokers})
+	}
+	return t, t.Validate()
+}
+
+// backends builds the provisioners (nil with --provisioning=false). The
+// returned close releases their connections.
+func (o *options) backends(log *slog.Logger) (*server.Backends, func(), error) {
+	if !o.provisioning {
+		if o.postgresURL != "" || o.kafkaBrokers != "" || o.backendsFile != "" {
+			return nil, nil, errors.New("--provisioning=false takes no --postgres-url, --kafka-brokers or --backends")
+		}
+		return nil, func() {}, nil
+	}
+	t, err := o.targets()
+	if err != nil {
+		return nil, nil, err
+	}
+	pg := postgres.New(t.Postgres, log.With("component", "provision", "backend", "postgres"))
+	kf := kafka.New(t.Kafka, log.With("component", "provision", "backend", "kafka"))
+	closeAll := func() {
+		pg.Close()
+		kf.Close()
+	}
+	return &server.Backends{Provisioners: provision.Registry{"postgres": pg, "kafka": kf}, Targets: t}, closeAll, nil
+}
