@@ -375,6 +375,30 @@ func TestDeleteAndRelease(t *testing.T) {
 	}
 }
 
+// A topic deleted behind Prism's back is reported missing; Ensure (the
+// controller's --recreate) makes it again.
+func TestDeletedBehindPrismsBack(t *testing.T) {
+	c := newCluster(t)
+	b := broker{t, c.ListenAddrs()}
+	p := newProv(t, c.ListenAddrs(), testConfig())
+	r := req("drift", 3, week)
+	if _, err := p.Ensure(ctx(t), r); err != nil {
+		t.Fatal(err)
+	}
+	cl, done := b.client()
+	resp, err := cl.DeleteTopics(ctx(t), &kafkago.DeleteTopicsRequest{Topics: []string{"drift"}})
+	done()
+	if err != nil || resp.Errors["drift"] != nil {
+		t.Fatalf("delete by hand: %v %v", err, resp.Errors)
+	}
+	if o, err := p.Observe(ctx(t), r); err != nil || o.Exists {
+		t.Fatalf("Observe of a topic deleted by hand: %+v %v", o, err)
+	}
+	if o, err := p.Ensure(ctx(t), r); err != nil || o.Partitions != 3 {
+		t.Fatalf("Ensure after drift: %+v %v", o, err)
+	}
+}
+
 // Observe must never create a topic, even on a cluster that auto-creates
 // topics on metadata requests that allow it.
 func TestObserveNeverAutoCreates(t *testing.T) {

@@ -155,6 +155,11 @@ func TestEnsureRepeatedIsOneTable(t *testing.T) {
 	if e.tables("public", "orders") != 1 || e.rows("public", "orders") != 1 || e.count(`SELECT count(*) FROM orders`) != 1 {
 		t.Fatal("repeating Ensure changed the table or its row")
 	}
+	// Columns are fixed at creation: a plan with others alters nothing.
+	r.Resource.Columns = append(r.Resource.Columns, plan.Column{Name: "extra", Type: "text"})
+	if o := e.ensure(r); o.Detail != first.Detail {
+		t.Fatalf("Ensure with other columns: %+v", o)
+	}
 }
 
 func TestEnsureInANewSchemaWithTableConstraintAndOddNames(t *testing.T) {
