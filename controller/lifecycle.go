@@ -34,7 +34,7 @@ type Lifecycle struct {
 // step is idempotent).
 type tracked struct {
 	inFlight  bool
-	create    int64     // incarnation this memory is about
+	create    int64 // incarnation this memory is about
 	status    fsmpb.NamespaceStatus
 	spec      int64     // spec revision of the last failure
 	failures  int       // consecutive failures
