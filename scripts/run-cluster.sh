@@ -120,14 +120,7 @@ running() {
 }
 
 if [ -n "$nodes" ]; then
-  # prismd learns the backend flags with the provisioners; a prismd from
-  # before them is started without.
   node_backend_flags=$PRISMD_BACKEND_FLAGS
-  prismd_help=$("$BIN/prismd" --help 2>&1 || true)
-  if [[ $prismd_help != *postgres-url* ]]; then
-    echo "note: this prismd has no --postgres-url; the nodes start without backend targets" >&2
-    node_backend_flags=""
-  fi
   for i in 0 1 2; do
     id="node$((i + 1))"
     # shellcheck disable=SC2086 # the flag variables are word lists
