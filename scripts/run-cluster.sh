@@ -76,10 +76,13 @@ if ! ./scripts/local-postgres.sh status; then pg_started=1; fi
 ./scripts/local-postgres.sh start
 PG_URL=$(./scripts/local-postgres.sh url)
 
-# The broker writes its address to the ready file once it listens.
+# Children run in sessions of their own (setsid): a SIGINT to this
+# script's process group reaches only the script, which stops them in
+# order (nodes, then backends). The broker writes its address to the ready
+# file once it listens.
 ready="$DATA/devbroker.addr"
 rm -f "$ready"
-"$BIN/prism-devbroker" --addr "$KAFKA_ADDR" --data-dir "$DATA/kafka" --ready-file "$ready" \
+setsid "$BIN/prism-devbroker" --addr "$KAFKA_ADDR" --data-dir "$DATA/kafka" --ready-file "$ready" \
   >>"$DATA/devbroker.log" 2>&1 </dev/null &
 broker_pid=$!
 deadline=$((SECONDS + 15))
@@ -124,7 +127,7 @@ if [ -n "$nodes" ]; then
   for i in 0 1 2; do
     id="node$((i + 1))"
     # shellcheck disable=SC2086 # the flag variables are word lists
-    "$BIN/prismd" --node-id "$id" --data-dir "$DATA/$id" \
+    setsid "$BIN/prismd" --node-id "$id" --data-dir "$DATA/$id" \
       --grpc-addr "127.0.0.1:$((7400 + i))" --http-addr "127.0.0.1:$((7700 + i))" \
       --raft-addr "127.0.0.1:$((7500 + i))" --gossip-addr "127.0.0.1:$((7600 + i))" \
       --bootstrap-expect 3 $node_backend_flags ${PRISMD_EXTRA:-} --join "127.0.0.1:7600,127.0.0.1:7601,127.0.0.1:7602" \
