@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run backends bench bench-failover fuzz fuzz-api clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run backends bench bench-provision bench-failover fuzz fuzz-api clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ backends: build ## start only make run's local Postgres and dev Kafka broker, pr
 bench: build ## print benchmark numbers: go test -bench, then prismctl bench on a fresh 3-node cluster
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./fsm/
 	./scripts/bench.sh
+
+bench-provision: build ## 1,000 namespaces (half tables, half topics) until active, and put throughput with and without that load
+	./scripts/bench-provision.sh
 
 bench-failover: build ## kill -9 the leader 10 times; time until a write is acknowledged
 	./scripts/failover.sh 10

@@ -1,5 +1,6 @@
 # Shared by the scripts that start a throwaway 3-node cluster on loopback.
-# Set BASE_PORT (gRPC of node1; HTTP +300, raft +100, gossip +200) and DIR first.
+# Set BASE_PORT (gRPC of node1; HTTP +300, raft +100, gossip +200) and DIR first;
+# NODE_FLAGS (optional) are added to every node's flags.
 BIN=${BIN:-./bin}
 declare -A pid
 EPS="127.0.0.1:$BASE_PORT,127.0.0.1:$((BASE_PORT + 1)),127.0.0.1:$((BASE_PORT + 2))"
@@ -11,7 +12,7 @@ start_node() {
   "$BIN/prismd" --node-id "$id" --data-dir "$DIR/$id" \
     --grpc-addr "127.0.0.1:$((BASE_PORT + i))" --http-addr "127.0.0.1:$((BASE_PORT + 300 + i))" \
     --raft-addr "127.0.0.1:$((BASE_PORT + 100 + i))" --gossip-addr "127.0.0.1:$((BASE_PORT + 200 + i))" \
-    --bootstrap-expect 3 --join "$JOIN" >>"$DIR/$id.log" 2>&1 &
+    --bootstrap-expect 3 --join "$JOIN" ${NODE_FLAGS:-} >>"$DIR/$id.log" 2>&1 &
   pid[$id]=$!
 }
 

@@ -98,7 +98,7 @@ func benchCmd(g *globals) *cobra.Command {
 		RunE: func(*cobra.Command, []string) error {
 			return profiled(o, func() error { return runBench(g, o, "get") })
 		},
-	})
+	}, benchProvisionCmd(g, o))
 	return c
 }
 
