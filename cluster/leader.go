@@ -61,9 +61,13 @@ func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 func (n *Node) runLeader(ctx context.Context) {
 	term := n.Term()
 	n.log.Info("became leader", "term", term)
-	n.sess.reset(n.clock.Now()) // every shard gets a full period from now
-	n.placedAt.Store(-1)        // a placement round is due
-	n.observed.Clear()          // graces and move phases are timed afresh
+	// Heartbeats are recorded from now on (through the barrier): every
+	// shard gets a full period from now.
+	sessions := n.newSessions()
+	n.sessions.Store(sessions)
+	defer n.sessions.CompareAndSwap(sessions, nil)
+	n.placedAt.Store(-1) // a placement round is due
+	n.observed.Clear()   // graces and move phases are timed afresh
 	// Barrier: a no-op command of this term. Once it is applied, the commit
 	// index is current and every earlier entry is in the state machine.
 	for {
@@ -101,7 +105,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	}()
 	go func() {
 		defer wg.Done()
-		n.loop(ctx, n.sessNudgeCh, n.sessionInterval(), func() { n.checkSessions(ctx) })
+		sessions.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()

@@ -41,6 +41,7 @@ type Node struct {
 	deps Deps
 
 	lifecycle atomic.Pointer[controller.Lifecycle] // the leader's, while it leads
+	sessions  atomic.Pointer[controller.Sessions]  // the leader's, while it leads: heartbeats go to it
 	lcMetrics *controller.Metrics
 
 	fsm        *fsm.FSM
@@ -74,8 +75,6 @@ type Node struct {
 	readyMu       sync.Mutex
 	nudgeCh       chan struct{} // wakes the leader's lifecycle reconciler
 	memberNudgeCh chan struct{} // wakes the leader's membership reconciler
-	sessNudgeCh   chan struct{} // wakes the leader's shard liveness check
-	sess          *sessions     // shard heartbeats (leader only)
 	clock         Clock
 	observed      sync.Map     // leader: state key → time.Time it first saw it (monotonic; see elapsed), pruned each round
 	placedAt      atomic.Int64 // revision of the last placement round
@@ -107,8 +106,6 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		readyCh:       make(chan struct{}),
 		nudgeCh:       make(chan struct{}, 1),
 		memberNudgeCh: make(chan struct{}, 1),
-		sessNudgeCh:   make(chan struct{}, 1),
-		sess:          newSessions(),
 		clock:         cfg.Clock,
 		leaderCh:      make(chan bool, 16),
 		shutdownCh:    make(chan struct{}),

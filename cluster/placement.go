@@ -213,7 +213,7 @@ func (n *Node) advanceMoves(ctx context.Context) {
 			switch {
 			case err != nil || sh.State != fsmpb.ShardState_SHARD_STATE_UP:
 				body.Abort = true
-			case n.sess.isReady(m.To, body.Name) || since >= n.cfg.MoveShadowTimeout:
+			case n.shardReady(m.To, body.Name) || since >= n.cfg.MoveShadowTimeout:
 				body.Phase = fsmpb.MovePhase_MOVE_PHASE_CUTOVER
 			default:
 				continue
@@ -241,6 +241,13 @@ func (n *Node) advanceMoves(ctx context.Context) {
 			n.log.Info("move advanced", "namespace", body.Name, "from", m.From, "to", m.To, "was", m.Phase, "abort", body.Abort)
 		}
 	}
+}
+
+// shardReady: this stint's session controller heard shard say it is
+// ready to take ns over.
+func (n *Node) shardReady(shard, ns string) bool {
+	sc := n.sessions.Load()
+	return sc != nil && sc.IsReady(shard, ns)
 }
 
 // placeNamespaces is the leader's placement round: it runs when the state

@@ -26,3 +26,15 @@ type State interface {
 
 // Clock is the leader's wall clock.
 type Clock interface{ Now() time.Time }
+
+// ShardState is the replicated shard table, read-only.
+type ShardState interface {
+	ListShards() ([]*fsmpb.Shard, int64)
+	GetShard(id string) (*fsmpb.Shard, int64, error)
+}
+
+// Readiness tells whether a shard's last heartbeat said it is ready to
+// take a namespace over (the shard-session controller knows).
+type Readiness interface {
+	IsReady(shard, namespace string) bool
+}
