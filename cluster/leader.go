@@ -66,8 +66,6 @@ func (n *Node) runLeader(ctx context.Context) {
 	sessions := n.newSessions()
 	n.sessions.Store(sessions)
 	defer n.sessions.CompareAndSwap(sessions, nil)
-	n.placedAt.Store(-1) // a placement round is due
-	n.observed.Clear()   // graces and move phases are timed afresh
 	// Barrier: a no-op command of this term. Once it is applied, the commit
 	// index is current and every earlier entry is in the state machine.
 	for {
@@ -95,7 +93,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	// in loops of their own, so a long lifecycle pass (say 100,000 new
 	// namespaces, or a slow backend) never starves another.
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		n.loop(ctx, n.memberNudgeCh, n.cfg.ReconcileInterval, func() {
@@ -111,7 +109,10 @@ func (n *Node) runLeader(ctx context.Context) {
 		defer wg.Done()
 		n.runLifecycle(ctx)
 	}()
-	n.loop(ctx, n.nudgeCh, n.cfg.ReconcileInterval, func() { n.placementRound(ctx) })
+	go func() {
+		defer wg.Done()
+		n.runPlacement(ctx, sessions) // graces and move phases are timed afresh
+	}()
 	wg.Wait()
 }
 
@@ -128,14 +129,6 @@ func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, every time.Durat
 		case <-nudge:
 		}
 	}
-}
-
-// placementRound records placement facts (graces run out, coolings
-// ended), places namespaces and advances moves in flight.
-func (n *Node) placementRound(ctx context.Context) {
-	n.commitPlacementFacts(ctx)
-	n.placeNamespaces(ctx)
-	n.advanceMoves(ctx)
 }
 
 // ensureClusterID has the cluster's first leader choose its id.
