@@ -89,9 +89,11 @@ func (n *Node) runLeader(ctx context.Context) {
 	n.setReady(term)
 	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
 
-	// Membership, shard sessions, placement and namespace lifecycles run
-	// in loops of their own, so a long lifecycle pass (say 100,000 new
-	// namespaces, or a slow backend) never starves another.
+	// Membership, and the controllers (package controller: shard
+	// sessions, placement, namespace lifecycles), run in loops of their
+	// own, so a long lifecycle pass (say 100,000 new namespaces, or a slow
+	// backend) never starves another. Each controller is new to this
+	// stint: its memory (heartbeats, graces, move phases) starts afresh.
 	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() {
@@ -111,7 +113,7 @@ func (n *Node) runLeader(ctx context.Context) {
 	}()
 	go func() {
 		defer wg.Done()
-		n.runPlacement(ctx, sessions) // graces and move phases are timed afresh
+		n.runPlacement(ctx, sessions)
 	}()
 	wg.Wait()
 }
