@@ -251,5 +251,12 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
 		}
 	}
+	if len(errs) == 0 { // the controllers' configs derive from fields checked above
+		for _, err := range []error{c.sessionsConfig().Validate(), c.placementConfig().Validate()} {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }

@@ -61,9 +61,11 @@ func (n *Node) Term() uint64 { return n.raft.CurrentTerm() }
 func (n *Node) runLeader(ctx context.Context) {
 	term := n.Term()
 	n.log.Info("became leader", "term", term)
-	n.sess.reset(n.clock.Now()) // every shard gets a full period from now
-	n.placedAt.Store(-1)        // a placement round is due
-	n.observed.Clear()          // graces and move phases are timed afresh
+	// Heartbeats are recorded from now on (through the barrier): every
+	// shard gets a full period from now.
+	sessions := n.newSessions()
+	n.sessions.Store(sessions)
+	defer n.sessions.CompareAndSwap(sessions, nil)
 	// Barrier: a no-op command of this term. Once it is applied, the commit
 	// index is current and every earlier entry is in the state machine.
 	for {
@@ -87,11 +89,13 @@ func (n *Node) runLeader(ctx context.Context) {
 	n.setReady(term)
 	n.log.Info("leader ready for linearizable reads", "term", term, "applied_index", n.fsm.Index())
 
-	// Membership, shard sessions, placement and namespace lifecycles run
-	// in loops of their own, so a long lifecycle pass (say 100,000 new
-	// namespaces, or a slow backend) never starves another.
+	// Membership, and the controllers (package controller: shard
+	// sessions, placement, namespace lifecycles), run in loops of their
+	// own, so a long lifecycle pass (say 100,000 new namespaces, or a slow
+	// backend) never starves another. Each controller is new to this
+	// stint: its memory (heartbeats, graces, move phases) starts afresh.
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		n.loop(ctx, n.memberNudgeCh, n.cfg.ReconcileInterval, func() {
@@ -101,13 +105,16 @@ func (n *Node) runLeader(ctx context.Context) {
 	}()
 	go func() {
 		defer wg.Done()
-		n.loop(ctx, n.sessNudgeCh, n.sessionInterval(), func() { n.checkSessions(ctx) })
+		sessions.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
 		n.runLifecycle(ctx)
 	}()
-	n.loop(ctx, n.nudgeCh, n.cfg.ReconcileInterval, func() { n.placementRound(ctx) })
+	go func() {
+		defer wg.Done()
+		n.runPlacement(ctx, sessions)
+	}()
 	wg.Wait()
 }
 
@@ -124,14 +131,6 @@ func (n *Node) loop(ctx context.Context, nudge <-chan struct{}, every time.Durat
 		case <-nudge:
 		}
 	}
-}
-
-// placementRound records placement facts (graces run out, coolings
-// ended), places namespaces and advances moves in flight.
-func (n *Node) placementRound(ctx context.Context) {
-	n.commitPlacementFacts(ctx)
-	n.placeNamespaces(ctx)
-	n.advanceMoves(ctx)
 }
 
 // ensureClusterID has the cluster's first leader choose its id.

@@ -41,6 +41,8 @@ type Node struct {
 	deps Deps
 
 	lifecycle atomic.Pointer[controller.Lifecycle] // the leader's, while it leads
+	sessions  atomic.Pointer[controller.Sessions]  // the leader's, while it leads: heartbeats go to it
+	placement atomic.Pointer[controller.Placement] // the leader's, while it leads
 	lcMetrics *controller.Metrics
 
 	fsm        *fsm.FSM
@@ -72,14 +74,9 @@ type Node struct {
 	ready         atomic.Uint64
 	readyCh       chan struct{} // closed and replaced when ready changes
 	readyMu       sync.Mutex
-	nudgeCh       chan struct{} // wakes the leader's lifecycle reconciler
 	memberNudgeCh chan struct{} // wakes the leader's membership reconciler
-	sessNudgeCh   chan struct{} // wakes the leader's shard liveness check
-	sess          *sessions     // shard heartbeats (leader only)
 	clock         Clock
-	observed      sync.Map     // leader: state key → time.Time it first saw it (monotonic; see elapsed), pruned each round
-	placedAt      atomic.Int64 // revision of the last placement round
-	leaderCh      chan bool    // raft leadership notifications
+	leaderCh      chan bool // raft leadership notifications
 	shutdownCh    chan struct{}
 	wg            sync.WaitGroup
 	closeOnce     sync.Once
@@ -105,10 +102,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		fsm:           fsm.New(),
 		peers:         newPeerTable(),
 		readyCh:       make(chan struct{}),
-		nudgeCh:       make(chan struct{}, 1),
 		memberNudgeCh: make(chan struct{}, 1),
-		sessNudgeCh:   make(chan struct{}, 1),
-		sess:          newSessions(),
 		clock:         cfg.Clock,
 		leaderCh:      make(chan bool, 16),
 		shutdownCh:    make(chan struct{}),
@@ -311,10 +305,11 @@ func (n *Node) Ready() bool {
 	return n.LeaderID() != "" && !n.diskStalled.Load() && n.raft.AppliedIndex() >= n.raft.CommitIndex()
 }
 
+// nudge wakes the leader's placement and lifecycle controllers (a
+// namespace or shard changed).
 func (n *Node) nudge() {
-	select {
-	case n.nudgeCh <- struct{}{}:
-	default:
+	if pc := n.placement.Load(); pc != nil {
+		pc.Nudge()
 	}
 	if lc := n.lifecycle.Load(); lc != nil {
 		lc.Nudge()
