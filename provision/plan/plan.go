@@ -184,7 +184,6 @@ type builder struct {
 	spec  *fsmpb.NamespaceSpec
 	plan  Plan
 	probs []Problem
-	cfg   map[string]any
 }
 
 func (b *builder) add(path, msg string) { b.probs = append(b.probs, Problem{Path: path, Message: msg}) }
