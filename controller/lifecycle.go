@@ -129,6 +129,7 @@ func (l *Lifecycle) round(ctx context.Context) {
 		l.wg.Add(1)
 		go func(ns *fsmpb.Namespace) {
 			defer l.wg.Done()
+			defer l.Nudge() // a worker is free: namespaces that found none go next
 			defer func() { <-l.sem }()
 			l.work(ctx, ns)
 		}(ns)
