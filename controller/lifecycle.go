@@ -156,8 +156,10 @@ func (l *Lifecycle) trackedFor(ns *fsmpb.Namespace) *tracked {
 	}
 	if sr := fsm.SpecRevision(ns); sr != t.spec || ns.Status != t.status {
 		// A new spec, or a new phase (a delete): earlier failures and
-		// their backoff are about something else.
-		t.spec, t.status, t.failures, t.due, t.terminal, t.kind = sr, ns.Status, 0, time.Time{}, false, ""
+		// their backoff are about something else. The kind of the last
+		// committed failure stays: the same failure again is not a new
+		// commit (a spec updated often must not commit a status each time).
+		t.spec, t.status, t.failures, t.due, t.terminal = sr, ns.Status, 0, time.Time{}, false
 	}
 	if r := ns.Reconcile.GetRevision(); r != 0 && r != t.reconcile {
 		t.reconcile, t.failures, t.due, t.terminal, t.checked = r, 0, time.Time{}, false, time.Time{}

@@ -317,3 +317,21 @@ func TestDeleteAfterTerminalFailure(t *testing.T) {
 		t.Fatalf("%v %q", ns.Status, ns.StatusReason)
 	}
 }
+
+// A namespace whose spec changes often, on a backend that keeps failing
+// the same way, gets one status commit, not one per change.
+func TestSameFailureAcrossSpecChangesCommitsOnce(t *testing.T) {
+	r := newRig(t)
+	s := &fsmpb.NamespaceSpec{Name: "b", Abstraction: "keyvalue", Backend: "bench", Capacity: &fsmpb.Capacity{EstimatedReadRps: 1}}
+	r.apply(s)
+	r.rounds(1)
+	first := r.a.count("set_namespace_resources")
+	for i := int64(2); i < 12; i++ {
+		s.Capacity = &fsmpb.Capacity{EstimatedReadRps: i}
+		r.apply(s)
+		r.rounds(1)
+	}
+	if got := r.a.count("set_namespace_resources"); got != first || first != 1 {
+		t.Fatalf("%d status commits for one kind of failure (first round %d)", got, first)
+	}
+}

@@ -10,6 +10,7 @@ var (
 	// operator may declare it.
 	ErrTargetUnknown = errors.New("provision: target not declared")
 	// ErrNoProvisioner: no provisioner serves the namespace's backend.
+	// Terminal: only a new spec (or binary) changes that.
 	ErrNoProvisioner = errors.New("provision: no provisioner for backend")
 	// ErrForeign: the resource exists and is not this namespace's. Terminal:
 	// waits for a new spec or an explicit reconcile.
@@ -30,7 +31,7 @@ var (
 // (with backoff); terminal failures wait for a new spec or a reconcile.
 // An error of no known kind is retried.
 func Retriable(err error) bool {
-	return !errors.Is(err, ErrForeign) && !errors.Is(err, ErrPermission) && !errors.Is(err, ErrInvalid)
+	return !errors.Is(err, ErrForeign) && !errors.Is(err, ErrPermission) && !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrNoProvisioner)
 }
 
 // Kind names the kind of a failure, stable across messages: the

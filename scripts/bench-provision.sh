@@ -22,7 +22,8 @@ BROKER=127.0.0.1:18592
 broker=$!
 NODE_FLAGS="--postgres-url $(./scripts/local-postgres.sh url) --kafka-brokers $BROKER"
 source scripts/lib.sh
-cleanup() { stop_all; kill "$broker" 2>/dev/null || true; ./scripts/local-postgres.sh stop >/dev/null || true; rm -rf "$DIR"; }
+# The broker goes first: stop_all waits for every child of this shell.
+cleanup() { kill "$broker" 2>/dev/null || true; stop_all; ./scripts/local-postgres.sh stop >/dev/null || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 until [ -s "$DIR/broker.addr" ]; do sleep 0.05; done
 for i in 0 1 2; do start_node $i; done
