@@ -67,12 +67,20 @@ func (l *Lifecycle) Run(ctx context.Context) {
 	tick := time.NewTicker(l.cfg.Interval)
 	defer tick.Stop()
 	for {
+		last := time.Now()
 		l.round(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-l.nudge:
+		}
+		if gap := l.cfg.MinRoundGap - time.Since(last); gap > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(gap):
+			}
 		}
 	}
 }

@@ -14,6 +14,10 @@ type LifecycleConfig struct {
 	// Interval is how often the controller looks for due work when not
 	// nudged by a change.
 	Interval time.Duration
+	// MinRoundGap is the least time between two rounds: a burst of
+	// changes (each nudges) costs one scan of the state per gap, not one
+	// per change.
+	MinRoundGap time.Duration
 	// CheckInterval is how often an active namespace's resources are
 	// observed again for drift (prismd --provision-check-interval).
 	CheckInterval time.Duration
@@ -43,6 +47,7 @@ type LifecycleConfig struct {
 func DefaultLifecycleConfig() LifecycleConfig {
 	return LifecycleConfig{
 		Interval:           time.Second,
+		MinRoundGap:        50 * time.Millisecond,
 		CheckInterval:      30 * time.Second,
 		ChecksPerRound:     200,
 		Workers:            32,
@@ -59,6 +64,9 @@ func (c LifecycleConfig) Validate() error {
 	var errs []error
 	if c.Interval <= 0 || c.CheckInterval <= 0 || c.StepTimeout <= 0 || c.DeleteWait <= 0 {
 		errs = append(errs, errors.New("controller: intervals and timeouts must be > 0"))
+	}
+	if c.MinRoundGap < 0 || c.MinRoundGap > c.Interval {
+		errs = append(errs, errors.New("controller: min round gap must be between 0 and the interval"))
 	}
 	if c.Workers < 1 || c.ChecksPerRound < 1 {
 		errs = append(errs, errors.New("controller: workers and checks per round must be >= 1"))
