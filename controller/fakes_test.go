@@ -81,6 +81,10 @@ type fakeBackend struct {
 	res       map[string]string
 	partition map[string]int32
 	err       error // next calls fail with it
+	// hold, when set, blocks Observe of the namespaces it names until
+	// the channel is closed (a slow server).
+	hold      chan struct{}
+	holdNames map[string]bool
 	creates   int
 	deletes   int
 	released  map[string]bool
@@ -114,6 +118,11 @@ func (b *fakeBackend) observe(req provision.Request) provision.Observation {
 
 func (b *fakeBackend) Observe(_ context.Context, req provision.Request) (provision.Observation, error) {
 	b.mu.Lock()
+	if hold := b.hold; hold != nil && b.holdNames[req.Namespace] {
+		b.mu.Unlock()
+		<-hold
+		b.mu.Lock()
+	}
 	defer b.mu.Unlock()
 	if b.err != nil {
 		return provision.Observation{}, b.err

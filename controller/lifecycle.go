@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"time"
 
@@ -23,10 +24,11 @@ type Lifecycle struct {
 	deps  LifecycleDeps
 	nudge chan struct{}
 
-	mu    sync.Mutex
-	track map[string]*tracked // by namespace name
-	sem   chan struct{}
-	wg    sync.WaitGroup
+	mu       sync.Mutex
+	track    map[string]*tracked // by namespace name
+	checking int                 // drift checks in flight
+	sem      chan struct{}
+	wg       sync.WaitGroup
 }
 
 // tracked is the controller's memory of one namespace (lost with
@@ -86,14 +88,23 @@ func (l *Lifecycle) Run(ctx context.Context) {
 }
 
 // round starts work on every namespace that is due and not in flight,
-// while workers are free; it never waits for a worker.
+// while workers are free; it never waits for a worker. Work that changes a
+// namespace (provisioning, deletion, recovery, a new spec, a reconcile
+// request, a purge) goes first; periodic drift checks of active
+// namespaces take what is left, never more than a quarter of the workers,
+// and the least recently checked first. So checks can never starve the
+// rest, however many namespaces are active.
 func (l *Lifecycle) round(ctx context.Context) {
 	all, _ := l.deps.State.List(fsm.Filter{IncludeDeleted: true})
 	now := l.deps.Clock.Now()
-	checks := 0
 	seen := make(map[string]bool, len(all))
 	var counts [8]int
 	resources := map[fsmpb.ResourceState]int{}
+	type due struct {
+		ns      *fsmpb.Namespace
+		checked time.Time
+	}
+	var checks []due
 	for _, ns := range all {
 		name := ns.Spec.GetName()
 		seen[name] = true
@@ -111,38 +122,25 @@ func (l *Lifecycle) round(ctx context.Context) {
 		}
 		l.mu.Lock()
 		t := l.trackedFor(ns)
-		due, check := l.isDue(ns, t, now)
-		if due && check {
-			if checks >= l.cfg.ChecksPerRound {
-				due = false
-			} else {
-				checks++
-			}
-		}
-		if !due || t.inFlight {
-			l.mu.Unlock()
-			continue
-		}
-		select {
-		case l.sem <- struct{}{}:
+		isDue, check := l.isDue(ns, t, now)
+		switch {
+		case !isDue || t.inFlight:
+		case check:
+			checks = append(checks, due{ns, t.checked})
 		default:
-			l.mu.Unlock()
-			continue // all workers busy: the next round picks it up
-		}
-		t.inFlight = true
-		if check {
-			t.checked = now
+			l.start(ctx, ns, t, false)
 		}
 		l.mu.Unlock()
-		l.wg.Add(1)
-		go func(ns *fsmpb.Namespace) {
-			defer l.wg.Done()
-			defer l.Nudge() // a worker is free: namespaces that found none go next
-			defer func() { <-l.sem }()
-			l.work(ctx, ns)
-		}(ns)
 	}
+	sort.Slice(checks, func(i, j int) bool { return checks[i].checked.Before(checks[j].checked) })
+	maxChecks := max(1, l.cfg.Workers/4)
 	l.mu.Lock()
+	for i, c := range checks {
+		if i >= l.cfg.ChecksPerRound || l.checking >= maxChecks {
+			break
+		}
+		l.start(ctx, c.ns, l.track[c.ns.Spec.GetName()], true)
+	}
 	for name, t := range l.track {
 		if !seen[name] && !t.inFlight {
 			delete(l.track, name) // purged
@@ -151,6 +149,35 @@ func (l *Lifecycle) round(ctx context.Context) {
 	l.mu.Unlock()
 	l.deps.Metrics.namespaces(counts[:])
 	l.deps.Metrics.resourceStates(resources)
+}
+
+// start hands ns to a free worker, if there is one (the next round picks
+// it up otherwise). Called with l.mu held.
+func (l *Lifecycle) start(ctx context.Context, ns *fsmpb.Namespace, t *tracked, check bool) {
+	select {
+	case l.sem <- struct{}{}:
+	default:
+		return // all workers busy
+	}
+	t.inFlight = true
+	if check {
+		t.checked = l.deps.Clock.Now()
+		l.checking++
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer l.Nudge() // a worker is free: namespaces that found none go next
+		defer func() {
+			<-l.sem
+			if check {
+				l.mu.Lock()
+				l.checking--
+				l.mu.Unlock()
+			}
+		}()
+		l.work(ctx, ns)
+	}()
 }
 
 // trackedFor returns the memory of ns, reset when ns is a new incarnation

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -333,5 +334,51 @@ func TestSameFailureAcrossSpecChangesCommitsOnce(t *testing.T) {
 	}
 	if got := r.a.count("set_namespace_resources"); got != first || first != 1 {
 		t.Fatalf("%d status commits for one kind of failure (first round %d)", got, first)
+	}
+}
+
+// Drift checks never take every worker: with many active namespaces due
+// for a check on a slow server, a new namespace is still provisioned.
+func TestDriftChecksDoNotStarveProvisioning(t *testing.T) {
+	r := newRig(t)
+	r.l.cfg.Workers = 4
+	r.l.sem = make(chan struct{}, 4)
+	var names []string
+	for i := 0; i < 12; i++ {
+		n := fmt.Sprintf("a%02d", i)
+		names = append(names, n)
+		r.apply(pgSpec(n))
+	}
+	r.rounds(4)
+	hold := make(chan struct{})
+	r.pg.set(func(b *fakeBackend) {
+		b.hold, b.holdNames = hold, map[string]bool{}
+		for _, n := range names {
+			b.holdNames[n] = true
+		}
+	})
+	r.clock.advance(time.Hour) // every active namespace is due for a check
+	r.apply(pgSpec("zzz"))
+	r.l.round(context.Background()) // checks start and block on the slow server
+	r.l.round(context.Background())
+	testEventually(t, func() bool { return r.get("zzz").Status == stActive })
+	r.l.mu.Lock()
+	checking := r.l.checking
+	r.l.mu.Unlock()
+	if checking != 1 {
+		t.Fatalf("%d drift checks in flight with 4 workers, want 1", checking)
+	}
+	close(hold)
+	r.l.wg.Wait()
+}
+
+func testEventually(t *testing.T, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatal("not within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
