@@ -61,6 +61,7 @@ type config struct {
 	backends        bool
 	prismDevbroker  string
 	provWorkers     int
+	provCheck       time.Duration
 }
 
 func parse() (*config, []string) {
@@ -88,6 +89,7 @@ func parse() (*config, []string) {
 	flag.BoolVar(&c.backends, "backends", false, "run a backends host (Postgres and prism-devbroker at "+netns.BackendsIP+") and let prismd provision on it")
 	flag.StringVar(&c.prismDevbroker, "prism-devbroker", "./bin/prism-devbroker", "prism-devbroker binary (with --backends)")
 	flag.IntVar(&c.provWorkers, "provision-workers", 3, "workers of the provision workload")
+	flag.DurationVar(&c.provCheck, "provision-check-interval", 2*time.Second, "prismd's --provision-check-interval (drift checks of active namespaces) with --backends")
 	flag.Parse()
 	c.nemeses = split(nem)
 	c.workloads = split(wl)

@@ -97,7 +97,7 @@ func checkProvision(ctx context.Context, c *config, env *workload.Env, ops []his
 				logged = true
 				for i, ns := range left {
 					if i < 3 {
-						logf("    not settled yet: %s %s: %s", ns.Name, ns.Status, ns.Reason)
+						logf("    not settled yet: %s %s: %s", ns.Name, ns.Status, strings.Join(strings.Fields(ns.Reason), " "))
 					}
 				}
 			}

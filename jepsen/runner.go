@@ -68,7 +68,7 @@ func runner(c *config) int {
 			return exitError
 		}
 		cl.BackendArgs = []string{"--postgres-url", backends.PostgresURL(), "--kafka-brokers", backends.KafkaBrokers(),
-			"--provision-check-interval", "2s", "--tombstone-retention", provTombstones.String(),
+			"--provision-check-interval", c.provCheck.String(), "--tombstone-retention", provTombstones.String(),
 			"--pprof"} // goroutine dumps when a provision check fails
 	}
 	rec := history.NewRecorder()
