@@ -28,7 +28,7 @@ jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes + 2 shard agents, 60 s
 	$(GO) run ./jepsen --nodes 3 --time 60s --nemesis partition,kill,pause,agent-kill,garbage --workload register,set,watch,shards --shards 2 --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-shard $(BIN)/prism-shard
 
 jepsen-provision: build ## Jepsen with a backends host (needs root and postgresql): 3 nodes, 45 s, provision+register, backend-partition+partition+kill+leader-kill+postgres-kill, the resources checkers
-	$(GO) run ./jepsen --nodes 3 --time 45s --backends --workload provision,register --nemesis backend-partition,partition,kill,leader-kill,postgres-kill --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-devbroker $(BIN)/prism-devbroker
+	$(GO) run ./jepsen --nodes 3 --time 45s --backends --workload provision,register --nemesis backend-partition,partition,kill,leader-kill,postgres-kill --provision-check-interval $${PROVISION_CHECK:-2s} --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-devbroker $(BIN)/prism-devbroker
 
 jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_bug; needs root)
 	@mkdir -p $(BIN)/bug
