@@ -14,6 +14,7 @@ import (
 	"github.com/prism/controlplane/jepsen/backends"
 	"github.com/prism/controlplane/jepsen/checker"
 	"github.com/prism/controlplane/jepsen/history"
+	"github.com/prism/controlplane/jepsen/netns"
 	"github.com/prism/controlplane/jepsen/workload"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
@@ -152,7 +153,7 @@ func checkProvision(ctx context.Context, c *config, env *workload.Env, ops []his
 // under --backends) next to its log: nI/metrics.txt, nI/goroutines.txt.
 func dumpNodes(c *config, eps []string, logf func(string, ...any)) {
 	for i := range eps {
-		host := fmt.Sprintf("10.77.0.%d:7700", i+1)
+		host := netns.NodeIP(i+1) + ":7700"
 		dir := filepath.Join(c.reportDir, fmt.Sprintf("n%d", i+1))
 		for file, path := range map[string]string{"metrics.txt": "/metrics", "goroutines.txt": "/debug/pprof/goroutine?debug=2"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
