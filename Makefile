@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest test-race test-short lint generate generate-check run backends bench bench-provision bench-failover fuzz fuzz-api clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision test-race test-short lint generate generate-check run backends bench bench-provision bench-failover fuzz fuzz-api clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test: build ## every test with the race detector, then (as root) the Jepsen smok
 jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes + 2 shard agents, 60 s, partition+kill+pause+agent-kill+garbage, register+set+watch+shards
 	$(GO) run ./jepsen --nodes 3 --time 60s --nemesis partition,kill,pause,agent-kill,garbage --workload register,set,watch,shards --shards 2 --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-shard $(BIN)/prism-shard
 
+jepsen-provision: build ## Jepsen with a backends host (needs root and postgresql): 3 nodes, 45 s, provision+register, backend-partition+partition+kill+leader-kill+postgres-kill, the resources checkers
+	$(GO) run ./jepsen --nodes 3 --time 45s --backends --workload provision,register --nemesis backend-partition,partition,kill,leader-kill,postgres-kill --provision-check-interval $${PROVISION_CHECK:-2s} --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-devbroker $(BIN)/prism-devbroker
+
 jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_bug; needs root)
 	@mkdir -p $(BIN)/bug
 	$(GO) build -tags prism_bug -o $(BIN)/bug/prismd ./cmd/prismd
@@ -35,7 +38,7 @@ jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_
 jepsen: build ## full Jepsen matrix (needs root; tens of minutes; prismd built with the test clock for the clock fault)
 	@mkdir -p $(BIN)/clock
 	$(GO) build -tags prism_clock -o $(BIN)/clock/prismd ./cmd/prismd
-	PRISMD=$(BIN)/clock/prismd PRISM_SHARD=$(BIN)/prism-shard ./jepsen/matrix.sh $${SEEDS:-3} $${TIME:-60s}
+	PRISMD=$(BIN)/clock/prismd PRISM_SHARD=$(BIN)/prism-shard PRISM_DEVBROKER=$(BIN)/prism-devbroker ./jepsen/matrix.sh $${SEEDS:-3} $${TIME:-60s}
 
 test-race: test ## alias of test: tests always run with -race
 

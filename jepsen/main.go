@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prism/controlplane/jepsen/backends"
 	"github.com/prism/controlplane/jepsen/nemesis"
 	"github.com/prism/controlplane/jepsen/netns"
 )
@@ -57,6 +58,10 @@ type config struct {
 	prismShard      string
 	shardWorkers    int
 	shardDedicated  bool
+	backends        bool
+	prismDevbroker  string
+	provWorkers     int
+	provCheck       time.Duration
 }
 
 func parse() (*config, []string) {
@@ -66,7 +71,7 @@ func parse() (*config, []string) {
 	flag.IntVar(&c.nodes, "nodes", 3, "number of prismd nodes (3 or 5)")
 	flag.DurationVar(&c.dur, "time", 30*time.Second, "how long to run traffic and faults")
 	flag.StringVar(&nem, "nemesis", "partition,kill,pause", "faults: "+strings.Join(nemesis.Kinds, ",")+" (or none)")
-	flag.StringVar(&wl, "workload", "register,set,watch", "workloads: register,set,watch,shards")
+	flag.StringVar(&wl, "workload", "register,set,watch", "workloads: register,set,watch,shards,provision")
 	flag.Int64Var(&c.seed, "seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&c.reportDir, "report-dir", "", "report directory (default /tmp/prism-jepsen/<run>)")
 	flag.StringVar(&c.prismd, "prismd", "./bin/prismd", "prismd binary")
@@ -81,6 +86,10 @@ func parse() (*config, []string) {
 	flag.StringVar(&c.prismShard, "prism-shard", "./bin/prism-shard", "prism-shard binary (with --shards)")
 	flag.IntVar(&c.shardWorkers, "shard-workers", 2, "workers of the shards workload")
 	flag.BoolVar(&c.shardDedicated, "shard-dedicated", true, "with --shards 3 or more, the shards workload first creates a dedicated namespace (with 2, one shared shard would be left: no moves)")
+	flag.BoolVar(&c.backends, "backends", false, "run a backends host (Postgres and prism-devbroker at "+netns.BackendsIP+") and let prismd provision on it")
+	flag.StringVar(&c.prismDevbroker, "prism-devbroker", "./bin/prism-devbroker", "prism-devbroker binary (with --backends)")
+	flag.IntVar(&c.provWorkers, "provision-workers", 3, "workers of the provision workload")
+	flag.DurationVar(&c.provCheck, "provision-check-interval", 2*time.Second, "prismd's --provision-check-interval (drift checks of active namespaces) with --backends")
 	flag.Parse()
 	c.nemeses = split(nem)
 	c.workloads = split(wl)
@@ -180,7 +189,7 @@ func controller(c *config, args []string) int {
 		}
 	}
 	for _, w := range c.workloads {
-		if !contains([]string{"register", "set", "watch", "shards"}, w) {
+		if !contains([]string{"register", "set", "watch", "shards", "provision"}, w) {
 			fmt.Fprintf(os.Stderr, "jepsen: unknown workload %q\n", w)
 			return exitError
 		}
@@ -188,6 +197,24 @@ func controller(c *config, args []string) int {
 	if c.has("shards") && c.shards < 1 {
 		fmt.Fprintln(os.Stderr, "jepsen: the shards workload needs --shards 1 or more")
 		return exitError
+	}
+	if c.backends && c.shards > 0 && c.has("register") {
+		// With provisioning on, reg-* stay provisioning (no provisioner
+		// serves their backend), and placement writes its unschedulable
+		// reason on provisioning namespaces once shards exist: a system
+		// write the register model does not allow.
+		fmt.Fprintln(os.Stderr, "jepsen: --backends with --shards cannot run the register workload (placement would write the provisioning reg-* namespaces)")
+		return exitError
+	}
+	if c.has("provision") && !c.backends {
+		fmt.Fprintln(os.Stderr, "jepsen: the provision workload needs --backends")
+		return exitError
+	}
+	for _, k := range c.nemeses {
+		if contains(nemesis.NeedBackends, k) && !c.backends {
+			fmt.Fprintf(os.Stderr, "jepsen: nemesis %s needs --backends\n", k)
+			return exitError
+		}
 	}
 	if c.shards < 0 || c.shards > 9 {
 		fmt.Fprintln(os.Stderr, "jepsen: --shards must be 0..9")
@@ -212,6 +239,21 @@ func controller(c *config, args []string) int {
 			return exitError
 		}
 	}
+	devbroker := ""
+	if c.backends {
+		devbroker, err = filepath.Abs(c.prismDevbroker)
+		if err == nil {
+			_, err = os.Stat(devbroker)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "jepsen: prism-devbroker binary: %v (go build -o bin/ ./cmd/prism-devbroker)\n", err)
+			return exitError
+		}
+		if _, err := backends.PostgresBin(); err != nil {
+			fmt.Fprintln(os.Stderr, "jepsen:", err)
+			return exitError
+		}
+	}
 	cleanStale()
 	var b [2]byte
 	_, _ = rand.Read(b[:])
@@ -231,7 +273,7 @@ func controller(c *config, args []string) int {
 	pidFile := filepath.Join(stateDir, prefix+".pid")
 	_ = os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())), 0o644)
 
-	net := &netns.Net{Prefix: prefix, Nodes: c.nodes}
+	net := &netns.Net{Prefix: prefix, Nodes: c.nodes, Backends: c.backends}
 	teardown := func() int {
 		code := exitOK
 		if err := net.Destroy(); err != nil {
@@ -245,8 +287,12 @@ func controller(c *config, args []string) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	fmt.Printf("jepsen: run %s: %d nodes, %d shard agents, %s, nemesis %s, workload %s, seed %d\njepsen: report dir %s\n",
-		prefix, c.nodes, c.shards, c.dur, strings.Join(c.nemeses, ","), strings.Join(c.workloads, ","), c.seed, dir)
+	withBackends := ""
+	if c.backends {
+		withBackends = ", backends host"
+	}
+	fmt.Printf("jepsen: run %s: %d nodes, %d shard agents%s, %s, nemesis %s, workload %s, seed %d\njepsen: report dir %s\n",
+		prefix, c.nodes, c.shards, withBackends, c.dur, strings.Join(c.nemeses, ","), strings.Join(c.workloads, ","), c.seed, dir)
 	if err := net.Create(); err != nil {
 		fmt.Fprintln(os.Stderr, "jepsen: network:", err)
 		teardown()
@@ -259,11 +305,14 @@ func controller(c *config, args []string) int {
 		return exitError
 	}
 	rargs := []string{"netns", "exec", net.Client(), self}
-	rargs = append(rargs, stripFlags(args, "role", "prefix", "report-dir", "prismd", "prism-shard", "seed", "expect-violation")...)
+	rargs = append(rargs, stripFlags(args, "role", "prefix", "report-dir", "prismd", "prism-shard", "prism-devbroker", "seed", "expect-violation")...)
 	rargs = append(rargs, "--role", "runner", "--prefix", prefix, "--report-dir", dir, "--prismd", prismd,
 		"--seed", strconv.FormatInt(c.seed, 10))
 	if prismShard != "" {
 		rargs = append(rargs, "--prism-shard", prismShard)
+	}
+	if devbroker != "" {
+		rargs = append(rargs, "--prism-devbroker", devbroker)
 	}
 	cmd := exec.Command("ip", rargs...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -275,7 +324,11 @@ func controller(c *config, args []string) int {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	// The runner bounds itself; this is the backstop.
-	hard := time.NewTimer(c.dur + 4*time.Minute)
+	backstop := c.dur + 4*time.Minute
+	if c.backends {
+		backstop += 2 * time.Minute // the backends' start and the resources checker's wait
+	}
+	hard := time.NewTimer(backstop)
 	defer hard.Stop()
 	var werr error
 	interrupted := false
@@ -315,6 +368,7 @@ wait:
 		for i := 1; i <= c.nodes; i++ {
 			_ = os.RemoveAll(filepath.Join(dir, fmt.Sprintf("n%d", i), "data"))
 		}
+		_ = os.RemoveAll(filepath.Join(dir, "b", "pg", "data"))
 	}
 	if code != exitOK {
 		fmt.Printf("jepsen: report kept in %s\n", dir)

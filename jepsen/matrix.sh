@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The full Jepsen matrix: every nemesis alone and combined, on 3 and 5 nodes,
 # several seeds, every workload, 3 shard agents (a dedicated shard plus two
-# shared ones, so placed namespaces can move). Stops at the first violation (its report dir is printed).
+# shared ones, so placed namespaces can move), then one run with a backends
+# host (Postgres and prism-devbroker) and the provision workload. Stops at the
+# first violation (its report dir is printed).
 # Usage: jepsen/matrix.sh [SEEDS] [TIME]   (defaults: 3 seeds, 60s per run)
 # SEED_OFFSET=N shifts every seed (new schedules; default 0).
 set -euo pipefail
@@ -10,6 +12,7 @@ SEEDS=${1:-3}
 TIME=${2:-60s}
 PRISMD=${PRISMD:-./bin/prismd}
 PRISM_SHARD=${PRISM_SHARD:-./bin/prism-shard}
+PRISM_DEVBROKER=${PRISM_DEVBROKER:-./bin/prism-devbroker}
 go build -o /tmp/prism-jepsen-bin ./jepsen
 runs=0
 for nodes in 3 5; do
@@ -24,4 +27,12 @@ for nodes in 3 5; do
     done
   done
 done
+# Provisioning on real backends: a backends host, the provision workload
+# and every backend fault with the metadata faults (make jepsen-provision).
+seed=$((${SEED_OFFSET:-0} + 9001))
+echo "=== nodes=3 backends nemesis=backend-partition,partition,kill,leader-kill,postgres-kill seed=$seed"
+/tmp/prism-jepsen-bin --nodes 3 --time "$TIME" --backends --workload provision,register \
+  --nemesis backend-partition,partition,kill,leader-kill,postgres-kill --seed "$seed" \
+  --prismd "$PRISMD" --prism-devbroker "$PRISM_DEVBROKER" | tail -n 1
+runs=$((runs + 1))
 echo "jepsen matrix: $runs runs, no violation"

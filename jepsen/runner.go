@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prism/controlplane/jepsen/backends"
 	"github.com/prism/controlplane/jepsen/checker"
 	"github.com/prism/controlplane/jepsen/history"
 	"github.com/prism/controlplane/jepsen/hosts"
@@ -48,12 +49,28 @@ func runner(c *config) int {
 		cancel()
 	}()
 
-	net := &netns.Net{Prefix: c.prefix, Nodes: c.nodes}
+	net := &netns.Net{Prefix: c.prefix, Nodes: c.nodes, Backends: c.backends}
 	cl := hosts.New(net, c.prismd, c.reportDir, logf)
 	if c.shards > 0 {
 		cl.ExtraArgs = []string{"--shard-suspect-after", "1s", "--shard-down-after", "2s"}
 	}
 	defer cl.StopAll()
+	var bh *backends.Host
+	if c.backends {
+		// Before the nodes, so the first leader finds its targets up.
+		bh = backends.New(net, c.reportDir, c.prismDevbroker, logf)
+		defer bh.Stop()
+		bctx, bcancel := context.WithTimeout(ctx, 90*time.Second)
+		err := bh.Start(bctx)
+		bcancel()
+		if err != nil {
+			logf("backends host: %v", err)
+			return exitError
+		}
+		cl.BackendArgs = []string{"--postgres-url", backends.PostgresURL(), "--kafka-brokers", backends.KafkaBrokers(),
+			"--provision-check-interval", c.provCheck.String(), "--tombstone-retention", provTombstones.String(),
+			"--pprof"} // goroutine dumps when a provision check fails
+	}
 	rec := history.NewRecorder()
 	env := &workload.Env{Endpoints: cl.Endpoints(), Rec: rec, OpTimeout: 2 * time.Second}
 
@@ -169,7 +186,15 @@ func runner(c *config) int {
 			}()
 		}
 	}
-	nem := &nemesis.Nemesis{C: cl, Agents: agents, Rng: rand.New(rand.NewSource(rng.Int63())), Kinds: c.nemeses, Now: rec.Now, Log: logf}
+	if c.has("provision") {
+		next := new(atomic.Int64)
+		for i := 0; i < c.provWorkers; i++ {
+			proc, seed := 400+i, rng.Int63()
+			twg.Add(1)
+			go func() { defer twg.Done(); workload.Provision(tctx, env, proc, proc%c.nodes, seed, next) }()
+		}
+	}
+	nem := &nemesis.Nemesis{C: cl, Agents: agents, Backends: bh, Rng: rand.New(rand.NewSource(rng.Int63())), Kinds: c.nemeses, Now: rec.Now, Log: logf}
 	nemDone := make(chan struct{})
 	go func() { defer close(nemDone); nem.Run(tctx) }()
 	logf("traffic and faults for %s", c.dur)
@@ -227,7 +252,18 @@ func runner(c *config) int {
 	if agents != nil {
 		agents.StopAll()
 	}
+	var provResults []checker.Result
+	if c.has("provision") && healthErr == nil {
+		provResults = checkProvision(ctx, c, env, rec.Ops(), logf)
+	}
+	var backendProblems []string
+	if bh != nil {
+		backendProblems = bh.Problems()
+	}
 	cl.StopAll()
+	if bh != nil {
+		bh.Stop()
+	}
 
 	ops := rec.Ops()
 	hf := history.File{Seed: c.seed, Nodes: c.nodes, Ops: ops, Faults: nem.Timeline(), Final: final, FinalRev: finalRev}
@@ -247,7 +283,8 @@ func runner(c *config) int {
 		results = append(results, checker.Result{Name: "recovery", OK: false, Problems: []string{healthErr.Error()}})
 	}
 	results = append(results, shardResults...)
-	results = append(results, noCrash(cl, hf.Faults))
+	results = append(results, provResults...)
+	results = append(results, noCrash(cl, hf.Faults, backendProblems))
 	if c.has("register") {
 		results = append(results,
 			checker.Linearizable(ops, 60*time.Second, filepath.Join(c.reportDir, "linearizability.html")),
@@ -315,6 +352,11 @@ func runner(c *config) int {
 	}
 	return exitOK
 }
+
+// provTombstones is prismd's --tombstone-retention with --backends: short,
+// so deleted prv-* namespaces are purged during the run and the resources
+// checker sees names that are gone as well as tombstones.
+const provTombstones = 20 * time.Second
 
 var finalStatus = map[string]string{}
 
@@ -389,10 +431,15 @@ func fmtCounts(m map[string]int) string {
 }
 
 // noCrash is the no-crash checker: no prismd exited on its own (only the
-// nemesis kills nodes), and no malformed request of the garbage fault got
-// an answer that shows a bug (Internal, Unknown).
-func noCrash(cl *hosts.Cluster, faults []history.Fault) checker.Result {
+// nemesis kills nodes), no malformed request of the garbage fault got an
+// answer that shows a bug (Internal, Unknown), and the backends host's
+// broker and Postgres server are still up.
+func noCrash(cl *hosts.Cluster, faults []history.Fault, backendProblems []string) checker.Result {
 	r := checker.Result{Name: "no-crash", OK: true}
+	for _, p := range backendProblems {
+		r.OK = false
+		r.Problems = append(r.Problems, "backends host: "+p)
+	}
 	for _, n := range cl.Nodes {
 		for _, at := range n.Crashes() {
 			r.OK = false

@@ -44,6 +44,10 @@ type Op struct {
 	Node   string `json:"node,omitempty"`
 	Err    string `json:"err,omitempty"`
 	Final  bool   `json:"final,omitempty"` // a read after healing
+	// Provision workload creates: the namespace's backend (postgres|kafka)
+	// and its policies.on_delete ("" is delete).
+	Backend  string `json:"backend,omitempty"`
+	OnDelete string `json:"on_delete,omitempty"`
 }
 
 // Event is one watch event as a watcher received it.

@@ -46,7 +46,11 @@ type Cluster struct {
 	// ExtraArgs are added to every prismd command line (the shard liveness
 	// timeouts when agents run).
 	ExtraArgs []string
-	client    *client.Client
+	// BackendArgs declare the backend targets prismd provisions on
+	// (--backends); none: --provisioning=false, namespaces go active with
+	// no resources created.
+	BackendArgs []string
+	client      *client.Client
 }
 
 // New describes n hosts with their directories under dir.
@@ -86,9 +90,11 @@ func (c *Cluster) args(n *Node) []string {
 		"--gossip-addr", ip + ":7600",
 		"--join", strings.Join(join, ","),
 		"--log-level", "info",
-		// The workloads test the metadata cluster; no backend hosts run
-		// (yet), so namespaces go active with no resources created.
-		"--provisioning=false",
+	}
+	if len(c.BackendArgs) > 0 {
+		args = append(args, c.BackendArgs...)
+	} else {
+		args = append(args, "--provisioning=false")
 	}
 	if v := len(c.Nodes); v == 3 || v == 5 {
 		args = append(args, "--voters", strconv.Itoa(v)) // every server a voter

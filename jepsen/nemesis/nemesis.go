@@ -37,6 +37,16 @@
 //     with a clear code; the no-crash checker fails the run if a node
 //     exited on its own or an answer was Internal or Unknown.
 //
+//   - backend-partition (needs --backends): cut the current leader (and
+//     sometimes a second node) off the backends host, both ways or only
+//     the backends' answers (requests arrive and run, replies are lost: the
+//     leader cannot know whether its CREATE TABLE or CreateTopics took
+//     effect), or a random node both ways; for 3-10 s, then heal.
+//
+//   - postgres-kill (needs --backends): crash the Postgres server
+//     (pg_ctl stop -m immediate: every server process quits at once) and
+//     start it again 1-5 s later (WAL replay).
+//
 // Not done: slow disks (no fault-injecting filesystem here).
 package nemesis
 
@@ -51,6 +61,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prism/controlplane/jepsen/backends"
 	"github.com/prism/controlplane/jepsen/history"
 	"github.com/prism/controlplane/jepsen/hosts"
 	"github.com/prism/controlplane/jepsen/netns"
@@ -58,16 +69,21 @@ import (
 )
 
 // Kinds are the faults --nemesis accepts.
-var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership", "agent-kill", "clock", "garbage"}
+var Kinds = []string{"partition", "kill", "pause", "leader-kill", "membership", "agent-kill", "clock", "garbage", "backend-partition", "postgres-kill"}
+
+// NeedBackends are the kinds that need the backends host (--backends).
+var NeedBackends = []string{"backend-partition", "postgres-kill"}
 
 // Nemesis schedules faults.
 type Nemesis struct {
 	C      *hosts.Cluster
 	Agents *shards.Agents // nil without --shards
-	Rng    *rand.Rand
-	Kinds  []string
-	Now    func() int64
-	Log    func(string, ...any)
+	// Backends is the backends host (nil without --backends).
+	Backends *backends.Host
+	Rng      *rand.Rand
+	Kinds    []string
+	Now      func() int64
+	Log      func(string, ...any)
 
 	mu       sync.Mutex
 	timeline []history.Fault
@@ -133,6 +149,10 @@ func (n *Nemesis) Run(ctx context.Context) {
 			f.Detail, err = n.clock(ctx)
 		case "garbage":
 			f.Detail, err = n.garbage(ctx)
+		case "backend-partition":
+			f.Detail, err = n.backendPartition(ctx)
+		case "postgres-kill":
+			f.Detail, err = n.postgresKill(ctx)
 		}
 		f.End = n.Now()
 		if err != nil {
@@ -155,6 +175,11 @@ func (n *Nemesis) HealAll() {
 	}
 	if n.Agents != nil {
 		if err := n.Agents.ReviveAll(); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if n.Backends != nil && !n.Backends.PostgresUp() {
+		if err := n.Backends.StartPostgres(); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
@@ -426,4 +451,59 @@ func setClock(x *hosts.Node, offset time.Duration, rate float64) error {
 		return fmt.Errorf("set clock of %s: %s", x.ID, resp.Status)
 	}
 	return nil
+}
+
+// backendPartition cuts nodes off the backends host (the current leader
+// most of the time: only the leader provisions), then heals.
+func (n *Nemesis) backendPartition(ctx context.Context) (string, error) {
+	if n.Backends == nil {
+		return "skipped: no backends host (--backends)", nil
+	}
+	b := netns.BackendsHost
+	total := len(n.C.Nodes)
+	victim := n.Rng.Intn(total) + 1
+	what := fmt.Sprintf("n%d", victim)
+	mode := n.Rng.Intn(4)
+	if mode != 3 {
+		if l := n.C.Leader(ctx); l != nil {
+			victim, what = l.I, "leader "+l.ID
+		}
+	}
+	cut := []int{victim}
+	if mode == 1 && total > 1 {
+		other := n.Rng.Intn(total-1) + 1
+		if other >= victim {
+			other++
+		}
+		cut = append(cut, other)
+		what += fmt.Sprintf(" and n%d", other)
+	}
+	var drops []netns.Drop
+	var detail string
+	switch mode {
+	case 2: // requests get through, answers are lost
+		drops = []netns.Drop{{From: []int{b}, To: cut}}
+		detail = "backends -> " + what + " dropped (replies lost)"
+	default:
+		drops = []netns.Drop{{From: cut, To: []int{b}}, {From: []int{b}, To: cut}}
+		detail = what + " cut off the backends"
+	}
+	if err := n.C.Net.Apply(drops); err != nil {
+		return detail, err
+	}
+	sleep(ctx, n.dur(3, 10))
+	return detail, n.C.Net.Heal()
+}
+
+// postgresKill crashes the Postgres server and starts it again.
+func (n *Nemesis) postgresKill(ctx context.Context) (string, error) {
+	if n.Backends == nil {
+		return "skipped: no backends host (--backends)", nil
+	}
+	if err := n.Backends.StopPostgres("immediate"); err != nil {
+		return "postgres stop -m immediate", err
+	}
+	d := n.dur(1, 5)
+	sleep(ctx, d)
+	return fmt.Sprintf("postgres crashed (stop -m immediate), restarted after %.1fs", d.Seconds()), n.Backends.StartPostgres()
 }

@@ -1,9 +1,9 @@
 // Package netns builds and tears down the test network of a Jepsen run,
 // after ../shared/netns-faults.md: one hub namespace holding a bridge, one
-// namespace per prismd host (10.77.0.I) and one client namespace
-// (10.77.0.100). Nothing is created in the root namespace, and nothing here
-// ever dials a test address: the callers run every client inside the client
-// namespace.
+// namespace per prismd host (10.77.0.I), one client namespace
+// (10.77.0.100) and, with Backends, one backends host (10.77.0.50). Nothing
+// is created in the root namespace, and nothing here ever dials a test
+// address: the callers run every client inside the client namespace.
 package netns
 
 import (
@@ -28,20 +28,33 @@ const ClientIP = Subnet + "100"
 // NodeIP is the address of host i (1-based).
 func NodeIP(i int) string { return Subnet + strconv.Itoa(i) }
 
+// BackendsHost is the host number of the backends host (Postgres and the
+// Kafka-protocol broker): a Drop may name it like a node.
+const BackendsHost = 50
+
+// BackendsIP is the address of the backends host.
+var BackendsIP = NodeIP(BackendsHost)
+
 // Net is the network of one run.
 type Net struct {
 	Prefix string // e.g. "jp3fa1"
 	Nodes  int
+	// Backends adds the backends host (namespace <prefix>-b at BackendsIP).
+	Backends bool
 }
 
 // Hub, Client and Node name the namespaces.
 func (n *Net) Hub() string       { return n.Prefix + "-hub" }
 func (n *Net) Client() string    { return n.Prefix + "-c" }
 func (n *Net) Node(i int) string { return n.Prefix + "-n" + strconv.Itoa(i) }
+func (n *Net) Backend() string   { return n.Prefix + "-b" }
 func (n *Net) all() []string {
 	out := []string{n.Client()}
 	for i := 1; i <= n.Nodes; i++ {
 		out = append(out, n.Node(i))
+	}
+	if n.Backends {
+		out = append(out, n.Backend())
 	}
 	return append(out, n.Hub())
 }
@@ -88,6 +101,11 @@ func (n *Net) Create() error {
 	}
 	if err := n.attach(n.Client(), "vc", ClientIP); err != nil {
 		return err
+	}
+	if n.Backends {
+		if err := n.attach(n.Backend(), "vb", BackendsIP); err != nil {
+			return err
+		}
 	}
 	return runIn(`table bridge jepsen {
   chain pfwd { type filter hook forward priority 0; policy accept; }

@@ -61,6 +61,22 @@ func Spec(name string, val int64) *fsmpb.NamespaceSpec {
 	}
 }
 
+// SettledBySystem: the lifecycle controller is done with a register or set
+// namespace. With --provisioning=false it makes it active. With
+// provisioning on (--backends) no provisioner serves UnplacedBackend, so it
+// stays provisioning with one reason that says so; the controller commits a
+// reason only when it changes, and a spec change keeps status and reason,
+// so it never writes the namespace again (the register model's premise).
+func SettledBySystem(ns *fsmpb.Namespace) bool {
+	switch ns.GetStatus() {
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE:
+		return true
+	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
+		return strings.Contains(ns.GetStatusReason(), "no provisioner")
+	}
+	return false
+}
+
 // Value is the register value of a namespace.
 func Value(ns *fsmpb.Namespace) int64 { return ns.GetSpec().GetCapacity().GetEstimatedReadRps() }
 
@@ -104,9 +120,9 @@ func RegisterKeys(n int) []string {
 	return keys
 }
 
-// SetupRegisters creates the keys, waits until the reconciler has made each
-// active (its last change by anyone but the workload), and records each
-// key's initial state as an Init op.
+// SetupRegisters creates the keys, waits until the reconciler has settled
+// each (its last change by anyone but the workload: SettledBySystem), and
+// records each key's initial state as an Init op.
 func SetupRegisters(ctx context.Context, env *Env, keys []string) error {
 	c := env.Client(0)
 	defer c.Close()
@@ -130,7 +146,7 @@ func SetupRegisters(ctx context.Context, env *Env, keys []string) error {
 			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			resp, err := c.Get(actx, &rpcpb.GetRequest{Name: k})
 			cancel()
-			if err == nil && resp.Namespace.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE {
+			if err == nil && SettledBySystem(resp.Namespace) {
 				env.Rec.Add(history.Op{Process: 0, Type: history.Init, Key: k, Call: call, Return: env.Rec.Now(),
 					Outcome: history.OK, Val: Value(resp.Namespace), Rev: resp.Namespace.Revision, Node: resp.Header.GetNodeId()})
 				break
