@@ -43,6 +43,7 @@ type tracked struct {
 	due       time.Time // not before (backoff)
 	terminal  bool      // a failure that waits for a new spec or a reconcile
 	kind      string    // kind of the last committed failure ("" none)
+	logged    string    // kind of the last failure logged at warn level
 	checked   time.Time // last drift observation of an active namespace
 	reconcile int64     // reconcile request last acted on
 }
@@ -261,7 +262,7 @@ func (l *Lifecycle) done(ns *fsmpb.Namespace, failed, terminal bool) {
 	}
 	t.inFlight = false
 	if !failed {
-		t.failures, t.due, t.terminal = 0, time.Time{}, false
+		t.failures, t.due, t.terminal, t.logged = 0, time.Time{}, false, ""
 		return
 	}
 	t.failures++
@@ -297,4 +298,17 @@ func (l *Lifecycle) setKind(name, kind string) {
 	if t := l.track[name]; t != nil {
 		t.kind = kind
 	}
+}
+
+// loggedNew reports whether kind is not the last failure kind logged at
+// warn level for the namespace, and records it as logged.
+func (l *Lifecycle) loggedNew(name, kind string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.track[name]
+	if t == nil || t.logged == kind {
+		return false
+	}
+	t.logged = kind
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -53,7 +54,12 @@ func (l *Lifecycle) work(ctx context.Context, ns *fsmpb.Namespace) {
 		err = l.apply(ctx, &fsmpb.Command{Body: &fsmpb.Command_PurgeNamespace{PurgeNamespace: &fsmpb.PurgeNamespace{Name: ns.Spec.GetName(), IfRevision: ns.Revision}}})
 	}
 	if err != nil && !errors.Is(err, ErrStale) && ctx.Err() == nil {
-		l.deps.Log.Warn("lifecycle step failed", "namespace", ns.Spec.GetName(), "status", ns.Status, "err", err)
+		// Warn once per kind of failure (as it is committed), then quietly.
+		level := slog.LevelDebug
+		if l.loggedNew(ns.Spec.GetName(), provision.Kind(err)) {
+			level = slog.LevelWarn
+		}
+		l.deps.Log.Log(ctx, level, "lifecycle step failed", "namespace", ns.Spec.GetName(), "status", ns.Status, "err", err)
 	}
 	l.done(ns, err != nil, err != nil && !provision.Retriable(err))
 }
@@ -76,7 +82,10 @@ func (l *Lifecycle) apply(ctx context.Context, cmd *fsmpb.Command) error {
 	if err == nil {
 		err = res.Err
 	}
-	if errors.Is(err, fsm.ErrRevisionMismatch) || errors.Is(err, fsm.ErrNotFound) {
+	// A guard that no longer holds, a namespace gone, or a transition the
+	// namespace's new status forbids (deleted meanwhile): all mean the
+	// namespace changed under the controller.
+	if errors.Is(err, fsm.ErrRevisionMismatch) || errors.Is(err, fsm.ErrNotFound) || errors.Is(err, fsm.ErrFailedPrecondition) {
 		return fmt.Errorf("%w: %w", ErrStale, err)
 	}
 	return err
