@@ -137,6 +137,7 @@ type Config struct {
 func (c Config) lifecycleConfig(disabled bool) controller.LifecycleConfig {
 	lc := c.Lifecycle
 	lc.Interval, lc.TombstoneRetention, lc.Disabled = c.ReconcileInterval, c.TombstoneRetention, disabled
+	lc.MinRoundGap = min(lc.MinRoundGap, lc.Interval)
 	return lc
 }
 

@@ -13,6 +13,7 @@ func (c Config) placementConfig() controller.PlacementConfig {
 	return controller.PlacementConfig{
 		Engine:            c.Placement,
 		Interval:          c.ReconcileInterval,
+		MinRoundGap:       min(controller.DefaultPlacementConfig().MinRoundGap, c.ReconcileInterval),
 		ShardDownGrace:    c.ShardDownGrace,
 		MoveCooling:       c.MoveCooling,
 		MoveShadowTimeout: c.MoveShadowTimeout,

@@ -54,12 +54,20 @@ func (p *Placement) Run(ctx context.Context) {
 	tick := time.NewTicker(p.cfg.Interval)
 	defer tick.Stop()
 	for {
+		last := time.Now()
 		p.round(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-p.nudge:
+		}
+		if gap := p.cfg.MinRoundGap - time.Since(last); gap > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(gap):
+			}
 		}
 	}
 }
@@ -80,6 +88,10 @@ func (p *Placement) place(ctx context.Context) {
 	// Checked before building the input: that copies the whole state.
 	rev := p.deps.State.Revision()
 	if rev == p.placedAt {
+		return
+	}
+	if shs, _ := p.deps.State.ListShards(); len(shs) == 0 {
+		p.placedAt = rev // no shard: nothing to place on
 		return
 	}
 	nss, shs, _ := p.deps.State.State()

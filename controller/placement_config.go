@@ -18,6 +18,9 @@ type PlacementConfig struct {
 	// Interval is how often the controller runs a round when not nudged
 	// (a round places only when the state's revision changed).
 	Interval time.Duration
+	// MinRoundGap is the least time between two rounds: a burst of
+	// changes (each nudges) costs one round per gap, not one per change.
+	MinRoundGap time.Duration
 	// ShardDownGrace: namespaces of a down shard are degraded for this
 	// long before they are moved. MoveCooling: a namespace the engine
 	// moved is not moved again for this long unless forced.
@@ -38,6 +41,7 @@ func DefaultPlacementConfig() PlacementConfig {
 	return PlacementConfig{
 		Engine:            placement.DefaultConfig(),
 		Interval:          time.Second,
+		MinRoundGap:       50 * time.Millisecond,
 		ShardDownGrace:    30 * time.Second,
 		MoveCooling:       5 * time.Minute,
 		MoveShadowTimeout: 30 * time.Second,
@@ -50,6 +54,9 @@ func (c PlacementConfig) Validate() error {
 	var errs []error
 	if c.Interval <= 0 {
 		errs = append(errs, errors.New("controller: placement interval must be > 0"))
+	}
+	if c.MinRoundGap < 0 || c.MinRoundGap > c.Interval {
+		errs = append(errs, errors.New("controller: placement min round gap must be between 0 and the interval"))
 	}
 	if c.ShardDownGrace < 0 || c.MoveCooling < 0 || c.MoveShadowTimeout < 0 || c.MoveDrainPeriod < 0 {
 		errs = append(errs, errors.New("controller: shard down grace, move cooling, shadow timeout and drain period must be >= 0"))

@@ -20,7 +20,7 @@ BROKER=127.0.0.1:18592
 ./scripts/local-postgres.sh start >/dev/null
 "${BIN:-./bin}/prism-devbroker" --addr "$BROKER" --ready-file "$DIR/broker.addr" >"$DIR/broker.log" 2>&1 &
 broker=$!
-NODE_FLAGS="--postgres-url $(./scripts/local-postgres.sh url) --kafka-brokers $BROKER"
+NODE_FLAGS="--postgres-url $(./scripts/local-postgres.sh url) --kafka-brokers $BROKER ${EXTRA_NODE_FLAGS:-}"
 source scripts/lib.sh
 # The broker goes first: stop_all waits for every child of this shell.
 cleanup() { kill "$broker" 2>/dev/null || true; stop_all; ./scripts/local-postgres.sh stop >/dev/null || true; rm -rf "$DIR"; }
