@@ -44,6 +44,8 @@ type tracked struct {
 	terminal  bool      // a failure that waits for a new spec or a reconcile
 	kind      string    // kind of the last committed failure ("" none)
 	logged    string    // kind of the last failure logged at warn level
+	hashes    []string  // plan hashes of the spec at hashSpec (specChanged)
+	hashSpec  int64
 	checked   time.Time // last drift observation of an active namespace
 	reconcile int64     // reconcile request last acted on
 }
@@ -222,7 +224,7 @@ func (l *Lifecycle) isDue(ns *fsmpb.Namespace, t *tracked, now time.Time) (due, 
 		if l.cfg.Disabled {
 			return false, false
 		}
-		if ns.Reconcile != nil || specChanged(ns) {
+		if ns.Reconcile != nil || t.specChanged(ns) {
 			return true, false
 		}
 		degradedByUs := ns.Status == fsmpb.NamespaceStatus_NAMESPACE_STATUS_DEGRADED && isResourceReason(ns.StatusReason)
@@ -238,14 +240,21 @@ func (l *Lifecycle) isDue(ns *fsmpb.Namespace, t *tracked, now time.Time) (due, 
 }
 
 // specChanged: the spec now plans a resource other than the one recorded
-// (more partitions, other configs).
-func specChanged(ns *fsmpb.Namespace) bool {
-	want := plan.For(ns.Spec).Resources
-	if len(want) != len(ns.Resources) {
-		return len(want) > 0
+// (more partitions, other configs). The plan's hashes are computed once
+// per spec revision, not in every round. Called with l.mu held.
+func (t *tracked) specChanged(ns *fsmpb.Namespace) bool {
+	if sr := fsm.SpecRevision(ns); t.hashes == nil || t.hashSpec != sr {
+		want := plan.For(ns.Spec).Resources
+		t.hashes, t.hashSpec = make([]string, len(want)), sr
+		for i, r := range want {
+			t.hashes[i] = r.Hash()
+		}
 	}
-	for i, r := range want {
-		if ns.Resources[i].PlanHash != r.Hash() {
+	if len(t.hashes) != len(ns.Resources) {
+		return len(t.hashes) > 0
+	}
+	for i, h := range t.hashes {
+		if ns.Resources[i].PlanHash != h {
 			return true
 		}
 	}

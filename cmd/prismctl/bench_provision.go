@@ -128,7 +128,7 @@ func benchProvision(ctx context.Context, cl *client.Client, count, clients int, 
 			}
 		}
 		if left > 0 {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	var lat []time.Duration
@@ -188,7 +188,7 @@ func benchProvision(ctx context.Context, cl *client.Client, count, clients int, 
 				break
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	return res, nil
 }
