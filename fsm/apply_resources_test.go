@@ -58,6 +58,7 @@ func TestProvisionedNamesAndPartitionsAreFixed(t *testing.T) {
 	for _, tc := range []struct{ cfg, path string }{
 		{`{"partitions":8,"topic":"other"}`, "backend_config.kafka.topic"},
 		{`{"partitions":4,"topic":"events"}`, "backend_config.kafka.partitions"},
+		{`{"partitions":8,"topic":"events","target":"other"}`, "backend_config.kafka"},
 	} {
 		got := h.apply(put(kafkaSpec("ev", tc.cfg), nil))
 		var ve *ValidationError

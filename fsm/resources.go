@@ -58,6 +58,7 @@ func ResourcesReady(ns *fsmpb.Namespace) bool {
 // partition count below the recorded one. Partitions never decrease.
 func fixedResources(cur *fsmpb.Namespace, spec *fsmpb.NamespaceSpec) []FieldError {
 	want := plan.For(spec).Resources
+	had := plan.For(cur.Spec).Resources
 	var errs []FieldError
 	for _, r := range cur.Resources {
 		if !Held(r) {
@@ -71,6 +72,9 @@ func fixedResources(cur *fsmpb.Namespace, spec *fsmpb.NamespaceSpec) []FieldErro
 		field := map[string]string{plan.KindTable: "backend_config.postgres.table_name", plan.KindTopic: "backend_config.kafka.topic"}[r.Kind]
 		if w.Name() != r.Name {
 			errs = append(errs, FieldError{Path: field, Message: fmt.Sprintf("cannot change the %s from %q to %q: physical names are fixed once provisioned (delete and re-create the namespace to move it)", r.Kind, r.Name, w.Name())})
+		}
+		if j := slices.IndexFunc(had, func(h plan.Resource) bool { return h.Kind == r.Kind }); j >= 0 && had[j].Target.Key() != w.Target.Key() {
+			errs = append(errs, FieldError{Path: "backend_config." + r.Backend, Message: fmt.Sprintf("cannot move the %s %q from %s to %s: the server is fixed once provisioned", r.Kind, r.Name, had[j].Target, w.Target)})
 		}
 		if r.Kind != plan.KindTopic {
 			continue
