@@ -147,6 +147,7 @@ func TestQuorumLossFailsUnavailable(t *testing.T) {
 	c := testcluster.Start(t, 3)
 	mustApply(t, c.Client(), spec("x", 1))
 	survivor := c.Follower()
+	c.WaitNamespace(survivor, "x", 5*time.Second)
 	for i := range c.Servers {
 		if i != survivor {
 			c.Stop(i, false)

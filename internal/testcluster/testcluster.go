@@ -16,6 +16,7 @@ import (
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/internal/server"
 	"github.com/prism/controlplane/rpc/client"
+	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
 // Cluster is a set of in-process nodes.
@@ -298,4 +299,17 @@ func testLogLevel() slog.Level {
 		return slog.LevelDebug
 	}
 	return slog.LevelWarn
+}
+
+// WaitNamespace waits until node i has applied namespace name (a stale,
+// local read finds it): an acknowledged write is on a quorum, not
+// necessarily on every follower yet.
+func (c *Cluster) WaitNamespace(i int, name string, d time.Duration) {
+	c.t.Helper()
+	cl := c.Client(i)
+	defer cl.Close()
+	Eventually(c.t, d, func() error {
+		_, err := cl.Get(Ctx(c.t, time.Second), &rpcpb.GetRequest{Name: name, Consistency: rpcpb.Consistency_CONSISTENCY_STALE})
+		return err
+	})
 }
