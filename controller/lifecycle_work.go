@@ -167,7 +167,7 @@ func (l *Lifecycle) provision(ctx context.Context, ns *fsmpb.Namespace) error {
 					who = "it was not created by Prism"
 				}
 				return l.failed(ctx, ns, rs, "provisioning", fmt.Errorf("%w: %s %s on %s already exists (%s); Prism neither adopts nor drops it: drop or rename it, or give the namespace another %s, then `prismctl namespace reconcile %s`",
-					provision.ErrForeign, r.Kind, r.Name(), target, who, map[string]string{plan.KindTable: "table_name", plan.KindTopic: "topic"}[r.Kind], name))
+					provision.ErrForeign, r.Kind, r.Name(), target, who, r.NameField(), name))
 			}
 			rec = &fsmpb.Resource{Backend: r.Backend, Kind: r.Kind, Name: r.Name(), Target: target, State: rsPending, Detail: "creating"}
 			if i := indexOf(rs, r.Kind); i >= 0 {

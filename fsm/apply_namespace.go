@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/provision/plan"
 )
 
 const (
@@ -87,7 +88,8 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 		return Result{Revision: s.revision, Err: err}
 	}
 	cur, exists := s.live(name)
-	if err := s.checkClaims(name, spec); err != nil {
+	want := plan.For(spec).Resources // once per apply: it decodes backend_config
+	if err := s.checkClaims(name, want); err != nil {
 		return Result{Revision: s.revision, Err: err}
 	}
 	if !exists {
@@ -103,7 +105,7 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 			UpdatedUnixNano: cmd.UnixNano,
 		}
 		s.namespaces[name] = ns
-		s.claim(name, spec)
+		s.claim(name, want)
 		return Result{Revision: rev, Namespace: ns}
 	}
 	if cur.Status == statusDeleting {
@@ -116,7 +118,7 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 	if spec.Backend != cur.Spec.Backend {
 		problems = append(problems, FieldError{Path: "backend", Message: fmt.Sprintf("cannot change from %q to %q (immutable)", cur.Spec.Backend, spec.Backend)})
 	}
-	problems = append(problems, fixedResources(cur, spec)...)
+	problems = append(problems, fixedResources(cur, want)...)
 	if problems != nil {
 		return Result{Revision: s.revision, Err: &ValidationError{Fields: problems}}
 	}
@@ -127,7 +129,7 @@ func applyNamespace(s *state, cmd *fsmpb.Command) Result {
 	ns.Spec = spec
 	ns.Revision = s.bump()
 	ns.SpecRevision = ns.Revision
-	s.claim(name, spec)
+	s.claim(name, want)
 	ns.UpdatedUnixNano = cmd.UnixNano
 	s.namespaces[name] = ns
 	return Result{Revision: ns.Revision, Namespace: ns}

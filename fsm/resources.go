@@ -56,8 +56,10 @@ func ResourcesReady(ns *fsmpb.Namespace) bool {
 // provisioned (or intended): physical names, targets, an explicit
 // replication factor other than the recorded one, and an explicit
 // partition count below the recorded one. Partitions never decrease.
-func fixedResources(cur *fsmpb.Namespace, spec *fsmpb.NamespaceSpec) []FieldError {
-	want := plan.For(spec).Resources
+func fixedResources(cur *fsmpb.Namespace, want []plan.Resource) []FieldError {
+	if len(cur.Resources) == 0 {
+		return nil
+	}
 	had := plan.For(cur.Spec).Resources
 	var errs []FieldError
 	for _, r := range cur.Resources {
@@ -69,9 +71,8 @@ func fixedResources(cur *fsmpb.Namespace, spec *fsmpb.NamespaceSpec) []FieldErro
 			continue
 		}
 		w := want[i]
-		field := map[string]string{plan.KindTable: "backend_config.postgres.table_name", plan.KindTopic: "backend_config.kafka.topic"}[r.Kind]
 		if w.Name() != r.Name {
-			errs = append(errs, FieldError{Path: field, Message: fmt.Sprintf("cannot change the %s from %q to %q: physical names are fixed once provisioned (delete and re-create the namespace to move it)", r.Kind, r.Name, w.Name())})
+			errs = append(errs, FieldError{Path: w.NameField(), Message: fmt.Sprintf("cannot change the %s from %q to %q: physical names are fixed once provisioned (delete and re-create the namespace to move it)", r.Kind, r.Name, w.Name())})
 		}
 		if j := slices.IndexFunc(had, func(h plan.Resource) bool { return h.Kind == r.Kind }); j >= 0 && had[j].Target.Key() != w.Target.Key() {
 			errs = append(errs, FieldError{Path: "backend_config." + r.Backend, Message: fmt.Sprintf("cannot move the %s %q from %s to %s: the server is fixed once provisioned", r.Kind, r.Name, had[j].Target, w.Target)})
@@ -97,7 +98,7 @@ func (s *state) claimIndex() *claims {
 	if s.claims == nil {
 		s.claims = &claims{byKey: map[string]string{}, byName: map[string][]string{}}
 		for name, ns := range s.namespaces {
-			s.claims.set(name, ns.Spec)
+			s.claims.set(name, plan.For(ns.Spec).Resources)
 		}
 	}
 	return s.claims
@@ -108,9 +109,9 @@ type claims struct {
 	byName map[string][]string
 }
 
-func (c *claims) set(name string, spec *fsmpb.NamespaceSpec) {
+func (c *claims) set(name string, want []plan.Resource) {
 	c.drop(name)
-	for _, r := range plan.For(spec).Resources {
+	for _, r := range want {
 		c.byKey[r.Key()] = name
 		c.byName[name] = append(c.byName[name], r.Key())
 	}
@@ -127,23 +128,22 @@ func (c *claims) drop(name string) {
 
 // checkClaims refuses a spec whose resources another live namespace
 // claims: two namespaces never share a table or topic.
-func (s *state) checkClaims(name string, spec *fsmpb.NamespaceSpec) error {
+func (s *state) checkClaims(name string, want []plan.Resource) error {
 	idx := s.claimIndex()
-	for _, r := range plan.For(spec).Resources {
+	for _, r := range want {
 		other, ok := idx.byKey[r.Key()]
 		if !ok || other == name {
 			continue
 		}
 		if _, live := s.live(other); live {
-			field := map[string]string{plan.KindTable: "backend_config.postgres.table_name", plan.KindTopic: "backend_config.kafka.topic"}[r.Kind]
-			return &ValidationError{Fields: []FieldError{{Path: field, Message: fmt.Sprintf("%s %q on %s is already namespace %q's", r.Kind, r.Name(), r.Target, other)}}}
+			return &ValidationError{Fields: []FieldError{{Path: r.NameField(), Message: fmt.Sprintf("%s %q on %s is already namespace %q's", r.Kind, r.Name(), r.Target, other)}}}
 		}
 	}
 	return nil
 }
 
-// claim records a stored spec's resource keys as the namespace's.
-func (s *state) claim(name string, spec *fsmpb.NamespaceSpec) { s.claimIndex().set(name, spec) }
+// claim records a stored spec's planned resources as the namespace's.
+func (s *state) claim(name string, want []plan.Resource) { s.claimIndex().set(name, want) }
 
 // unclaim drops a purged namespace's claims.
 func (s *state) unclaim(name string) { s.claimIndex().drop(name) }

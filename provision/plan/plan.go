@@ -79,6 +79,15 @@ func (r Resource) Name() string {
 	return r.Topic
 }
 
+// NameField is the namespace file's path of the setting that names the
+// resource.
+func (r Resource) NameField() string {
+	if r.Kind == KindTable {
+		return "backend_config.postgres.table_name"
+	}
+	return "backend_config.kafka.topic"
+}
+
 // Key identifies the resource across namespaces: two live namespaces
 // must never claim the same key.
 func (r Resource) Key() string {
