@@ -26,7 +26,6 @@ const (
 	rsPending  = fsmpb.ResourceState_RESOURCE_STATE_PENDING
 	rsReady    = fsmpb.ResourceState_RESOURCE_STATE_READY
 	rsMissing  = fsmpb.ResourceState_RESOURCE_STATE_MISSING
-	rsFailed   = fsmpb.ResourceState_RESOURCE_STATE_FAILED
 	rsReleased = fsmpb.ResourceState_RESOURCE_STATE_RELEASED
 	rsDeleted  = fsmpb.ResourceState_RESOURCE_STATE_DELETED
 )
@@ -37,10 +36,6 @@ const (
 const resourcePrefix = "resource "
 
 func isResourceReason(r string) bool { return strings.HasPrefix(r, resourcePrefix) }
-
-// IsResourceReason reports whether a degraded namespace's reason is the
-// lifecycle controller's (its resources), not placement's (its shard).
-func IsResourceReason(r string) bool { return isResourceReason(r) }
 
 // work does one step on one namespace and records its outcome.
 func (l *Lifecycle) work(ctx context.Context, ns *fsmpb.Namespace) {

@@ -2,6 +2,9 @@ package fsm
 
 import (
 	"fmt"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
@@ -54,17 +57,7 @@ func setNamespaceResources(s *state, cmd *fsmpb.Command) Result {
 }
 
 func sameResources(a, b []*fsmpb.Resource) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if x.Backend != y.Backend || x.Kind != y.Kind || x.Name != y.Name || x.Target != y.Target || x.State != y.State ||
-			x.Detail != y.Detail || x.Partitions != y.Partitions || x.ReplicationFactor != y.ReplicationFactor || x.PlanHash != y.PlanHash {
-			return false
-		}
-	}
-	return true
+	return slices.EqualFunc(a, b, func(x, y *fsmpb.Resource) bool { return proto.Equal(x, y) })
 }
 
 // reconcileNamespace records an operator's request to reconcile a live
