@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,23 +25,14 @@ type nsJSON struct {
 	} `json:"resources"`
 }
 
-func getNS(t *testing.T, eps, name string) (nsJSON, error) {
-	var v nsJSON
-	out, errs, code := ctl(t, eps, "namespace", "get", name, "-o", "json")
-	if code != 0 {
-		return v, fmt.Errorf("get %s: exit %d: %s", name, code, errs)
-	}
-	return v, json.Unmarshal([]byte(out), &v)
-}
-
 // waitStatus polls until the namespace has the status and its reason
 // contains want.
 func waitStatus(t *testing.T, eps, name, status, want string) nsJSON {
 	t.Helper()
 	var v nsJSON
 	opsEventually(t, 30*time.Second, name+" "+status, func() error {
-		var err error
-		if v, err = getNS(t, eps, name); err != nil {
+		v = nsJSON{}
+		if err := opsCtlJSON(t, eps, &v, "namespace", "get", name); err != nil {
 			return err
 		}
 		if v.Status != status || !strings.Contains(v.StatusReason, want) {

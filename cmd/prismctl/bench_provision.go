@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,37 +74,24 @@ func benchProvision(ctx context.Context, cl *client.Client, count, clients int, 
 	name := func(i int) string { return fmt.Sprintf("%s-%05d", prefix, i) }
 	applied := make([]time.Time, count)
 	var mu sync.Mutex
-	work := make(chan int)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < clients; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				s := &fsmpb.NamespaceSpec{Name: name(i), Abstraction: "keyvalue", Backend: "postgres"}
-				if i%2 == 1 {
-					s.Abstraction, s.Backend = "pubsub", "kafka"
-					s.BackendConfigJson = []byte(`{"kafka":{"partitions":1}}`)
-				}
-				_, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s})
-				mu.Lock()
-				applied[i] = time.Now()
-				if err != nil {
-					res.Errors++
-					if res.FirstErr == "" {
-						res.FirstErr = err.Error()
-					}
-				}
-				mu.Unlock()
+	fanOut(count, clients, func(i int) {
+		s := &fsmpb.NamespaceSpec{Name: name(i), Abstraction: "keyvalue", Backend: "postgres"}
+		if i%2 == 1 {
+			s.Abstraction, s.Backend = "pubsub", "kafka"
+			s.BackendConfigJson = []byte(`{"kafka":{"partitions":1}}`)
+		}
+		_, err := cl.Apply(ctx, &rpcpb.ApplyRequest{Spec: s})
+		mu.Lock()
+		applied[i] = time.Now()
+		if err != nil {
+			res.Errors++
+			if res.FirstErr == "" {
+				res.FirstErr = err.Error()
 			}
-		}()
-	}
-	for i := 0; i < count; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+		}
+		mu.Unlock()
+	})
 	res.ApplySec = time.Since(start).Seconds()
 
 	active := make([]time.Time, count)
@@ -159,27 +147,13 @@ func benchProvision(ctx context.Context, cl *client.Client, count, clients int, 
 		return res, nil
 	}
 	dstart := time.Now()
-	work = make(chan int)
-	for w := 0; w < clients; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				_, _ = cl.Delete(ctx, &rpcpb.DeleteRequest{Name: name(i)})
-			}
-		}()
-	}
-	for i := 0; i < count; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	fanOut(count, clients, func(i int) { _, _ = cl.Delete(ctx, &rpcpb.DeleteRequest{Name: name(i)}) })
 	for time.Now().Before(deadline.Add(wait)) {
 		r, err := cl.List(ctx, &rpcpb.ListRequest{Consistency: rpcpb.Consistency_CONSISTENCY_STALE})
 		if err == nil {
 			live := 0
 			for _, ns := range r.Namespaces {
-				if n := ns.Spec.GetName(); len(n) > len(prefix) && n[:len(prefix)+1] == prefix+"-" {
+				if strings.HasPrefix(ns.Spec.GetName(), prefix+"-") {
 					live++
 				}
 			}
@@ -191,4 +165,24 @@ func benchProvision(ctx context.Context, cl *client.Client, count, clients int, 
 		time.Sleep(100 * time.Millisecond)
 	}
 	return res, nil
+}
+
+// fanOut runs f(0..n-1) on workers goroutines and waits for them all.
+func fanOut(n, workers int, f func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }
