@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/prism/controlplane/internal/server"
 	"github.com/prism/controlplane/provision"
@@ -33,13 +32,7 @@ func (o *options) targets() (provision.Targets, error) {
 		if _, dup := t.KafkaTarget(provision.DefaultTarget); dup {
 			return t, fmt.Errorf("--kafka-brokers and a kafka target named %q in --backends: give one", provision.DefaultTarget)
 		}
-		var brokers []string
-		for _, b := range strings.Split(o.kafkaBrokers, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				brokers = append(brokers, b)
-			}
-		}
-		t.Kafka = append(t.Kafka, provision.KafkaTarget{Name: provision.DefaultTarget, Brokers: brokers})
+		t.Kafka = append(t.Kafka, provision.KafkaTarget{Name: provision.DefaultTarget, Brokers: splitList(o.kafkaBrokers)})
 	}
 	return t, t.Validate()
 }

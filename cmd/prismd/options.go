@@ -225,11 +225,7 @@ func (o *options) serverConfig() (server.Config, error) {
 	if o.dev {
 		c.Voters, c.MinQuorum = 1, 1
 	}
-	for _, j := range strings.Split(o.join, ",") {
-		if j = strings.TrimSpace(j); j != "" {
-			c.Join = append(c.Join, j)
-		}
-	}
+	c.Join = splitList(o.join)
 	var errs []error
 	if o.gossipKey != "" {
 		key, err := base64.StdEncoding.DecodeString(o.gossipKey)
@@ -286,4 +282,15 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// splitList reads a comma list flag: items trimmed, empty ones dropped.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
