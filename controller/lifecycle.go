@@ -69,25 +69,7 @@ func (l *Lifecycle) Nudge() {
 // Run works until ctx ends, then waits for the work in flight.
 func (l *Lifecycle) Run(ctx context.Context) {
 	defer l.wg.Wait()
-	tick := time.NewTicker(l.cfg.Interval)
-	defer tick.Stop()
-	for {
-		last := time.Now()
-		l.round(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-l.nudge:
-		}
-		if gap := l.cfg.MinRoundGap - time.Since(last); gap > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(gap):
-			}
-		}
-	}
+	loop(ctx, l.cfg.Interval, l.cfg.MinRoundGap, l.nudge, func() { l.round(ctx) })
 }
 
 // round starts work on every namespace that is due and not in flight,

@@ -51,25 +51,7 @@ func (p *Placement) Nudge() {
 // Run runs a round now, then every Interval or when nudged, until ctx
 // ends.
 func (p *Placement) Run(ctx context.Context) {
-	tick := time.NewTicker(p.cfg.Interval)
-	defer tick.Stop()
-	for {
-		last := time.Now()
-		p.round(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-p.nudge:
-		}
-		if gap := p.cfg.MinRoundGap - time.Since(last); gap > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(gap):
-			}
-		}
-	}
+	loop(ctx, p.cfg.Interval, p.cfg.MinRoundGap, p.nudge, func() { p.round(ctx) })
 }
 
 // round records placement facts (graces run out, coolings ended), places

@@ -93,17 +93,7 @@ func (s *Sessions) seen(id string) (at time.Time, ok bool, since time.Time) {
 // Run checks liveness now, then every Interval or when nudged, until ctx
 // ends.
 func (s *Sessions) Run(ctx context.Context) {
-	tick := time.NewTicker(s.cfg.Interval)
-	defer tick.Stop()
-	for {
-		s.check(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-s.nudge:
-		}
-	}
+	loop(ctx, s.cfg.Interval, 0, s.nudge, func() { s.check(ctx) })
 }
 
 // check commits the liveness transitions due now: up → suspect after
