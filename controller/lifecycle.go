@@ -44,7 +44,7 @@ type tracked struct {
 	terminal  bool      // a failure that waits for a new spec or a reconcile
 	kind      string    // kind of the last committed failure ("" none)
 	logged    string    // kind of the last failure logged at warn level
-	hashes    []string  // plan hashes of the spec at hashSpec (specChanged)
+	hashes    []string  // plan hashes of the spec at hashSpec (planHashes)
 	hashSpec  int64
 	checked   time.Time // last drift observation of an active namespace
 	reconcile int64     // reconcile request last acted on
@@ -197,7 +197,7 @@ func (l *Lifecycle) isDue(ns *fsmpb.Namespace, t *tracked, now time.Time) (due, 
 	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_PROVISIONING:
 		// Resources are made whether or not placement found a shard yet;
 		// a namespace only waits for placement once they are ready.
-		return !(l.deps.AwaitsPlacement(ns) && (l.cfg.Disabled || fsm.ResourcesReady(ns))), false
+		return !(l.deps.AwaitsPlacement(ns) && (l.cfg.Disabled || t.resourcesReady(ns))), false
 	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETING:
 		return true, false
 	case fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED:
@@ -221,10 +221,9 @@ func (l *Lifecycle) isDue(ns *fsmpb.Namespace, t *tracked, now time.Time) (due, 
 	return false, false
 }
 
-// specChanged: the spec now plans a resource other than the one recorded
-// (more partitions, other configs). The plan's hashes are computed once
+// planHashes are the plan's resource hashes for ns's spec, computed once
 // per spec revision, not in every round. Called with l.mu held.
-func (t *tracked) specChanged(ns *fsmpb.Namespace) bool {
+func (t *tracked) planHashes(ns *fsmpb.Namespace) []string {
 	if sr := fsm.SpecRevision(ns); t.hashes == nil || t.hashSpec != sr {
 		want := plan.For(ns.Spec).Resources
 		t.hashes, t.hashSpec = make([]string, len(want)), sr
@@ -232,10 +231,31 @@ func (t *tracked) specChanged(ns *fsmpb.Namespace) bool {
 			t.hashes[i] = r.Hash()
 		}
 	}
-	if len(t.hashes) != len(ns.Resources) {
-		return len(t.hashes) > 0
+	return t.hashes
+}
+
+// resourcesReady: every resource the plan needs is recorded ready (true
+// for a backend with no resources). Called with l.mu held.
+func (t *tracked) resourcesReady(ns *fsmpb.Namespace) bool {
+	if len(ns.Resources) < len(t.planHashes(ns)) {
+		return false
 	}
-	for i, h := range t.hashes {
+	for _, r := range ns.Resources {
+		if r.State != rsReady {
+			return false
+		}
+	}
+	return true
+}
+
+// specChanged: the spec now plans a resource other than the one recorded
+// (more partitions, other configs). Called with l.mu held.
+func (t *tracked) specChanged(ns *fsmpb.Namespace) bool {
+	hashes := t.planHashes(ns)
+	if len(hashes) != len(ns.Resources) {
+		return len(hashes) > 0
+	}
+	for i, h := range hashes {
 		if ns.Resources[i].PlanHash != h {
 			return true
 		}

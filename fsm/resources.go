@@ -37,21 +37,6 @@ func Held(r *fsmpb.Resource) bool {
 	return false
 }
 
-// ResourcesReady reports whether every resource the namespace's plan needs
-// is recorded ready (true for a backend with no resources).
-func ResourcesReady(ns *fsmpb.Namespace) bool {
-	want := plan.For(ns.Spec).Resources
-	if len(ns.Resources) < len(want) {
-		return false
-	}
-	for _, r := range ns.Resources {
-		if r.GetState() != resReady {
-			return false
-		}
-	}
-	return true
-}
-
 // fixedResources refuses a spec that would change what is already
 // provisioned (or intended): physical names, targets, an explicit
 // replication factor other than the recorded one, and an explicit
