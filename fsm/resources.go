@@ -10,12 +10,10 @@ import (
 
 // Resource states, short.
 const (
-	resPending  = fsmpb.ResourceState_RESOURCE_STATE_PENDING
-	resReady    = fsmpb.ResourceState_RESOURCE_STATE_READY
-	resMissing  = fsmpb.ResourceState_RESOURCE_STATE_MISSING
-	resFailed   = fsmpb.ResourceState_RESOURCE_STATE_FAILED
-	resReleased = fsmpb.ResourceState_RESOURCE_STATE_RELEASED
-	resDeleted  = fsmpb.ResourceState_RESOURCE_STATE_DELETED
+	resPending = fsmpb.ResourceState_RESOURCE_STATE_PENDING
+	resReady   = fsmpb.ResourceState_RESOURCE_STATE_READY
+	resMissing = fsmpb.ResourceState_RESOURCE_STATE_MISSING
+	resFailed  = fsmpb.ResourceState_RESOURCE_STATE_FAILED
 )
 
 // SpecRevision is the revision of a namespace's last spec change (its
