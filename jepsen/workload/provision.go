@@ -137,14 +137,7 @@ func Provision(ctx context.Context, env *Env, proc, pref int, seed int64, next *
 		}
 		cancel()
 		op.Return = env.Rec.Now()
-		switch {
-		case err == nil:
-			op.Outcome = history.OK
-		case notApplied(err):
-			op.Outcome, op.Err = history.Fail, short(err)
-		default:
-			op.Outcome, op.Err = history.Unknown, short(err)
-		}
+		setOutcome(&op, err)
 		env.Rec.Add(op)
 		pause(ctx, time.Duration(100+rng.Intn(200))*time.Millisecond)
 	}

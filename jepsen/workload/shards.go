@@ -220,14 +220,7 @@ func Shards(ctx context.Context, env *Env, proc, pref int, seed int64, budget *B
 		}
 		cancel()
 		op.Return = env.Rec.Now()
-		switch {
-		case err == nil:
-			op.Outcome = history.OK
-		case notApplied(err):
-			op.Outcome, op.Err = history.Fail, short(err)
-		default:
-			op.Outcome, op.Err = history.Unknown, short(err)
-		}
+		setOutcome(&op, err)
 		if after != nil {
 			after(op.Outcome == history.OK, op.Outcome == history.Unknown)
 		}

@@ -97,6 +97,19 @@ func notApplied(err error) bool {
 	return false
 }
 
+// setOutcome records a write's outcome: ok, certainly not applied, or
+// unknown.
+func setOutcome(op *history.Op, err error) {
+	switch {
+	case err == nil:
+		op.Outcome = history.OK
+	case notApplied(err):
+		op.Outcome, op.Err = history.Fail, short(err)
+	default:
+		op.Outcome, op.Err = history.Unknown, short(err)
+	}
+}
+
 func short(err error) string {
 	s := err.Error()
 	if len(s) > 200 {
@@ -288,14 +301,7 @@ func Set(ctx context.Context, env *Env, proc, pref int, seed int64) {
 		}
 		cancel()
 		op.Return = env.Rec.Now()
-		switch {
-		case err == nil:
-			op.Outcome = history.OK
-		case notApplied(err):
-			op.Outcome, op.Err = history.Fail, short(err)
-		default:
-			op.Outcome, op.Err = history.Unknown, short(err)
-		}
+		setOutcome(&op, err)
 		env.Rec.Add(op)
 		if err != nil && status.Code(err) != codes.FailedPrecondition {
 			pause(ctx, 50*time.Millisecond)
