@@ -22,6 +22,11 @@ type Result struct {
 	PrevShards [2]string
 	Unchanged  bool  // the command matched the state; nothing changed
 	Err        error // business error; the state is unchanged
+	// Command is the body name of the command applied ("apply_namespace",
+	// ...), and UnixNano the time the leader stamped into it: what the
+	// archive records as the kind and the time of a change.
+	Command  string
+	UnixNano int64
 }
 
 // ToProto encodes the result for forwarding between nodes.
@@ -117,7 +122,9 @@ func (s *state) apply(data []byte) Result {
 		}
 		panic(fmt.Sprintf("%v: body %q is not ignorable; upgrade this node", ErrUnknownCommand, name))
 	}
-	return s.applyOnce(cmd, h)
+	res := s.applyOnce(cmd, h)
+	res.Command, res.UnixNano = name, cmd.UnixNano
+	return res
 }
 
 // bump advances the cluster revision for one committed change.
