@@ -1,0 +1,129 @@
+package archive
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/nsfile"
+)
+
+// Op and Kind values, as the changes table stores them.
+const (
+	OpPut    = "put"
+	OpDelete = "delete"
+	OpNone   = "none" // a revision with no object (none is proposed today)
+
+	KindNamespace = "namespace"
+	KindShard     = "shard"
+)
+
+// Change is one committed revision. Exactly one of Namespace and Shard is
+// set for a put or delete (the object after the change; a delete carries
+// the last version); neither for OpNone. The objects are the FSM's
+// immutable records: never modify them.
+type Change struct {
+	Revision  int64
+	UnixNano  int64  // the time the leader stamped into the command
+	Command   string // the command's body name ("apply_namespace", ...)
+	Kind      string
+	Name      string
+	Op        string
+	Principal string // who made it ("" until commands carry principals)
+	Namespace *fsmpb.Namespace
+	Shard     *fsmpb.Shard
+}
+
+// ChangeOf is the change a result committed.
+func ChangeOf(r fsm.Result) Change {
+	c := Change{Revision: r.Revision, UnixNano: r.UnixNano, Command: r.Command, Op: OpNone}
+	op := OpPut
+	if r.Deleted {
+		op = OpDelete
+	}
+	switch {
+	case r.Namespace != nil:
+		c.Kind, c.Name, c.Op, c.Namespace = KindNamespace, r.Namespace.Spec.GetName(), op, r.Namespace
+	case r.Shard != nil:
+		c.Kind, c.Name, c.Op, c.Shard = KindShard, r.Shard.Spec.GetId(), op, r.Shard
+	}
+	return c
+}
+
+// Payload is the object's protobuf encoding (deterministic), with secrets
+// redacted from a namespace's backend_config; nil for OpNone.
+func (c Change) Payload() ([]byte, error) {
+	opts := proto.MarshalOptions{Deterministic: true}
+	switch {
+	case c.Namespace != nil:
+		return opts.Marshal(Redact(c.Namespace))
+	case c.Shard != nil:
+		return opts.Marshal(c.Shard)
+	}
+	return nil, nil
+}
+
+// ObjectJSON is the object as the API's JSON shows it (a namespace as
+// `namespace get -o json`, secrets redacted; a shard in protobuf JSON
+// with field names); nil for OpNone.
+func (c Change) ObjectJSON() ([]byte, error) {
+	switch {
+	case c.Namespace != nil:
+		return json.Marshal(nsfile.ToView(c.Namespace))
+	case c.Shard != nil:
+		return shardJSON.Marshal(c.Shard)
+	}
+	return nil, nil
+}
+
+var shardJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false}
+
+// Redact returns ns with the values of secret keys of its backend_config
+// replaced (nsfile.RedactConfig), or ns itself when it has none: a secret
+// never enters the archive. Apply refuses passwords in connection strings,
+// so this is a second line.
+func Redact(ns *fsmpb.Namespace) *fsmpb.Namespace {
+	raw := ns.GetSpec().GetBackendConfigJson()
+	if len(raw) == 0 {
+		return ns
+	}
+	m, err := fsm.ConfigMap(raw)
+	if err != nil || m == nil {
+		return ns
+	}
+	red, err := json.Marshal(nsfile.RedactConfig(m))
+	if err != nil {
+		return ns
+	}
+	orig, err := json.Marshal(m)
+	if err != nil || bytes.Equal(orig, red) {
+		return ns
+	}
+	out := proto.Clone(ns).(*fsmpb.Namespace)
+	out.Spec.BackendConfigJson = red
+	return out
+}
+
+// DecodePayload is the inverse of Payload for a row of the given kind.
+func DecodePayload(kind string, payload []byte) (*fsmpb.Namespace, *fsmpb.Shard, error) {
+	switch kind {
+	case KindNamespace:
+		ns := &fsmpb.Namespace{}
+		if err := proto.Unmarshal(payload, ns); err != nil {
+			return nil, nil, fmt.Errorf("archive: namespace payload: %w", err)
+		}
+		return ns, nil, nil
+	case KindShard:
+		sh := &fsmpb.Shard{}
+		if err := proto.Unmarshal(payload, sh); err != nil {
+			return nil, nil, fmt.Errorf("archive: shard payload: %w", err)
+		}
+		return nil, sh, nil
+	}
+	return nil, nil, fmt.Errorf("archive: unknown kind %q", kind)
+}
