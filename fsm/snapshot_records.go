@@ -73,3 +73,17 @@ func (rc *Records) Snapshot() (*Snapshot, error) {
 
 // ClusterID is the id of the cluster the snapshot was taken of.
 func (sn *Snapshot) ClusterID() string { return sn.fz.header.ClusterId }
+
+// Records are the snapshot's objects (the shared immutable records: never
+// modify them; replace entries instead). The request log is left out.
+func (sn *Snapshot) Records() *Records {
+	rc := &Records{ClusterID: sn.fz.header.ClusterId, Revision: sn.fz.header.Revision,
+		Namespaces: make(map[string]*fsmpb.Namespace, len(sn.fz.namespaces)), Shards: make(map[string]*fsmpb.Shard, len(sn.fz.shards))}
+	for _, ns := range sn.fz.namespaces {
+		rc.Namespaces[ns.Spec.GetName()] = ns
+	}
+	for _, sh := range sn.fz.shards {
+		rc.Shards[sh.Spec.GetId()] = sh
+	}
+	return rc
+}

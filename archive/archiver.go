@@ -1,0 +1,322 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
+)
+
+// Source is the replicated state the archiver reads: the node's FSM.
+type Source interface {
+	ClusterID() string
+	Revision() int64
+	// Snapshot is the state at one revision (its records and revision
+	// read under one lock, so they agree).
+	Snapshot() *fsm.Snapshot
+}
+
+// Deps are the archiver's collaborators.
+type Deps struct {
+	Logger  *slog.Logger
+	Sink    Sink
+	Journal *Journal
+	Source  Source
+	Metrics *Metrics
+	Now     func() time.Time // nil: time.Now
+}
+
+// Archiver moves committed changes from the journal into the sink. It runs
+// on the leader, one Run per leadership stint, after the stint's barrier
+// (so the journal holds every committed entry up to the stint's start).
+//
+// Invariants: the sink's cursor only moves by Append (contiguous changes
+// right after it) or by a checkpoint that opens a new epoch; so within an
+// epoch the archive holds every revision exactly once, and a hole only
+// ever appears as an epoch boundary whose reason is recorded.
+type Archiver struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
+	mu sync.Mutex
+	st Status
+}
+
+// NewArchiver returns an archiver; cfg must be valid.
+func NewArchiver(cfg Config, deps Deps) (*Archiver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Sink == nil || deps.Journal == nil || deps.Source == nil {
+		return nil, fmt.Errorf("%w: the archiver needs a sink, a journal and a source", ErrInvalidConfig)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Archiver{cfg: cfg, deps: deps, log: deps.Logger}, nil
+}
+
+// Status is the archiver's last view (Running only during a Run).
+func (a *Archiver) Status() Status {
+	a.mu.Lock()
+	st := a.st
+	a.mu.Unlock()
+	st.ClusterRevision = a.deps.Source.Revision()
+	if st.ClusterID == "" {
+		st.ClusterID = a.deps.Source.ClusterID()
+	}
+	if st.Running {
+		st.LagRevisions, st.LagSeconds = a.lag(st)
+	}
+	return st
+}
+
+// lag is how far the archive trails the state.
+func (a *Archiver) lag(st Status) (int64, float64) {
+	revs := max(st.ClusterRevision-st.ArchivedRevision, 0)
+	if revs == 0 {
+		return 0, 0
+	}
+	since := st.LastSuccess
+	if at, ok := a.deps.Journal.CommittedAt(st.ArchivedRevision + 1); ok {
+		since = time.Unix(0, at)
+	}
+	if since.IsZero() {
+		return revs, 0
+	}
+	return revs, max(a.deps.Now().Sub(since).Seconds(), 0)
+}
+
+func (a *Archiver) update(f func(*Status)) {
+	a.mu.Lock()
+	f(&a.st)
+	st := a.st
+	a.mu.Unlock()
+	st.ClusterRevision = a.deps.Source.Revision()
+	a.deps.Metrics.lag(a.lag(st))
+}
+
+func (a *Archiver) fail(err error) {
+	a.log.Warn("archive write failed; retrying", "err", err)
+	a.update(func(s *Status) { s.LastError, s.LastErrorAt = err.Error(), a.deps.Now() })
+}
+
+// Run archives until ctx ends or a newer term fences this writer.
+func (a *Archiver) Run(ctx context.Context, term uint64) {
+	a.update(func(s *Status) { s.Running, s.Term = true, term })
+	defer func() {
+		a.update(func(s *Status) { s.Running = false })
+		a.deps.Metrics.lag(0, 0)
+	}()
+	backoff := a.cfg.RetryMin
+	for ctx.Err() == nil {
+		id := a.deps.Source.ClusterID()
+		if id == "" { // the first leader records it right after its barrier
+			if !a.pause(ctx, a.cfg.RetryMin) {
+				return
+			}
+			continue
+		}
+		err := a.stream(ctx, id, term)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrFenced) {
+			a.log.Info("a newer leader archives now; stopping", "term", term, "err", err)
+			a.update(func(s *Status) { s.LastError, s.LastErrorAt = err.Error(), a.deps.Now() })
+			return
+		}
+		a.fail(err)
+		// Full jitter: two nodes retrying never march in step.
+		if !a.pause(ctx, backoff/2+rand.N(backoff/2+1)) {
+			return
+		}
+		backoff = min(2*backoff, a.cfg.RetryMax)
+		if errors.Is(err, ErrCursorMoved) {
+			backoff = a.cfg.RetryMin
+		}
+	}
+}
+
+func (a *Archiver) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// stream claims the cursor and writes until an error.
+func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
+	cur, err := a.withTimeout(ctx, func(ctx context.Context) (Cursor, error) { return a.deps.Sink.Claim(ctx, id, term) })
+	if err != nil {
+		return err
+	}
+	a.succeeded(cur, 0)
+	lastCheckpoint := cur.Revision
+	var pending *fsm.Snapshot // a periodic checkpoint waiting for the cursor to reach it
+	tick := time.NewTicker(a.cfg.StatusInterval)
+	defer tick.Stop()
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if cur.Epoch == 0 {
+			if cur, err = a.openEpoch(ctx, id, term, cur, nil); err != nil {
+				return err
+			}
+			lastCheckpoint, pending = cur.Revision, nil
+			continue
+		}
+		changed := a.deps.Journal.Changed()
+		changes, err := a.deps.Journal.Since(cur.Revision, a.cfg.BatchMax)
+		var ce *CompactedError
+		if errors.As(err, &ce) {
+			if cur, err = a.openEpoch(ctx, id, term, cur, ce); err != nil {
+				return err
+			}
+			lastCheckpoint, pending = cur.Revision, nil
+			continue
+		}
+		if len(changes) == 0 {
+			if pending != nil && cur.Revision >= pending.Revision() {
+				if err := a.periodicCheckpoint(ctx, id, term, cur, pending); err != nil {
+					return err
+				}
+				lastCheckpoint, pending = pending.Revision(), nil
+				continue
+			}
+			a.update(func(*Status) {})
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-changed:
+			case <-tick.C:
+			}
+			continue
+		}
+		start := a.deps.Now()
+		next, err := a.withTimeout(ctx, func(ctx context.Context) (Cursor, error) {
+			return a.deps.Sink.Append(ctx, id, term, cur.Epoch, changes)
+		})
+		if err != nil {
+			a.deps.Metrics.batch(outcome(err), 0, 0, start)
+			return err
+		}
+		cur = next
+		a.deps.Metrics.batch("ok", len(changes), a.deps.Now().Sub(start), a.deps.Now())
+		a.succeeded(cur, 0)
+		if pending == nil && cur.Revision-lastCheckpoint >= a.cfg.CheckpointEvery {
+			pending = a.deps.Source.Snapshot()
+		}
+	}
+}
+
+func outcome(err error) string {
+	switch {
+	case errors.Is(err, ErrFenced):
+		return "fenced"
+	case errors.Is(err, ErrCursorMoved):
+		return "moved"
+	}
+	return "error"
+}
+
+func (a *Archiver) withTimeout(ctx context.Context, f func(context.Context) (Cursor, error)) (Cursor, error) {
+	wctx, cancel := context.WithTimeout(ctx, a.cfg.WriteTimeout)
+	defer cancel()
+	return f(wctx)
+}
+
+func (a *Archiver) succeeded(cur Cursor, checkpoints int64) {
+	a.update(func(s *Status) {
+		s.ClusterID, s.ArchivedRevision, s.Epoch = cur.ClusterID, cur.Revision, cur.Epoch
+		s.LastSuccess, s.LastError = a.deps.Now(), ""
+		s.Checkpoints += checkpoints
+	})
+}
+
+// openEpoch writes a checkpoint that starts a new epoch: of the empty
+// state at revision 0 when the journal holds the whole history (a new
+// cluster), else of the current state.
+func (a *Archiver) openEpoch(ctx context.Context, id string, term uint64, cur Cursor, ce *CompactedError) (Cursor, error) {
+	var rc *fsm.Records
+	reason := "the archive starts here"
+	if ce != nil {
+		reason = fmt.Sprintf("revisions %d..%d are not in this node's journal (%s)", cur.Revision+1, ce.Base, ce.Reason)
+	}
+	if base, _ := a.deps.Journal.Bounds(); cur.Epoch == 0 && base == 0 {
+		rc = &fsm.Records{ClusterID: id}
+		reason = "the archive starts at the cluster's first revision"
+	} else {
+		rc = a.deps.Source.Snapshot().Records()
+	}
+	if rc.Revision < cur.Revision {
+		return cur, fmt.Errorf("archive: this node's state (revision %d) is behind the archive (revision %d)", rc.Revision, cur.Revision)
+	}
+	cp, err := checkpointOf(rc, a.deps.Journal)
+	if err != nil {
+		return cur, err
+	}
+	cp.NewEpoch, cp.Reason = true, reason
+	next, err := a.withTimeout(ctx, func(ctx context.Context) (Cursor, error) {
+		return a.deps.Sink.WriteCheckpoint(ctx, id, term, cur.Epoch, cp)
+	})
+	if err != nil {
+		return cur, err
+	}
+	a.log.Info("archive epoch opened with a checkpoint", "epoch", next.Epoch, "revision", cp.Revision, "reason", reason)
+	a.deps.Metrics.checkpoint("epoch")
+	a.succeeded(next, 1)
+	return next, nil
+}
+
+func (a *Archiver) periodicCheckpoint(ctx context.Context, id string, term uint64, cur Cursor, sn *fsm.Snapshot) error {
+	cp, err := checkpointOf(sn.Records(), a.deps.Journal)
+	if err != nil {
+		return err
+	}
+	next, err := a.withTimeout(ctx, func(ctx context.Context) (Cursor, error) {
+		return a.deps.Sink.WriteCheckpoint(ctx, id, term, cur.Epoch, cp)
+	})
+	if err != nil {
+		return err
+	}
+	a.log.Info("archive checkpoint written", "revision", cp.Revision, "namespaces", cp.Namespaces, "shards", cp.Shards)
+	a.deps.Metrics.checkpoint("periodic")
+	a.succeeded(next, 1)
+	return nil
+}
+
+// checkpointOf encodes records as a checkpoint, namespaces redacted.
+func checkpointOf(rc *fsm.Records, j *Journal) (Checkpoint, error) {
+	red := &fsm.Records{ClusterID: rc.ClusterID, Revision: rc.Revision, Shards: rc.Shards,
+		Namespaces: make(map[string]*fsmpb.Namespace, len(rc.Namespaces))}
+	for name, ns := range rc.Namespaces {
+		red.Namespaces[name] = Redact(ns)
+	}
+	sn, err := red.Snapshot()
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(&buf); err != nil {
+		return Checkpoint{}, err
+	}
+	at, _ := j.CommittedAt(rc.Revision)
+	return Checkpoint{Revision: rc.Revision, UnixNano: at, Snapshot: buf.Bytes(), Namespaces: len(rc.Namespaces), Shards: len(rc.Shards)}, nil
+}

@@ -1,0 +1,54 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is the archiver's behaviour. Where the archive lives is the
+// Store's StoreConfig.
+type Config struct {
+	// BatchMax is the most changes written in one transaction. Under load
+	// batches form on their own: what committed while a transaction was
+	// in flight goes in the next.
+	BatchMax int
+	// CheckpointEvery: write a full checkpoint of the state after this
+	// many revisions since the last one, so a rebuild replays at most
+	// about this many changes.
+	CheckpointEvery int64
+	// RetryMin and RetryMax bound the backoff after a failed write.
+	RetryMin, RetryMax time.Duration
+	// WriteTimeout bounds one transaction.
+	WriteTimeout time.Duration
+	// StatusInterval: how often the lag is re-measured while idle.
+	StatusInterval time.Duration
+}
+
+// DefaultConfig: batches of up to 2,000 changes, a checkpoint every
+// 100,000 revisions, retries from 200 ms to 10 s, 30 s per transaction.
+func DefaultConfig() Config {
+	return Config{BatchMax: 2000, CheckpointEvery: 100_000, RetryMin: 200 * time.Millisecond, RetryMax: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, StatusInterval: time.Second}
+}
+
+// Validate reports every invalid field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BatchMax < 1 {
+		errs = append(errs, fmt.Errorf("batch_max must be at least 1, got %d", c.BatchMax))
+	}
+	if c.CheckpointEvery < 1 {
+		errs = append(errs, fmt.Errorf("checkpoint_every must be at least 1, got %d", c.CheckpointEvery))
+	}
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
+		errs = append(errs, fmt.Errorf("retry bounds must satisfy 0 < min <= max, got %v..%v", c.RetryMin, c.RetryMax))
+	}
+	if c.WriteTimeout <= 0 || c.StatusInterval <= 0 {
+		errs = append(errs, errors.New("write_timeout and status_interval must be positive"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+	}
+	return nil
+}
