@@ -109,4 +109,3 @@ func TestRedactKeepsNamespacesWithoutSecrets(t *testing.T) {
 		}
 	}
 }
-
