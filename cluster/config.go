@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/controller"
 	"github.com/prism/controlplane/placement"
 )
@@ -131,6 +132,13 @@ type Config struct {
 	// taken from ReconcileInterval and TombstoneRetention above, and
 	// Disabled from Deps.Provisioners being nil.
 	Lifecycle controller.LifecycleConfig
+	// Archive tunes the leader's archiver (used when Deps.Archive is set).
+	Archive archive.Config
+	// ArchiveJournal is how many applied changes a node keeps in memory
+	// for the archiver (when Deps.Archive is set): an archive that trails
+	// by more resumes from a checkpoint of the state (a new epoch). 0:
+	// archive.DefaultJournalChanges.
+	ArchiveJournal int
 }
 
 // lifecycleConfig is Lifecycle with the fields this Config decides.
@@ -159,6 +167,8 @@ func DefaultConfig() Config {
 		TombstoneRetention:  time.Hour,
 		JoinRetryInterval:   time.Second,
 		Lifecycle:           controller.DefaultLifecycleConfig(),
+		Archive:             archive.DefaultConfig(),
+		ArchiveJournal:      archive.DefaultJournalChanges,
 		ClusterName:         "prism",
 		Voters:              3,
 		MaxTrailingLogs:     250,
@@ -246,6 +256,12 @@ func (c Config) Validate() error {
 	}
 	if c.TombstoneRetention < 0 {
 		bad("tombstone retention must not be negative")
+	}
+	if err := c.Archive.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidConfig, err))
+	}
+	if c.ArchiveJournal < 0 {
+		bad("archive journal must not be negative, got %d", c.ArchiveJournal)
 	}
 	if c.ReconcileInterval > 0 && c.TombstoneRetention >= 0 {
 		if err := c.lifecycleConfig(false).Validate(); err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/watch"
 )
@@ -15,6 +16,8 @@ import (
 type raftFSM struct {
 	f   *fsm.FSM
 	hub *watch.Hub // nil: no watches (recovery tools)
+	// journal, when set, records every change for the archiver.
+	journal *archive.Journal
 	// knownID, when set, is told the cluster id after every batch and
 	// restore, so the node persists it the moment it is known.
 	knownID func(string)
@@ -41,6 +44,9 @@ func (a raftFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		out[i] = results[i]
 		if a.hub != nil {
 			publish(a.hub, results[i])
+		}
+		if a.journal != nil {
+			a.journal.Record(results[i])
 		}
 	}
 	a.tellID()

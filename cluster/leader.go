@@ -95,6 +95,13 @@ func (n *Node) runLeader(ctx context.Context) {
 	// backend) never starves another. Each controller is new to this
 	// stint: its memory (heartbeats, graces, move phases) starts afresh.
 	var wg sync.WaitGroup
+	if n.archiver != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.archiver.Run(ctx, term)
+		}()
+	}
 	wg.Add(4)
 	go func() {
 		defer wg.Done()

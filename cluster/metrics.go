@@ -76,6 +76,9 @@ func (n *Node) RegisterMetrics(reg prometheus.Registerer) error {
 	if err := n.lcMetrics.Register(reg); err != nil {
 		return err
 	}
+	if err := n.arMetrics.Register(reg); err != nil {
+		return err
+	}
 	sinks, err := libraryMetrics()
 	if err != nil {
 		return err

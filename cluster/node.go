@@ -15,6 +15,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
 
+	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/controller"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/provision"
@@ -32,6 +33,9 @@ type Deps struct {
 	Targets      provision.Targets
 	// LifecycleHooks are test seams of the lifecycle controller.
 	LifecycleHooks *controller.Hooks
+	// Archive is where the leader archives every committed change (nil:
+	// no archive; the node keeps no journal).
+	Archive archive.Sink
 }
 
 // Node is one running control-plane server.
@@ -44,6 +48,10 @@ type Node struct {
 	sessions  atomic.Pointer[controller.Sessions]  // the leader's, while it leads: heartbeats go to it
 	placement atomic.Pointer[controller.Placement] // the leader's, while it leads
 	lcMetrics *controller.Metrics
+
+	journal   *archive.Journal  // nil without Deps.Archive
+	archiver  *archive.Archiver // runs while this node leads
+	arMetrics *archive.Metrics
 
 	fsm        *fsm.FSM
 	hub        *watch.Hub
@@ -106,6 +114,9 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		clock:         cfg.Clock,
 		leaderCh:      make(chan bool, 16),
 		shutdownCh:    make(chan struct{}),
+	}
+	if err := n.newArchiver(); err != nil {
+		return nil, err
 	}
 	n.token = internalToken(cfg.GossipKey, cfg.ClusterName)
 	n.conns = newConnPool(n.token)
@@ -196,8 +207,11 @@ func (n *Node) startRaft(base *slog.Logger) error {
 		} else {
 			n.hub.Compact(n.fsm.Revision())
 		}
+		if n.journal != nil {
+			n.journal.Reset(n.fsm.Revision(), restoreReason(replaced))
+		}
 	}
-	r, err := raft.NewRaft(rc, raftFSM{f: n.fsm, hub: n.hub, knownID: n.rememberClusterID}, logs, store, snaps, n.transport)
+	r, err := raft.NewRaft(rc, raftFSM{f: n.fsm, hub: n.hub, journal: n.journal, knownID: n.rememberClusterID}, logs, store, snaps, n.transport)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}

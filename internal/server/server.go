@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
+	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/controller"
 	"github.com/prism/controlplane/provision"
@@ -49,11 +50,14 @@ type Server struct {
 }
 
 // Backends are the provisioners and targets a node manages namespaces'
-// resources with. A nil *Backends disables provisioning.
+// resources with, and the archive it writes every change to. Nil
+// Provisioners (or a nil *Backends) disable provisioning; a nil Archive
+// means no archive.
 type Backends struct {
 	Provisioners provision.Registry
 	Targets      provision.Targets
 	Hooks        *controller.Hooks // test seams
+	Archive      archive.Sink
 }
 
 // Start opens the listeners, starts the node and serves.
@@ -78,10 +82,7 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 	clockAPI := withTestClock(&cc)
 	deps := cluster.Deps{Logger: log}
 	if b != nil {
-		deps.Provisioners, deps.Targets, deps.LifecycleHooks = b.Provisioners, b.Targets, b.Hooks
-		if deps.Provisioners == nil {
-			deps.Provisioners = provision.Registry{}
-		}
+		deps.Provisioners, deps.Targets, deps.LifecycleHooks, deps.Archive = b.Provisioners, b.Targets, b.Hooks, b.Archive
 	}
 	node, err := cluster.New(cc, deps)
 	if err != nil {
