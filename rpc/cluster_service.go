@@ -32,6 +32,9 @@ func (s *clusterService) Status(ctx context.Context, req *rpcpb.StatusRequest) (
 			Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy, LastContactMs: -1,
 		})
 	}
+	if ar, ok := s.node.ArchiveStatus(); ok && ar.Running {
+		resp.Archive = archiveStatusProto(st.NodeID, ar)
+	}
 	if req.Detail {
 		s.fillDetail(ctx, resp)
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/placement"
@@ -58,6 +59,9 @@ var codeTable = []struct {
 	{ErrTooManyWatches, codes.ResourceExhausted, ""},
 	{ErrTooManyListings, codes.ResourceExhausted, ""},
 	{ErrStopping, codes.Unavailable, ""},
+	{archive.ErrNotConfigured, codes.FailedPrecondition, ""},
+	{archive.ErrNoArchive, codes.NotFound, ""},
+	{archive.ErrUnreachable, codes.Unavailable, ""},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, ""},
 	{context.Canceled, codes.Canceled, ""},
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +32,20 @@ func clusterCmd(g *globals) *cobra.Command {
 						Suffrage: n.Suffrage, State: n.State, Healthy: n.Healthy, LastContactMs: n.LastContactMs,
 						AppliedIndex: n.AppliedIndex, TrailingEntries: n.TrailingEntries})
 				}
+				ar := st.Archive
+				if ar == nil { // answered by a follower: ask the leader's archiver, briefly
+					actx, cancel := context.WithTimeout(ctx, time.Second)
+					ar, _ = cl.ArchiveStatus(actx)
+					cancel()
+				}
+				if ar != nil {
+					av := toArchiveStatusView(ar)
+					v.Archive = &av
+				}
 				return g.emit(v, func(w io.Writer) {
+					if v.Archive != nil {
+						defer fmt.Fprintf(w, "\n%s\n", archiveLine(*v.Archive))
+					}
 					fmt.Fprintf(w, "leader %s\tterm %d\tcommit %d\tapplied %d\trevision %d\t(answered by %s)\n\n", orDash(v.LeaderID), v.Term, v.CommitIndex, v.AppliedIndex, v.Revision, st.NodeId)
 					fmt.Fprintln(w, "ID\tSTATE\tSUFFRAGE\tHEALTHY\tLAST CONTACT\tAPPLIED\tTRAILING\tGRPC\tHTTP\tRAFT")
 					for _, n := range v.Nodes {
@@ -126,6 +140,8 @@ type statusView struct {
 	AppliedIndex uint64     `json:"applied_index" yaml:"applied_index"`
 	Revision     int64      `json:"revision" yaml:"revision"`
 	Nodes        []nodeView `json:"nodes" yaml:"nodes"`
+	// Archive is the leader's archiver's view, when the cluster archives.
+	Archive *archiveStatusView `json:"archive,omitempty" yaml:"archive,omitempty"`
 }
 
 type nodeView struct {

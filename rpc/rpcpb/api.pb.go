@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{59, 0}
 }
 
 type ApplyRequest struct {
@@ -1193,8 +1193,10 @@ type StatusResponse struct {
 	Version        string                 `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
 	LastContactMs  int64                  `protobuf:"varint,11,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // this node's time since it heard from the leader
 	LastIndex      uint64                 `protobuf:"varint,12,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The answering node's archiver, when it leads and has an archive.
+	Archive       *ArchiveStatusResponse `protobuf:"bytes,13,opt,name=archive,proto3" json:"archive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1309,6 +1311,13 @@ func (x *StatusResponse) GetLastIndex() uint64 {
 		return x.LastIndex
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetArchive() *ArchiveStatusResponse {
+	if x != nil {
+		return x.Archive
+	}
+	return nil
 }
 
 type MembersRequest struct {
@@ -3204,6 +3213,378 @@ func (x *SnapshotRestoreResponse) GetSnapshotRevision() int64 {
 	return 0
 }
 
+type ArchiveStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchiveStatusRequest) Reset() {
+	*x = ArchiveStatusRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveStatusRequest) ProtoMessage() {}
+
+func (x *ArchiveStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveStatusRequest.ProtoReflect.Descriptor instead.
+func (*ArchiveStatusRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49}
+}
+
+type ArchiveStatusResponse struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId           string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	ArchivedRevision    int64                  `protobuf:"varint,2,opt,name=archived_revision,json=archivedRevision,proto3" json:"archived_revision,omitempty"`
+	ClusterRevision     int64                  `protobuf:"varint,3,opt,name=cluster_revision,json=clusterRevision,proto3" json:"cluster_revision,omitempty"`
+	LagRevisions        int64                  `protobuf:"varint,4,opt,name=lag_revisions,json=lagRevisions,proto3" json:"lag_revisions,omitempty"`
+	LagSeconds          float64                `protobuf:"fixed64,5,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	Epoch               int64                  `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	LastError           string                 `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	NodeId              string                 `protobuf:"bytes,8,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node whose archiver answered (the leader)
+	Term                uint64                 `protobuf:"varint,9,opt,name=term,proto3" json:"term,omitempty"`
+	LastSuccessUnixNano int64                  `protobuf:"varint,10,opt,name=last_success_unix_nano,json=lastSuccessUnixNano,proto3" json:"last_success_unix_nano,omitempty"`
+	Checkpoints         int64                  `protobuf:"varint,11,opt,name=checkpoints,proto3" json:"checkpoints,omitempty"` // written by this node's archiver since it started
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *ArchiveStatusResponse) Reset() {
+	*x = ArchiveStatusResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveStatusResponse) ProtoMessage() {}
+
+func (x *ArchiveStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveStatusResponse.ProtoReflect.Descriptor instead.
+func (*ArchiveStatusResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ArchiveStatusResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *ArchiveStatusResponse) GetArchivedRevision() int64 {
+	if x != nil {
+		return x.ArchivedRevision
+	}
+	return 0
+}
+
+func (x *ArchiveStatusResponse) GetClusterRevision() int64 {
+	if x != nil {
+		return x.ClusterRevision
+	}
+	return 0
+}
+
+func (x *ArchiveStatusResponse) GetLagRevisions() int64 {
+	if x != nil {
+		return x.LagRevisions
+	}
+	return 0
+}
+
+func (x *ArchiveStatusResponse) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *ArchiveStatusResponse) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ArchiveStatusResponse) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *ArchiveStatusResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ArchiveStatusResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *ArchiveStatusResponse) GetLastSuccessUnixNano() int64 {
+	if x != nil {
+		return x.LastSuccessUnixNano
+	}
+	return 0
+}
+
+func (x *ArchiveStatusResponse) GetCheckpoints() int64 {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return 0
+}
+
+type HistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`                            // namespace (default) or shard
+	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`                         // default 100, at most 10,000
+	ClusterId     string                 `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"` // default: this cluster
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *HistoryRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+type HistoryEntry struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Revision          int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	Epoch             int64                  `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	CommittedUnixNano int64                  `protobuf:"varint,3,opt,name=committed_unix_nano,json=committedUnixNano,proto3" json:"committed_unix_nano,omitempty"`
+	Command           string                 `protobuf:"bytes,4,opt,name=command,proto3" json:"command,omitempty"` // the command's body name, e.g. apply_namespace
+	Op                string                 `protobuf:"bytes,5,opt,name=op,proto3" json:"op,omitempty"`           // put|delete|none
+	Principal         string                 `protobuf:"bytes,6,opt,name=principal,proto3" json:"principal,omitempty"`
+	ObjectJson        []byte                 `protobuf:"bytes,7,opt,name=object_json,json=objectJson,proto3" json:"object_json,omitempty"` // the object after the change, secrets redacted
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *HistoryEntry) Reset() {
+	*x = HistoryEntry{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryEntry) ProtoMessage() {}
+
+func (x *HistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryEntry.ProtoReflect.Descriptor instead.
+func (*HistoryEntry) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *HistoryEntry) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetCommittedUnixNano() int64 {
+	if x != nil {
+		return x.CommittedUnixNano
+	}
+	return 0
+}
+
+func (x *HistoryEntry) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *HistoryEntry) GetObjectJson() []byte {
+	if x != nil {
+		return x.ObjectJson
+	}
+	return nil
+}
+
+type HistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Entries       []*HistoryEntry        `protobuf:"bytes,2,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryResponse) Reset() {
+	*x = HistoryResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryResponse) ProtoMessage() {}
+
+func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
+func (*HistoryResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *HistoryResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *HistoryResponse) GetEntries() []*HistoryEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
 type ForwardHeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ShardId       string                 `protobuf:"bytes,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
@@ -3215,7 +3596,7 @@ type ForwardHeartbeatRequest struct {
 
 func (x *ForwardHeartbeatRequest) Reset() {
 	*x = ForwardHeartbeatRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3227,7 +3608,7 @@ func (x *ForwardHeartbeatRequest) String() string {
 func (*ForwardHeartbeatRequest) ProtoMessage() {}
 
 func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[49]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3240,7 +3621,7 @@ func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{49}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ForwardHeartbeatRequest) GetShardId() string {
@@ -3276,7 +3657,7 @@ type ForwardHeartbeatResponse struct {
 
 func (x *ForwardHeartbeatResponse) Reset() {
 	*x = ForwardHeartbeatResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3669,7 @@ func (x *ForwardHeartbeatResponse) String() string {
 func (*ForwardHeartbeatResponse) ProtoMessage() {}
 
 func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[50]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3682,7 @@ func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{50}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ForwardHeartbeatResponse) GetRefusal() Refusal {
@@ -3343,7 +3724,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3355,7 +3736,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[51]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3368,7 +3749,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{51}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -3396,7 +3777,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3408,7 +3789,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[52]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3421,7 +3802,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{52}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -3458,7 +3839,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3470,7 +3851,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[53]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3483,7 +3864,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{53}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -3539,7 +3920,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3551,7 +3932,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3564,7 +3945,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -3603,7 +3984,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3615,7 +3996,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3628,7 +4009,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{55}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{60}
 }
 
 type ReadIndexResponse struct {
@@ -3642,7 +4023,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3654,7 +4035,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3667,7 +4048,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{56}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -3699,7 +4080,7 @@ type NodeProgressRequest struct {
 
 func (x *NodeProgressRequest) Reset() {
 	*x = NodeProgressRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +4092,7 @@ func (x *NodeProgressRequest) String() string {
 func (*NodeProgressRequest) ProtoMessage() {}
 
 func (x *NodeProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +4105,7 @@ func (x *NodeProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProgressRequest.ProtoReflect.Descriptor instead.
 func (*NodeProgressRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{57}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{62}
 }
 
 type NodeProgressResponse struct {
@@ -3740,7 +4121,7 @@ type NodeProgressResponse struct {
 
 func (x *NodeProgressResponse) Reset() {
 	*x = NodeProgressResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +4133,7 @@ func (x *NodeProgressResponse) String() string {
 func (*NodeProgressResponse) ProtoMessage() {}
 
 func (x *NodeProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +4146,7 @@ func (x *NodeProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProgressResponse.ProtoReflect.Descriptor instead.
 func (*NodeProgressResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{58}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *NodeProgressResponse) GetNodeId() string {
@@ -3875,7 +4256,7 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x0flast_contact_ms\x18\b \x01(\x03R\rlastContactMs\x12#\n" +
 	"\rapplied_index\x18\t \x01(\x04R\fappliedIndex\x12)\n" +
 	"\x10trailing_entries\x18\n" +
-	" \x01(\x04R\x0ftrailingEntries\"\x94\x03\n" +
+	" \x01(\x04R\x0ftrailingEntries\"\xcf\x03\n" +
 	"\x0eStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1b\n" +
@@ -3891,7 +4272,8 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	" \x01(\tR\aversion\x12&\n" +
 	"\x0flast_contact_ms\x18\v \x01(\x03R\rlastContactMs\x12\x1d\n" +
 	"\n" +
-	"last_index\x18\f \x01(\x04R\tlastIndex\"\x10\n" +
+	"last_index\x18\f \x01(\x04R\tlastIndex\x129\n" +
+	"\aarchive\x18\r \x01(\v2\x1f.prism.v1.ArchiveStatusResponseR\aarchive\"\x10\n" +
 	"\x0eMembersRequest\"\xa8\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
@@ -4028,7 +4410,43 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"b\n" +
 	"\x17SnapshotRestoreResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12+\n" +
-	"\x11snapshot_revision\x18\x02 \x01(\x03R\x10snapshotRevision\"g\n" +
+	"\x11snapshot_revision\x18\x02 \x01(\x03R\x10snapshotRevision\"\x16\n" +
+	"\x14ArchiveStatusRequest\"\x8d\x03\n" +
+	"\x15ArchiveStatusResponse\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12+\n" +
+	"\x11archived_revision\x18\x02 \x01(\x03R\x10archivedRevision\x12)\n" +
+	"\x10cluster_revision\x18\x03 \x01(\x03R\x0fclusterRevision\x12#\n" +
+	"\rlag_revisions\x18\x04 \x01(\x03R\flagRevisions\x12\x1f\n" +
+	"\vlag_seconds\x18\x05 \x01(\x01R\n" +
+	"lagSeconds\x12\x14\n" +
+	"\x05epoch\x18\x06 \x01(\x03R\x05epoch\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12\x17\n" +
+	"\anode_id\x18\b \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04term\x18\t \x01(\x04R\x04term\x123\n" +
+	"\x16last_success_unix_nano\x18\n" +
+	" \x01(\x03R\x13lastSuccessUnixNano\x12 \n" +
+	"\vcheckpoints\x18\v \x01(\x03R\vcheckpoints\"m\n" +
+	"\x0eHistoryRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x04 \x01(\tR\tclusterId\"\xd9\x01\n" +
+	"\fHistoryEntry\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x03R\x05epoch\x12.\n" +
+	"\x13committed_unix_nano\x18\x03 \x01(\x03R\x11committedUnixNano\x12\x18\n" +
+	"\acommand\x18\x04 \x01(\tR\acommand\x12\x0e\n" +
+	"\x02op\x18\x05 \x01(\tR\x02op\x12\x1c\n" +
+	"\tprincipal\x18\x06 \x01(\tR\tprincipal\x12\x1f\n" +
+	"\vobject_json\x18\a \x01(\fR\n" +
+	"objectJson\"b\n" +
+	"\x0fHistoryResponse\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x120\n" +
+	"\aentries\x18\x02 \x03(\v2\x16.prism.v1.HistoryEntryR\aentries\"g\n" +
 	"\x17ForwardHeartbeatRequest\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\tR\ashardId\x12\x1b\n" +
 	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\x12\x14\n" +
@@ -4112,7 +4530,10 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\aWatches\x12\x18.prism.v1.WatchesRequest\x1a\x19.prism.v1.WatchesResponse(\x010\x012\x9c\x01\n" +
 	"\x0fSnapshotService\x12@\n" +
 	"\x04Save\x12\x1d.prism.v1.SnapshotSaveRequest\x1a\x17.prism.v1.SnapshotChunk0\x01\x12G\n" +
-	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\x98\x03\n" +
+	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\x9b\x01\n" +
+	"\x0eArchiveService\x12I\n" +
+	"\x06Status\x12\x1e.prism.v1.ArchiveStatusRequest\x1a\x1f.prism.v1.ArchiveStatusResponse\x12>\n" +
+	"\aHistory\x12\x18.prism.v1.HistoryRequest\x1a\x19.prism.v1.HistoryResponse2\x98\x03\n" +
 	"\bInternal\x12M\n" +
 	"\fForwardApply\x12\x1d.prism.v1.ForwardApplyRequest\x1a\x1e.prism.v1.ForwardApplyResponse\x12M\n" +
 	"\fForwardAdmin\x12\x1d.prism.v1.ForwardAdminRequest\x1a\x1e.prism.v1.ForwardAdminResponse\x12D\n" +
@@ -4133,7 +4554,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -4187,125 +4608,136 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*SnapshotSaveRequest)(nil),       // 49: prism.v1.SnapshotSaveRequest
 	(*SnapshotChunk)(nil),             // 50: prism.v1.SnapshotChunk
 	(*SnapshotRestoreResponse)(nil),   // 51: prism.v1.SnapshotRestoreResponse
-	(*ForwardHeartbeatRequest)(nil),   // 52: prism.v1.ForwardHeartbeatRequest
-	(*ForwardHeartbeatResponse)(nil),  // 53: prism.v1.ForwardHeartbeatResponse
-	(*ForwardApplyRequest)(nil),       // 54: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 55: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 56: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 57: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 58: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 59: prism.v1.ReadIndexResponse
-	(*NodeProgressRequest)(nil),       // 60: prism.v1.NodeProgressRequest
-	(*NodeProgressResponse)(nil),      // 61: prism.v1.NodeProgressResponse
-	nil,                               // 62: prism.v1.PlanDecision.RejectedEntry
-	(*fsmpb.NamespaceSpec)(nil),       // 63: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 64: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 65: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 66: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 67: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 68: prism.fsm.v1.ApplyResult
+	(*ArchiveStatusRequest)(nil),      // 52: prism.v1.ArchiveStatusRequest
+	(*ArchiveStatusResponse)(nil),     // 53: prism.v1.ArchiveStatusResponse
+	(*HistoryRequest)(nil),            // 54: prism.v1.HistoryRequest
+	(*HistoryEntry)(nil),              // 55: prism.v1.HistoryEntry
+	(*HistoryResponse)(nil),           // 56: prism.v1.HistoryResponse
+	(*ForwardHeartbeatRequest)(nil),   // 57: prism.v1.ForwardHeartbeatRequest
+	(*ForwardHeartbeatResponse)(nil),  // 58: prism.v1.ForwardHeartbeatResponse
+	(*ForwardApplyRequest)(nil),       // 59: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 60: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 61: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 62: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 63: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 64: prism.v1.ReadIndexResponse
+	(*NodeProgressRequest)(nil),       // 65: prism.v1.NodeProgressRequest
+	(*NodeProgressResponse)(nil),      // 66: prism.v1.NodeProgressResponse
+	nil,                               // 67: prism.v1.PlanDecision.RejectedEntry
+	(*fsmpb.NamespaceSpec)(nil),       // 68: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 69: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 70: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 71: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 72: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 73: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	63, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	64, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	68, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	69, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	64, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	69, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	13, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	64, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	69, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	13, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	64, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	64, // 9: prism.v1.ReconcileResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	69, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	69, // 9: prism.v1.ReconcileResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	19, // 10: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
-	22, // 11: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	65, // 12: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
-	0,  // 13: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	66, // 14: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
-	30, // 15: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
-	0,  // 16: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
-	29, // 17: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	62, // 18: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
-	36, // 19: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
-	39, // 20: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
-	64, // 21: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	44, // 22: prism.v1.WatchesRequest.create:type_name -> prism.v1.WatchCreate
-	46, // 23: prism.v1.WatchCreate.request:type_name -> prism.v1.WatchRequest
-	47, // 24: prism.v1.WatchesResponse.events:type_name -> prism.v1.WatchEvent
-	64, // 25: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
-	66, // 26: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
-	47, // 27: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
-	1,  // 28: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
-	67, // 29: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	68, // 30: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 31: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	14, // 32: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	16, // 33: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 34: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 35: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 36: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 37: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 38: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 39: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 40: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	11, // 41: prism.v1.NamespaceService.Reconcile:input_type -> prism.v1.ReconcileRequest
-	18, // 42: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	21, // 43: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	14, // 44: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	16, // 45: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	26, // 46: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
-	27, // 47: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
-	31, // 48: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
-	28, // 49: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
-	28, // 50: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
-	28, // 51: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
-	24, // 52: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
-	41, // 53: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
-	34, // 54: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
-	38, // 55: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
-	35, // 56: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
-	46, // 57: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
-	43, // 58: prism.v1.WatchService.Watches:input_type -> prism.v1.WatchesRequest
-	49, // 59: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	50, // 60: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	54, // 61: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	56, // 62: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	58, // 63: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	52, // 64: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
-	60, // 65: prism.v1.Internal.NodeProgress:input_type -> prism.v1.NodeProgressRequest
-	4,  // 66: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 67: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 68: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 69: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	12, // 70: prism.v1.NamespaceService.Reconcile:output_type -> prism.v1.ReconcileResponse
-	20, // 71: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	23, // 72: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	15, // 73: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	17, // 74: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	29, // 75: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	29, // 76: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	32, // 77: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	29, // 78: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	29, // 79: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	33, // 80: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	25, // 81: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
-	42, // 82: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	37, // 83: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
-	40, // 84: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
-	37, // 85: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
-	48, // 86: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
-	45, // 87: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
-	50, // 88: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	51, // 89: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	55, // 90: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	57, // 91: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	59, // 92: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	53, // 93: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
-	61, // 94: prism.v1.Internal.NodeProgress:output_type -> prism.v1.NodeProgressResponse
-	66, // [66:95] is the sub-list for method output_type
-	37, // [37:66] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	53, // 11: prism.v1.StatusResponse.archive:type_name -> prism.v1.ArchiveStatusResponse
+	22, // 12: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
+	70, // 13: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	0,  // 14: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
+	71, // 15: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	30, // 16: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
+	0,  // 17: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
+	29, // 18: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
+	67, // 19: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
+	36, // 20: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
+	39, // 21: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
+	69, // 22: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	44, // 23: prism.v1.WatchesRequest.create:type_name -> prism.v1.WatchCreate
+	46, // 24: prism.v1.WatchCreate.request:type_name -> prism.v1.WatchRequest
+	47, // 25: prism.v1.WatchesResponse.events:type_name -> prism.v1.WatchEvent
+	69, // 26: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	71, // 27: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	47, // 28: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
+	55, // 29: prism.v1.HistoryResponse.entries:type_name -> prism.v1.HistoryEntry
+	1,  // 30: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
+	72, // 31: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	73, // 32: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 33: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	14, // 34: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	16, // 35: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 36: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 37: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 38: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 39: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 40: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 41: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 42: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	11, // 43: prism.v1.NamespaceService.Reconcile:input_type -> prism.v1.ReconcileRequest
+	18, // 44: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	21, // 45: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	14, // 46: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	16, // 47: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	26, // 48: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	27, // 49: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	31, // 50: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	28, // 51: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	28, // 52: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	28, // 53: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	24, // 54: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
+	41, // 55: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	34, // 56: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
+	38, // 57: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
+	35, // 58: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
+	46, // 59: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
+	43, // 60: prism.v1.WatchService.Watches:input_type -> prism.v1.WatchesRequest
+	49, // 61: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	50, // 62: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	52, // 63: prism.v1.ArchiveService.Status:input_type -> prism.v1.ArchiveStatusRequest
+	54, // 64: prism.v1.ArchiveService.History:input_type -> prism.v1.HistoryRequest
+	59, // 65: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	61, // 66: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	63, // 67: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	57, // 68: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
+	65, // 69: prism.v1.Internal.NodeProgress:input_type -> prism.v1.NodeProgressRequest
+	4,  // 70: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 71: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 72: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 73: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	12, // 74: prism.v1.NamespaceService.Reconcile:output_type -> prism.v1.ReconcileResponse
+	20, // 75: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	23, // 76: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	15, // 77: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	17, // 78: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	29, // 79: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	29, // 80: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	32, // 81: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	29, // 82: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	29, // 83: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	33, // 84: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	25, // 85: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
+	42, // 86: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	37, // 87: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
+	40, // 88: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
+	37, // 89: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
+	48, // 90: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	45, // 91: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
+	50, // 92: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	51, // 93: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	53, // 94: prism.v1.ArchiveService.Status:output_type -> prism.v1.ArchiveStatusResponse
+	56, // 95: prism.v1.ArchiveService.History:output_type -> prism.v1.HistoryResponse
+	60, // 96: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	62, // 97: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	64, // 98: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	58, // 99: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
+	66, // 100: prism.v1.Internal.NodeProgress:output_type -> prism.v1.NodeProgressResponse
+	70, // [70:101] is the sub-list for method output_type
+	39, // [39:70] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -4320,7 +4752,7 @@ func file_rpc_rpcpb_api_proto_init() {
 		(*WatchesRequest_Cancel)(nil),
 		(*WatchesRequest_Progress)(nil),
 	}
-	file_rpc_rpcpb_api_proto_msgTypes[53].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[58].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -4330,9 +4762,9 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   60,
+			NumMessages:   65,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_rpc_rpcpb_api_proto_goTypes,
 		DependencyIndexes: file_rpc_rpcpb_api_proto_depIdxs,

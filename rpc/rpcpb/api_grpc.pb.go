@@ -1374,6 +1374,158 @@ var SnapshotService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	ArchiveService_Status_FullMethodName  = "/prism.v1.ArchiveService/Status"
+	ArchiveService_History_FullMethodName = "/prism.v1.ArchiveService/History"
+)
+
+// ArchiveServiceClient is the client API for ArchiveService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// ArchiveService reads the Postgres archive (prismd --archive-url).
+type ArchiveServiceClient interface {
+	// Status is the leader's archiver's view (a follower answers NO_LEADER,
+	// so clients move on to the leader).
+	Status(ctx context.Context, in *ArchiveStatusRequest, opts ...grpc.CallOption) (*ArchiveStatusResponse, error)
+	// History lists the archived changes of one object, newest first; any
+	// node with an archive answers (from Postgres).
+	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error)
+}
+
+type archiveServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewArchiveServiceClient(cc grpc.ClientConnInterface) ArchiveServiceClient {
+	return &archiveServiceClient{cc}
+}
+
+func (c *archiveServiceClient) Status(ctx context.Context, in *ArchiveStatusRequest, opts ...grpc.CallOption) (*ArchiveStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ArchiveStatusResponse)
+	err := c.cc.Invoke(ctx, ArchiveService_Status_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *archiveServiceClient) History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HistoryResponse)
+	err := c.cc.Invoke(ctx, ArchiveService_History_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ArchiveServiceServer is the server API for ArchiveService service.
+// All implementations must embed UnimplementedArchiveServiceServer
+// for forward compatibility.
+//
+// ArchiveService reads the Postgres archive (prismd --archive-url).
+type ArchiveServiceServer interface {
+	// Status is the leader's archiver's view (a follower answers NO_LEADER,
+	// so clients move on to the leader).
+	Status(context.Context, *ArchiveStatusRequest) (*ArchiveStatusResponse, error)
+	// History lists the archived changes of one object, newest first; any
+	// node with an archive answers (from Postgres).
+	History(context.Context, *HistoryRequest) (*HistoryResponse, error)
+	mustEmbedUnimplementedArchiveServiceServer()
+}
+
+// UnimplementedArchiveServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedArchiveServiceServer struct{}
+
+func (UnimplementedArchiveServiceServer) Status(context.Context, *ArchiveStatusRequest) (*ArchiveStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedArchiveServiceServer) History(context.Context, *HistoryRequest) (*HistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method History not implemented")
+}
+func (UnimplementedArchiveServiceServer) mustEmbedUnimplementedArchiveServiceServer() {}
+func (UnimplementedArchiveServiceServer) testEmbeddedByValue()                        {}
+
+// UnsafeArchiveServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ArchiveServiceServer will
+// result in compilation errors.
+type UnsafeArchiveServiceServer interface {
+	mustEmbedUnimplementedArchiveServiceServer()
+}
+
+func RegisterArchiveServiceServer(s grpc.ServiceRegistrar, srv ArchiveServiceServer) {
+	// If the following call panics, it indicates UnimplementedArchiveServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&ArchiveService_ServiceDesc, srv)
+}
+
+func _ArchiveService_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ArchiveStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ArchiveServiceServer).Status(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ArchiveService_Status_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ArchiveServiceServer).Status(ctx, req.(*ArchiveStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ArchiveService_History_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ArchiveServiceServer).History(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ArchiveService_History_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ArchiveServiceServer).History(ctx, req.(*HistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// ArchiveService_ServiceDesc is the grpc.ServiceDesc for ArchiveService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var ArchiveService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "prism.v1.ArchiveService",
+	HandlerType: (*ArchiveServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Status",
+			Handler:    _ArchiveService_Status_Handler,
+		},
+		{
+			MethodName: "History",
+			Handler:    _ArchiveService_History_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "rpc/rpcpb/api.proto",
+}
+
+const (
 	Internal_ForwardApply_FullMethodName     = "/prism.v1.Internal/ForwardApply"
 	Internal_ForwardAdmin_FullMethodName     = "/prism.v1.Internal/ForwardAdmin"
 	Internal_ReadIndex_FullMethodName        = "/prism.v1.Internal/ReadIndex"
