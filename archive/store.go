@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -23,7 +24,17 @@ type Store struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
 	password string // from PGPASSWORD or PGPASSFILE: kept out of errors
+
+	// insert writes the rows of a batch inside Append's transaction and
+	// returns how many it wrote (copyInsert; the benchmark swaps in the
+	// alternatives it measures).
+	insert insertFunc
+	// afterCursor, when set (tests), runs inside Append's transaction once
+	// the cursor row is updated (and locked), before the rows are sent.
+	afterCursor func()
 }
+
+var _ Sink = (*Store)(nil)
 
 // Open connects to the archive database, creates or upgrades schema
 // prism_archive (migrations; safe while other nodes do the same) and
@@ -50,7 +61,7 @@ func Open(ctx context.Context, cfg StoreConfig, log *slog.Logger) (*Store, error
 	if rp["application_name"] == "" {
 		rp["application_name"] = "prism-archive"
 	}
-	s := &Store{log: log.With("component", "archive-store"), password: pc.ConnConfig.Password}
+	s := &Store{log: log.With("component", "archive-store"), password: pc.ConnConfig.Password, insert: copyInsert}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, s.wrap("pool", err)
@@ -70,6 +81,10 @@ func Open(ctx context.Context, cfg StoreConfig, log *slog.Logger) (*Store, error
 func (s *Store) Close() { s.pool.Close() }
 
 func millis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// errRefused: the cursor did not match a write's condition; the caller
+// reads it to say why (refusal).
+var errRefused = errors.New("archive: cursor condition not met")
 
 // wrap gives err the store's context and, for a connection failure,
 // ErrUnreachable; a fence raised inside Postgres (SQLSTATE PF001) is
@@ -137,3 +152,9 @@ type redacted struct {
 
 func (r *redacted) Error() string { return r.msg }
 func (r *redacted) Unwrap() error { return r.kind }
+
+// querier is the pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
