@@ -41,9 +41,11 @@ func Rebuild(ctx context.Context, s *Store, clusterID string, revision int64) (*
 	}
 	var rc *fsm.Records
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		// A rebuild reads every change of an epoch: longer than any
-		// statement the archiver runs. The caller's context bounds it.
-		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		// A rebuild reads every change of an epoch (longer than any
+		// statement the archiver runs) and decodes a checkpoint between two
+		// statements (idle in its transaction, which holds no lock a writer
+		// waits for). The caller's context bounds it.
+		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0"); err != nil {
 			return err
 		}
 		var err error

@@ -174,6 +174,17 @@ func TestRebuildAcrossEpochsAndGaps(t *testing.T) {
 		t.Fatalf("head: %+v, %v", info, err)
 	}
 	sameState(t, src.f, restored(t, rc))
+	// A revision with no object moves the state's revision alone.
+	if _, err := s.Append(ctx, "c1", 3, 1, []Change{{Revision: head + 1, Command: "noop", Op: OpNone}}); err != nil {
+		t.Fatal(err)
+	}
+	rc, info, err = Rebuild(ctx, s, "c1", 0)
+	if err != nil || info.Revision != head+1 || info.Changes != int(head+1-cp.Revision) || rc.Revision != head+1 {
+		t.Fatalf("after op none: %+v, %v", info, err)
+	}
+	if g := restored(t, rc); g.Revision() != head+1 {
+		t.Fatalf("restored at %d", g.Revision())
+	}
 }
 
 func TestRebuildRefusesAMissingChange(t *testing.T) {
