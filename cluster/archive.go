@@ -1,6 +1,9 @@
 package cluster
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/prism/controlplane/archive"
 )
 
@@ -43,4 +46,19 @@ func (n *Node) ArchiveStatus() (st archive.Status, ok bool) {
 		return archive.Status{}, false
 	}
 	return n.archiver.Status(), true
+}
+
+// ArchiveHistory lists an object's archived changes, newest first, from
+// this node's archive (clusterID "": this cluster).
+func (n *Node) ArchiveHistory(ctx context.Context, clusterID, kind, name string, limit int) (string, []archive.HistoryEntry, error) {
+	if n.deps.Archive == nil {
+		return "", nil, archive.ErrNotConfigured
+	}
+	if clusterID == "" {
+		if clusterID = n.fsm.ClusterID(); clusterID == "" {
+			return "", nil, fmt.Errorf("%w: the cluster has no id yet", archive.ErrNoArchive)
+		}
+	}
+	h, err := n.deps.Archive.History(ctx, clusterID, kind, name, limit)
+	return clusterID, h, err
 }

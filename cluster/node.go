@@ -35,7 +35,7 @@ type Deps struct {
 	LifecycleHooks *controller.Hooks
 	// Archive is where the leader archives every committed change (nil:
 	// no archive; the node keeps no journal).
-	Archive archive.Sink
+	Archive archive.Backend
 }
 
 // Node is one running control-plane server.

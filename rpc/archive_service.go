@@ -6,6 +6,7 @@ import (
 
 	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -39,3 +40,47 @@ func archiveStatusProto(node string, st archive.Status) *rpcpb.ArchiveStatusResp
 	}
 	return out
 }
+
+// History is answered by any node with an archive, from Postgres.
+func (s *archiveService) History(ctx context.Context, req *rpcpb.HistoryRequest) (*rpcpb.HistoryResponse, error) {
+	kind := req.GetKind()
+	if kind == "" {
+		kind = archive.KindNamespace
+	}
+	limit := int(req.GetLimit())
+	var bad []fsm.FieldError
+	if req.GetName() == "" || len(req.GetName()) > 253 {
+		bad = append(bad, fsm.FieldError{Path: "name", Message: "required, at most 253 bytes"})
+	}
+	if kind != archive.KindNamespace && kind != archive.KindShard {
+		bad = append(bad, fsm.FieldError{Path: "kind", Message: fmt.Sprintf("%q: want namespace or shard", kind)})
+	}
+	if limit < 0 || limit > maxHistory {
+		bad = append(bad, fsm.FieldError{Path: "limit", Message: fmt.Sprintf("%d: want 0 (100) to %d", limit, maxHistory)})
+	}
+	if len(req.GetClusterId()) > 128 {
+		bad = append(bad, fsm.FieldError{Path: "cluster_id", Message: "at most 128 bytes"})
+	}
+	if len(bad) > 0 {
+		return nil, toStatus(&fsm.ValidationError{Fields: bad})
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	id, entries, err := s.node.ArchiveHistory(ctx, req.GetClusterId(), kind, req.GetName(), limit)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &rpcpb.HistoryResponse{ClusterId: id}
+	for _, e := range entries {
+		pe := &rpcpb.HistoryEntry{Revision: e.Revision, Epoch: e.Epoch, Command: e.Command, Op: e.Op, Principal: e.Principal, ObjectJson: e.Object}
+		if !e.CommittedAt.IsZero() {
+			pe.CommittedUnixNano = e.CommittedAt.UnixNano()
+		}
+		out.Entries = append(out.Entries, pe)
+	}
+	return out, nil
+}
+
+// maxHistory bounds one History answer.
+const maxHistory = 10000

@@ -57,7 +57,7 @@ type Backends struct {
 	Provisioners provision.Registry
 	Targets      provision.Targets
 	Hooks        *controller.Hooks // test seams
-	Archive      archive.Sink
+	Archive      archive.Backend
 }
 
 // Start opens the listeners, starts the node and serves.
