@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/internal/server"
 	"github.com/prism/controlplane/provision"
 	"github.com/prism/controlplane/provision/kafka"
@@ -37,14 +38,32 @@ func (o *options) targets() (provision.Targets, error) {
 	return t, t.Validate()
 }
 
-// backends builds the provisioners (nil with --provisioning=false). The
-// returned close releases their connections.
+// backends builds the provisioners (none with --provisioning=false) and
+// the archive (none without --archive-url). The returned close releases
+// their connections.
 func (o *options) backends(log *slog.Logger) (*server.Backends, func(), error) {
+	b := &server.Backends{}
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	if o.archiveURL != "" {
+		cfg := archive.DefaultStoreConfig()
+		cfg.URL = o.archiveURL
+		ar, err := archive.NewLazy(cfg, log.With("component", "archive"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("--archive-url: %w", err)
+		}
+		b.Archive = ar
+		closers = append(closers, ar.Close)
+	}
 	if !o.provisioning {
 		if o.postgresURL != "" || o.kafkaBrokers != "" || o.backendsFile != "" {
 			return nil, nil, errors.New("--provisioning=false takes no --postgres-url, --kafka-brokers or --backends")
 		}
-		return nil, func() {}, nil
+		return b, closeAll, nil
 	}
 	t, err := o.targets()
 	if err != nil {
@@ -52,9 +71,7 @@ func (o *options) backends(log *slog.Logger) (*server.Backends, func(), error) {
 	}
 	pg := postgres.New(t.Postgres, log.With("component", "provision", "backend", "postgres"))
 	kf := kafka.New(t.Kafka, log.With("component", "provision", "backend", "kafka"))
-	closeAll := func() {
-		pg.Close()
-		kf.Close()
-	}
-	return &server.Backends{Provisioners: provision.Registry{"postgres": pg, "kafka": kf}, Targets: t}, closeAll, nil
+	closers = append(closers, pg.Close, kf.Close)
+	b.Provisioners, b.Targets = provision.Registry{"postgres": pg, "kafka": kf}, t
+	return b, closeAll, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/internal/server"
 	"github.com/prism/controlplane/rpc"
@@ -64,6 +65,10 @@ type options struct {
 	backendsFile  string
 	provisionEach time.Duration
 	provisioning  bool
+	// Archive.
+	archiveURL             string
+	archiveJournal         int
+	archiveCheckpointEvery int64
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -107,6 +112,9 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&o.backendsFile, "backends", "", "YAML file of named targets: postgres: [{name, url}], kafka: [{name, brokers, replication_factor}]")
 	fs.DurationVar(&o.provisionEach, "provision-check-interval", 30*time.Second, "how often active namespaces' resources are observed again (drift)")
 	fs.BoolVar(&o.provisioning, "provisioning", true, "manage namespaces' backend resources; false: namespaces become active with none created (backends managed elsewhere)")
+	fs.StringVar(&o.archiveURL, "archive-url", "", "Postgres to archive every committed change to, postgres://user@host:port/db without a password (pgx reads PGPASSFILE / PGPASSWORD); give every node the same")
+	fs.IntVar(&o.archiveJournal, "archive-journal", archive.DefaultJournalChanges, "changes each node keeps in memory for the archiver; an archive trailing by more resumes from a checkpoint (a new epoch)")
+	fs.Int64Var(&o.archiveCheckpointEvery, "archive-checkpoint-every", archive.DefaultConfig().CheckpointEvery, "write a full checkpoint of the state to the archive after this many revisions")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -222,6 +230,8 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.DiskStallThreshold = o.diskStall
 	c.ShardSuspectAfter, c.ShardDownAfter, c.ShardDownGrace = o.shardSuspect, o.shardDown, o.shardGrace
 	c.Lifecycle.CheckInterval = o.provisionEach
+	c.ArchiveJournal = o.archiveJournal
+	c.Archive.CheckpointEvery = o.archiveCheckpointEvery
 	if o.dev {
 		c.Voters, c.MinQuorum = 1, 1
 	}
