@@ -75,7 +75,7 @@ func snapshotCmd(g *globals) *cobra.Command {
 				})
 			})
 		},
-	})
+	}, fromArchiveCmd(g))
 	return c
 }
 

@@ -98,4 +98,3 @@ func onlyCluster(ctx context.Context, s *archive.Store) (string, error) {
 	}
 	return "", usageErr("the archive holds %d clusters; pick one with --cluster-id: %s", len(cs), strings.Join(ids, ", "))
 }
-
