@@ -51,13 +51,19 @@ func (s *holdingSink) Append(ctx context.Context, id string, term uint64, epoch 
 	held, release, result := s.held, s.release, s.result
 	s.mu.Unlock()
 	if !hold {
-		return s.Sink.Append(ctx, id, term, epoch, cs)
+		return s.Backend.Append(ctx, id, term, epoch, cs)
 	}
 	held <- cs
 	<-release
-	cur, err := s.Sink.Append(context.Background(), id, term, epoch, cs)
+	cur, err := s.Backend.Append(context.Background(), id, term, epoch, cs)
 	result <- err
 	return cur, err
+}
+
+func storeConfig(url string) archive.StoreConfig {
+	cfg := archive.DefaultStoreConfig()
+	cfg.URL = url
+	return cfg
 }
 
 type row struct {
@@ -142,13 +148,12 @@ func waitArchived(t *testing.T, c *testcluster.Cluster, d time.Duration) archive
 func TestArchiveHoldsEveryRevisionOnceThroughFaults(t *testing.T) {
 	pg := testpg.StartPrivate(t)
 	url := pg.CreateDB(t)
-	store, err := archive.Open(testcluster.Ctx(t, 30*time.Second), archive.StoreConfig{URL: url, MaxConns: 4,
-		StatementTimeout: 10 * time.Second, LockTimeout: 5 * time.Second, IdleInTransactionTimeout: 5 * time.Second}, testcluster.Logger(t))
+	store, err := archive.Open(testcluster.Ctx(t, 30*time.Second), storeConfig(url), testcluster.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	sink := &holdingSink{Sink: store}
+	sink := &holdingSink{Backend: store}
 	c := testcluster.StartWithBackends(t, 3, func(cc *cluster.Config) {
 		cc.Archive.RetryMin, cc.Archive.RetryMax = 50*time.Millisecond, 500*time.Millisecond
 		cc.Archive.CheckpointEvery = 150
@@ -326,8 +331,7 @@ func TestArchiveHoldsEveryRevisionOnceThroughFaults(t *testing.T) {
 func TestRebuildFromTheArchiveIntoAFreshCluster(t *testing.T) {
 	url := testpg.Start(t).CreateDB(t)
 	ctx := testcluster.Ctx(t, 2*time.Minute)
-	store, err := archive.Open(ctx, archive.StoreConfig{URL: url, MaxConns: 4, StatementTimeout: 10 * time.Second,
-		LockTimeout: 5 * time.Second, IdleInTransactionTimeout: 5 * time.Second}, testcluster.Logger(t))
+	store, err := archive.Open(ctx, storeConfig(url), testcluster.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,22 +354,25 @@ func TestRebuildFromTheArchiveIntoAFreshCluster(t *testing.T) {
 	if _, err := cl.Delete(ctx, &rpcpb.DeleteRequest{Name: "ns-03"}); err != nil {
 		t.Fatal(err)
 	}
-	st := waitArchived(t, c, 30*time.Second)
-	before, err := cl.List(ctx, &rpcpb.ListRequest{IncludeDeleted: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shardsBefore, err := cl.ListShards(ctx, rpcpb.Consistency_CONSISTENCY_LINEARIZABLE)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before.Header.Revision != st.ArchivedRevision {
-		// Something changed after the archive caught up: wait again.
+	// The state settles (the lifecycle controller has its say) and the
+	// archive catches up with it.
+	var st archive.Status
+	var before *rpcpb.ListResponse
+	var shardsBefore *rpcpb.ListShardsResponse
+	testcluster.Eventually(t, 30*time.Second, func() error {
 		st = waitArchived(t, c, 30*time.Second)
+		var err error
 		if before, err = cl.List(ctx, &rpcpb.ListRequest{IncludeDeleted: true}); err != nil {
-			t.Fatal(err)
+			return err
 		}
-	}
+		if shardsBefore, err = cl.ListShards(ctx, rpcpb.Consistency_CONSISTENCY_LINEARIZABLE); err != nil {
+			return err
+		}
+		if before.Header.Revision != st.ArchivedRevision || shardsBefore.Revision != st.ArchivedRevision {
+			return fmt.Errorf("listed at %d and %d, archived %d", before.Header.Revision, shardsBefore.Revision, st.ArchivedRevision)
+		}
+		return nil
+	})
 	cl.Close()
 	c.StopAll() // every node and disk is lost
 
