@@ -1,9 +1,9 @@
 package archive
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -89,23 +89,23 @@ var shardJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: f
 // so this is a second line.
 func Redact(ns *fsmpb.Namespace) *fsmpb.Namespace {
 	raw := ns.GetSpec().GetBackendConfigJson()
-	if len(raw) == 0 {
+	if len(raw) == 0 || !nsfile.MayHoldSecrets(raw) {
 		return ns
 	}
 	m, err := fsm.ConfigMap(raw)
 	if err != nil || m == nil {
 		return ns
 	}
-	red, err := json.Marshal(nsfile.RedactConfig(m))
+	red := nsfile.RedactConfig(m)
+	if reflect.DeepEqual(m, red) {
+		return ns
+	}
+	b, err := json.Marshal(red)
 	if err != nil {
 		return ns
 	}
-	orig, err := json.Marshal(m)
-	if err != nil || bytes.Equal(orig, red) {
-		return ns
-	}
 	out := proto.Clone(ns).(*fsmpb.Namespace)
-	out.Spec.BackendConfigJson = red
+	out.Spec.BackendConfigJson = b
 	return out
 }
 

@@ -1,6 +1,7 @@
 package nsfile
 
 import (
+	"bytes"
 	"net/url"
 	"regexp"
 	"strings"
@@ -92,4 +93,17 @@ func isRedactedPlaceholder(s string) bool {
 	}
 	other := strings.ReplaceAll(s, "REDACTED", "x")
 	return redactString(s) == s && redactString(other) != other
+}
+
+// MayHoldSecrets is a quick check of a config's raw JSON: false means
+// RedactConfig would change nothing in it (no key or value names a secret
+// word, a password or a URL), so callers can skip decoding it.
+func MayHoldSecrets(raw []byte) bool {
+	low := bytes.ToLower(raw)
+	for _, w := range secretWords {
+		if bytes.Contains(low, []byte(w)) {
+			return true
+		}
+	}
+	return bytes.Contains(low, []byte("pwd")) || bytes.Contains(raw, []byte("://"))
 }
