@@ -64,7 +64,12 @@ func NewArchiver(cfg Config, deps Deps) (*Archiver, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Archiver{cfg: cfg, deps: deps, log: deps.Logger}, nil
+	a := &Archiver{cfg: cfg, deps: deps, log: deps.Logger}
+	deps.Metrics.bind(func() (int64, float64) {
+		st := a.Status()
+		return st.LagRevisions, st.LagSeconds
+	})
+	return a, nil
 }
 
 // Status is the archiver's last view (Running only during a Run).
@@ -101,10 +106,7 @@ func (a *Archiver) lag(st Status) (int64, float64) {
 func (a *Archiver) update(f func(*Status)) {
 	a.mu.Lock()
 	f(&a.st)
-	st := a.st
 	a.mu.Unlock()
-	st.ClusterRevision = a.deps.Source.Revision()
-	a.deps.Metrics.lag(a.lag(st))
 }
 
 func (a *Archiver) fail(err error) {
@@ -115,10 +117,7 @@ func (a *Archiver) fail(err error) {
 // Run archives until ctx ends or a newer term fences this writer.
 func (a *Archiver) Run(ctx context.Context, term uint64) {
 	a.update(func(s *Status) { s.Running, s.Term = true, term })
-	defer func() {
-		a.update(func(s *Status) { s.Running = false })
-		a.deps.Metrics.lag(0, 0)
-	}()
+	defer a.update(func(s *Status) { s.Running = false })
 	backoff := a.cfg.RetryMin
 	for ctx.Err() == nil {
 		id := a.deps.Source.ClusterID()
@@ -169,8 +168,6 @@ func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
 	a.succeeded(cur, 0)
 	lastCheckpoint := cur.Revision
 	var pending *fsm.Snapshot // a periodic checkpoint waiting for the cursor to reach it
-	tick := time.NewTicker(a.cfg.StatusInterval)
-	defer tick.Stop()
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -192,20 +189,20 @@ func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
 			lastCheckpoint, pending = cur.Revision, nil
 			continue
 		}
-		if len(changes) == 0 {
-			if pending != nil && cur.Revision >= pending.Revision() {
-				if err := a.periodicCheckpoint(ctx, id, term, cur, pending); err != nil {
-					return err
-				}
-				lastCheckpoint, pending = pending.Revision(), nil
-				continue
+		if pending != nil && cur.Revision >= pending.Revision() {
+			// The changes up to the snapshot are archived: its checkpoint
+			// can be written (under load too, between batches).
+			if err := a.periodicCheckpoint(ctx, id, term, cur, pending); err != nil {
+				return err
 			}
-			a.update(func(*Status) {})
+			lastCheckpoint, pending = pending.Revision(), nil
+			continue
+		}
+		if len(changes) == 0 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-changed:
-			case <-tick.C:
 			}
 			continue
 		}

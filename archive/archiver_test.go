@@ -118,7 +118,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func newTestArchiver(t *testing.T, sink Sink, src *fsmSource) *Archiver {
 	cfg := DefaultConfig()
-	cfg.RetryMin, cfg.RetryMax, cfg.StatusInterval = time.Millisecond, 5*time.Millisecond, 10*time.Millisecond
+	cfg.RetryMin, cfg.RetryMax = time.Millisecond, 5*time.Millisecond
 	cfg.BatchMax = 7
 	a, err := NewArchiver(cfg, Deps{Sink: sink, Journal: src.j, Source: src})
 	if err != nil {
@@ -200,5 +200,41 @@ func TestArchiverStopsWhenFenced(t *testing.T) {
 	}
 	if len(sink.rows) != 0 {
 		t.Fatal("a fenced writer wrote")
+	}
+}
+
+func TestArchiverWritesPeriodicCheckpointsUnderLoad(t *testing.T) {
+	src := &fsmSource{FSM: fsm.New(), j: NewJournal(10000, 0)}
+	src.setClusterID(t, "c1")
+	sink := newMemSink()
+	cfg := DefaultConfig()
+	cfg.RetryMin, cfg.RetryMax, cfg.BatchMax, cfg.CheckpointEvery = time.Millisecond, 5*time.Millisecond, 3, 20
+	a, err := NewArchiver(cfg, Deps{Sink: sink, Journal: src.j, Source: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx, 1)
+	for i := 1; i <= 200; i++ { // a steady load: the archive never idles long
+		src.put(t, fmt.Sprintf("ns-%d", i%30))
+		if i%4 == 0 {
+			waitFor(t, "the archive to follow", func() bool { return sink.cursor().Revision >= int64(i-8) })
+		}
+	}
+	waitFor(t, "the load archived", func() bool { return sink.cursor().Revision == 200 })
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	periodic := 0
+	for _, cp := range sink.checkpoints {
+		if !cp.NewEpoch {
+			periodic++
+			if cp.Revision > 200 || cp.Namespaces == 0 {
+				t.Fatalf("checkpoint %+v", cp)
+			}
+		}
+	}
+	if periodic < 3 {
+		t.Fatalf("%d periodic checkpoints over 200 revisions every 20", periodic)
 	}
 }

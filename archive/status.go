@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,8 +26,11 @@ type Status struct {
 // Metrics are the archiver's Prometheus series. A nil *Metrics records
 // nothing.
 type Metrics struct {
-	lagRevisions prometheus.Gauge
-	lagSeconds   prometheus.Gauge
+	lagRevisions prometheus.GaugeFunc
+	lagSeconds   prometheus.GaugeFunc
+	// lag measures the lag now (bound by the node's archiver); the gauges
+	// read it at every scrape, so they move while a write waits or backs off.
+	lag          atomic.Pointer[func() (int64, float64)]
 	lastSuccess  prometheus.Gauge
 	revisions    prometheus.Counter
 	batches      *prometheus.CounterVec
@@ -36,22 +40,35 @@ type Metrics struct {
 
 // NewMetrics returns the series; Register exposes them.
 func NewMetrics() *Metrics {
-	return &Metrics{
-		lagRevisions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "prism_archive_lag_revisions",
-			Help: "Revisions committed but not yet archived, as the leader's archiver measures it (0 on followers)."}),
-		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "prism_archive_lag_seconds",
-			Help: "Age of the oldest committed change not yet archived (0 when caught up, and on followers)."}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "prism_archive_last_success_timestamp_seconds",
-			Help: "Unix time of the archiver's last successful write on this node."}),
-		revisions: prometheus.NewCounter(prometheus.CounterOpts{Name: "prism_archive_revisions_total",
-			Help: "Revisions this node has archived."}),
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "prism_archive_batches_total",
-			Help: "Archive transactions by outcome (ok, fenced, moved, error)."}, []string{"outcome"}),
-		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "prism_archive_checkpoints_total",
-			Help: "Checkpoints written, by kind: periodic, or epoch (a new epoch after history the archive needed was gone)."}, []string{"kind"}),
-		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "prism_archive_batch_seconds",
-			Help: "Latency of one archive transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	m := &Metrics{}
+	read := func(secs bool) func() float64 {
+		return func() float64 {
+			f := m.lag.Load()
+			if f == nil {
+				return 0
+			}
+			r, s := (*f)()
+			if secs {
+				return s
+			}
+			return float64(r)
+		}
 	}
+	m.lagRevisions = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "prism_archive_lag_revisions",
+		Help: "Revisions committed but not yet archived, as the leader's archiver measures it (0 on followers)."}, read(false))
+	m.lagSeconds = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "prism_archive_lag_seconds",
+		Help: "Age of the oldest committed change not yet archived (0 when caught up, and on followers)."}, read(true))
+	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "prism_archive_last_success_timestamp_seconds",
+		Help: "Unix time of the archiver's last successful write on this node."})
+	m.revisions = prometheus.NewCounter(prometheus.CounterOpts{Name: "prism_archive_revisions_total",
+		Help: "Revisions this node has archived."})
+	m.batches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "prism_archive_batches_total",
+		Help: "Archive transactions by outcome (ok, fenced, moved, error)."}, []string{"outcome"})
+	m.checkpoints = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "prism_archive_checkpoints_total",
+		Help: "Checkpoints written, by kind: periodic, or epoch (a new epoch after history the archive needed was gone)."}, []string{"kind"})
+	m.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "prism_archive_batch_seconds",
+		Help: "Latency of one archive transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
+	return m
 }
 
 // Register exposes the series on reg.
@@ -64,10 +81,10 @@ func (m *Metrics) Register(reg prometheus.Registerer) error {
 	return nil
 }
 
-func (m *Metrics) lag(revs int64, secs float64) {
+// bind makes f the gauges' source of the lag.
+func (m *Metrics) bind(f func() (int64, float64)) {
 	if m != nil {
-		m.lagRevisions.Set(float64(revs))
-		m.lagSeconds.Set(secs)
+		m.lag.Store(&f)
 	}
 }
 
