@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision test-race test-short lint generate generate-check run backends bench bench-provision bench-failover fuzz fuzz-api clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision jepsen-archive jepsen-archive-selftest test-race test-short lint generate generate-check run backends bench bench-provision bench-failover fuzz fuzz-api clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,14 @@ jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes + 2 shard agents, 60 s
 jepsen-provision: build ## Jepsen with a backends host (needs root and postgresql): 3 nodes, 45 s, provision+register, backend-partition+partition+kill+leader-kill+postgres-kill, the resources checkers
 	$(GO) run ./jepsen --nodes 3 --time 45s --backends --workload provision,register --nemesis backend-partition,partition,kill,leader-kill,postgres-kill --provision-check-interval $${PROVISION_CHECK:-2s} --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-devbroker $(BIN)/prism-devbroker
 
+jepsen-archive: build ## Jepsen with the Postgres archive (needs root and postgresql): 3 nodes, 45 s, register+set+provision, partition+kill+leader-kill+pause+postgres-kill+backend-partition, the archive checkers
+	$(GO) run ./jepsen --nodes 3 --time 45s --backends --archive --workload register,set,provision --nemesis partition,kill,leader-kill,pause,postgres-kill,backend-partition $(if $(ARCHIVE_JOURNAL),--archive-journal $(ARCHIVE_JOURNAL)) --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-devbroker $(BIN)/prism-devbroker
+
+jepsen-archive-selftest: build ## the archive checkers must catch an injected archive bug (-tags prism_archive_bug; needs root and postgresql)
+	@mkdir -p $(BIN)/archivebug
+	$(GO) build -tags prism_archive_bug -o $(BIN)/archivebug/prismd ./cmd/prismd
+	$(GO) run ./jepsen --nodes 3 --time 15s --backends --archive --workload register,set --nemesis kill,postgres-kill --seed $${SEED:-1} --prismd $(BIN)/archivebug/prismd --prism-devbroker $(BIN)/prism-devbroker --expect-violation
+
 jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_bug; needs root)
 	@mkdir -p $(BIN)/bug
 	$(GO) build -tags prism_bug -o $(BIN)/bug/prismd ./cmd/prismd
@@ -45,11 +53,11 @@ test-race: test ## alias of test: tests always run with -race
 test-short: ## fast unit tests only, no race detector
 	$(GO) test -short -count=1 ./...
 
-lint: ## gofmt, go vet and staticcheck (default build and the prism_clock/prism_bug builds)
+lint: ## gofmt, go vet and staticcheck (default build and the prism_clock/prism_bug/prism_archive_bug builds)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
-	$(STATICCHECK) -tags prism_clock,prism_bug ./...
+	$(STATICCHECK) -tags prism_clock,prism_bug,prism_archive_bug ./...
 
 generate: ## regenerate protobuf code (needs protoc from Debian's protobuf-compiler)
 	protoc -I . -I /usr/include \

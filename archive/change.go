@@ -52,7 +52,7 @@ func ChangeOf(r fsm.Result) Change {
 	case r.Shard != nil:
 		c.Kind, c.Name, c.Op, c.Shard = KindShard, r.Shard.Spec.GetId(), op, r.Shard
 	}
-	return c
+	return withInjectedBug(c) // the identity unless built with -tags prism_archive_bug
 }
 
 // Payload is the object's protobuf encoding (deterministic), with secrets

@@ -62,6 +62,9 @@ type config struct {
 	prismDevbroker  string
 	provWorkers     int
 	provCheck       time.Duration
+	archive         bool
+	archiveEvery    int64
+	archiveJournal  int
 }
 
 func parse() (*config, []string) {
@@ -90,6 +93,9 @@ func parse() (*config, []string) {
 	flag.StringVar(&c.prismDevbroker, "prism-devbroker", "./bin/prism-devbroker", "prism-devbroker binary (with --backends)")
 	flag.IntVar(&c.provWorkers, "provision-workers", 3, "workers of the provision workload")
 	flag.DurationVar(&c.provCheck, "provision-check-interval", 2*time.Second, "prismd's --provision-check-interval (drift checks of active namespaces) with --backends")
+	flag.BoolVar(&c.archive, "archive", false, "with --backends: every prismd archives to database "+backends.ArchiveDatabase+" of the backends host (--archive-url), and the archive checkers run")
+	flag.Int64Var(&c.archiveEvery, "archive-checkpoint-every", 1000, "prismd's --archive-checkpoint-every with --archive (small, so a run writes periodic checkpoints)")
+	flag.IntVar(&c.archiveJournal, "archive-journal", 0, "prismd's --archive-journal with --archive (0: prismd's default); a small one makes an archive outage open a new epoch")
 	flag.Parse()
 	c.nemeses = split(nem)
 	c.workloads = split(wl)
@@ -210,6 +216,14 @@ func controller(c *config, args []string) int {
 		fmt.Fprintln(os.Stderr, "jepsen: the provision workload needs --backends")
 		return exitError
 	}
+	if c.archive && !c.backends {
+		fmt.Fprintln(os.Stderr, "jepsen: --archive needs --backends (the archive is a database of the backends host)")
+		return exitError
+	}
+	if c.archiveEvery < 1 || c.archiveJournal < 0 {
+		fmt.Fprintln(os.Stderr, "jepsen: --archive-checkpoint-every must be at least 1 and --archive-journal at least 0")
+		return exitError
+	}
 	for _, k := range c.nemeses {
 		if contains(nemesis.NeedBackends, k) && !c.backends {
 			fmt.Fprintf(os.Stderr, "jepsen: nemesis %s needs --backends\n", k)
@@ -291,6 +305,9 @@ func controller(c *config, args []string) int {
 	if c.backends {
 		withBackends = ", backends host"
 	}
+	if c.archive {
+		withBackends += ", archive"
+	}
 	fmt.Printf("jepsen: run %s: %d nodes, %d shard agents%s, %s, nemesis %s, workload %s, seed %d\njepsen: report dir %s\n",
 		prefix, c.nodes, c.shards, withBackends, c.dur, strings.Join(c.nemeses, ","), strings.Join(c.workloads, ","), c.seed, dir)
 	if err := net.Create(); err != nil {
@@ -327,6 +344,9 @@ func controller(c *config, args []string) int {
 	backstop := c.dur + 4*time.Minute
 	if c.backends {
 		backstop += 2 * time.Minute // the backends' start and the resources checker's wait
+	}
+	if c.archive {
+		backstop += 2 * time.Minute // the archive's catch-up wait and its reads
 	}
 	hard := time.NewTimer(backstop)
 	defer hard.Stop()

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,14 @@ func runner(c *config) int {
 		cl.BackendArgs = []string{"--postgres-url", backends.PostgresURL(), "--kafka-brokers", backends.KafkaBrokers(),
 			"--provision-check-interval", c.provCheck.String(), "--tombstone-retention", provTombstones.String(),
 			"--pprof"} // goroutine dumps when a provision check fails
+	}
+	if c.archive {
+		// Independent of provisioning, which --backends turns on either way.
+		cl.ExtraArgs = append(cl.ExtraArgs, "--archive-url", backends.ArchiveURL(),
+			"--archive-checkpoint-every", strconv.FormatInt(c.archiveEvery, 10))
+		if c.archiveJournal > 0 {
+			cl.ExtraArgs = append(cl.ExtraArgs, "--archive-journal", strconv.Itoa(c.archiveJournal))
+		}
 	}
 	rec := history.NewRecorder()
 	env := &workload.Env{Endpoints: cl.Endpoints(), Rec: rec, OpTimeout: 2 * time.Second}
@@ -256,6 +265,10 @@ func runner(c *config) int {
 	if c.has("provision") && healthErr == nil {
 		provResults = checkProvision(ctx, c, env, rec.Ops(), logf)
 	}
+	var archiveResults []checker.Result
+	if c.archive && healthErr == nil {
+		archiveResults = checkArchive(ctx, c, env, rec.Ops(), logf)
+	}
 	var backendProblems []string
 	if bh != nil {
 		backendProblems = bh.Problems()
@@ -284,6 +297,7 @@ func runner(c *config) int {
 	}
 	results = append(results, shardResults...)
 	results = append(results, provResults...)
+	results = append(results, archiveResults...)
 	results = append(results, noCrash(cl, hf.Faults, backendProblems))
 	if c.has("register") {
 		results = append(results,

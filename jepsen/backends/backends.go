@@ -35,7 +35,11 @@ const (
 	PostgresPort = 5432
 	BrokerPort   = 9092
 	Database     = "prism"
-	pgUser       = "postgres"
+	// ArchiveDatabase holds prismd's archive (--archive): a database of
+	// its own, so the resources inventory of Database never sees the
+	// archive's tables.
+	ArchiveDatabase = "prism_archive_db"
+	pgUser          = "postgres"
 )
 
 // Host is the backends host.
@@ -63,6 +67,12 @@ func New(net *netns.Net, reportDir, devBroker string, logf func(string, ...any))
 // PostgresURL is the URL prismd and the checker use (no password: trust).
 func PostgresURL() string {
 	return fmt.Sprintf("postgres://%s@%s:%d/%s", pgUser, netns.BackendsIP, PostgresPort, Database)
+}
+
+// ArchiveURL is the archive database's URL (prismd --archive-url and the
+// archive checker; no password: trust).
+func ArchiveURL() string {
+	return fmt.Sprintf("postgres://%s@%s:%d/%s", pgUser, netns.BackendsIP, PostgresPort, ArchiveDatabase)
 }
 
 // KafkaBrokers is the broker's bootstrap address.
@@ -222,14 +232,23 @@ func (h *Host) PostgresUp() bool {
 	return h.pgUp
 }
 
+// createDatabase creates Database and ArchiveDatabase (the archive's
+// stays empty unless prismd runs with --archive-url).
 func (h *Host) createDatabase(ctx context.Context) error {
 	u := fmt.Sprintf("postgres://%s@%s:%d/postgres", pgUser, netns.BackendsIP, PostgresPort)
 	var last error
+	made := map[string]bool{}
 	for try := 0; try < 50 && ctx.Err() == nil; try++ {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		conn, err := pgx.Connect(cctx, u)
 		if err == nil {
-			_, err = conn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{Database}.Sanitize())
+			for _, db := range []string{Database, ArchiveDatabase} {
+				if err == nil && !made[db] {
+					if _, err = conn.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err == nil {
+						made[db] = true
+					}
+				}
+			}
 			conn.Close(cctx)
 		}
 		cancel()
@@ -239,7 +258,7 @@ func (h *Host) createDatabase(ctx context.Context) error {
 		last = err
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("create database %s: %v", Database, last)
+	return fmt.Errorf("create databases %s and %s: %v", Database, ArchiveDatabase, last)
 }
 
 // StartBroker starts prism-devbroker in the backends namespace.
