@@ -115,7 +115,7 @@ func ToView(ns *fsmpb.Namespace) View {
 		Access:        AccessView{Owners: []OwnerView{}, Consumers: []ConsumerView{}},
 		Policies:      PoliciesView{OnDelete: "delete"},
 		Resources:     []ResourceView{},
-		BackendConfig: RedactConfig(configMap(s.GetBackendConfigJson())),
+		BackendConfig: redactedConfig(s.GetBackendConfigJson()),
 		StatusReason:  ns.GetStatusReason(),
 		CreatedAt:     timestamp(ns.GetCreatedUnixNano()),
 		UpdatedAt:     timestamp(ns.GetUpdatedUnixNano()),
@@ -218,6 +218,16 @@ func StatusNames() []string {
 
 // configMap decodes stored backend_config; stored bytes were validated, so
 // a decoding error can only mean corruption, shown as an empty mapping.
+// redactedConfig is the config of raw JSON b with secrets redacted; the
+// redaction (regexps) is skipped when b cannot hold a secret.
+func redactedConfig(b []byte) map[string]any {
+	m := configMap(b)
+	if m != nil && !MayHoldSecrets(b) {
+		return m
+	}
+	return RedactConfig(m)
+}
+
 func configMap(b []byte) map[string]any {
 	m, err := fsm.ConfigMap(b)
 	if err != nil {
