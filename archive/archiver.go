@@ -168,6 +168,7 @@ func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
 	a.succeeded(cur, 0)
 	lastCheckpoint := cur.Revision
 	var pending *fsm.Snapshot // a periodic checkpoint waiting for the cursor to reach it
+	var lastWrite time.Time
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -178,6 +179,11 @@ func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
 			}
 			lastCheckpoint, pending = cur.Revision, nil
 			continue
+		}
+		if wait := a.cfg.BatchWait - a.deps.Now().Sub(lastWrite); wait > 0 {
+			if base, head := a.deps.Journal.Bounds(); head-max(base, cur.Revision) < int64(a.cfg.BatchMax) && !a.pause(ctx, wait) {
+				return ctx.Err()
+			}
 		}
 		changed := a.deps.Journal.Changed()
 		changes, err := a.deps.Journal.Since(cur.Revision, a.cfg.BatchMax)
@@ -207,6 +213,7 @@ func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
 			continue
 		}
 		start := a.deps.Now()
+		lastWrite = start
 		next, err := a.withTimeout(ctx, func(ctx context.Context) (Cursor, error) {
 			return a.deps.Sink.Append(ctx, id, term, cur.Epoch, changes)
 		})
@@ -252,15 +259,17 @@ func (a *Archiver) succeeded(cur Cursor, checkpoints int64) {
 // cluster), else of the current state.
 func (a *Archiver) openEpoch(ctx context.Context, id string, term uint64, cur Cursor, ce *CompactedError) (Cursor, error) {
 	var rc *fsm.Records
-	reason := "the archive starts here"
-	if ce != nil {
-		reason = fmt.Sprintf("revisions %d..%d are not in this node's journal (%s)", cur.Revision+1, ce.Base, ce.Reason)
-	}
+	var reason string
 	if base, _ := a.deps.Journal.Bounds(); cur.Epoch == 0 && base == 0 {
 		rc = &fsm.Records{ClusterID: id}
 		reason = "the archive starts at the cluster's first revision"
 	} else {
 		rc = a.deps.Source.Snapshot().Records()
+		reason = fmt.Sprintf("the archive starts here, from a checkpoint at revision %d", rc.Revision)
+		if ce != nil {
+			reason = fmt.Sprintf("revisions %d..%d are not archived one by one (%s); the epoch starts from a checkpoint at %d",
+				cur.Revision+1, rc.Revision, ce.Reason, rc.Revision)
+		}
 	}
 	if rc.Revision < cur.Revision {
 		return cur, fmt.Errorf("archive: this node's state (revision %d) is behind the archive (revision %d)", rc.Revision, cur.Revision)

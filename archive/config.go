@@ -13,6 +13,11 @@ type Config struct {
 	// batches form on their own: what committed while a transaction was
 	// in flight goes in the next.
 	BatchMax int
+	// BatchWait is the least time between two transactions while fewer
+	// than BatchMax changes wait: under a steady load, fewer, larger
+	// transactions (fewer commits for Postgres to flush) for at most this
+	// much more lag. 0: write as soon as anything is there.
+	BatchWait time.Duration
 	// CheckpointEvery: write a full checkpoint of the state after this
 	// many revisions since the last one, so a rebuild replays at most
 	// about this many changes.
@@ -23,11 +28,12 @@ type Config struct {
 	WriteTimeout time.Duration
 }
 
-// DefaultConfig: batches of up to 2,000 changes, a checkpoint every
+// DefaultConfig: batches of up to 2,000 changes at most every 100 ms (sooner
+// when 2,000 wait), a checkpoint every
 // 100,000 revisions, retries from 200 ms to 2 s (a Postgres back from an
 // outage is written to within 2 s), 30 s per transaction.
 func DefaultConfig() Config {
-	return Config{BatchMax: 2000, CheckpointEvery: 100_000, RetryMin: 200 * time.Millisecond, RetryMax: 2 * time.Second,
+	return Config{BatchMax: 2000, BatchWait: 100 * time.Millisecond, CheckpointEvery: 100_000, RetryMin: 200 * time.Millisecond, RetryMax: 2 * time.Second,
 		WriteTimeout: 30 * time.Second}
 }
 
@@ -42,6 +48,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("retry bounds must satisfy 0 < min <= max, got %v..%v", c.RetryMin, c.RetryMax))
+	}
+	if c.BatchWait < 0 {
+		errs = append(errs, fmt.Errorf("batch_wait must not be negative, got %v", c.BatchWait))
 	}
 	if c.WriteTimeout <= 0 {
 		errs = append(errs, errors.New("write_timeout must be positive"))
