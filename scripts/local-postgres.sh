@@ -8,6 +8,7 @@
 #
 #   scripts/local-postgres.sh start    init the cluster if needed, start it, create the database (idempotent)
 #   scripts/local-postgres.sh stop     stop it if it runs (idempotent)
+#   scripts/local-postgres.sh crash    stop it as a crash would (pg_ctl -m immediate: WAL replay at the next start)
 #   scripts/local-postgres.sh status   exit 0 if it runs
 #   scripts/local-postgres.sh url      print the URL for prismd --postgres-url
 #   scripts/local-postgres.sh psql ... run psql against the database
@@ -118,12 +119,20 @@ stop() {
   fi
 }
 
+crash() {
+  if running; then
+    as_owner "$(find_bin)/pg_ctl" -D "$CLUSTER" -m immediate -w -t 60 stop >/dev/null
+    say "crashed (immediate shutdown)"
+  fi
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  crash) crash ;;
   status) running ;;
   url) echo "$URL" ;;
   psql) shift; exec "$(psql_cmd)" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" "$PG_DB" "$@" ;;
   destroy) stop; rm -rf "$PG_DIR" ;;
-  *) echo "usage: $0 start|stop|status|url|psql [ARGS]|destroy   (env: DATA, PG_DIR, PG_PORT, PG_DB)" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|crash|status|url|psql [ARGS]|destroy   (env: DATA, PG_DIR, PG_PORT, PG_DB)" >&2; exit 2 ;;
 esac
