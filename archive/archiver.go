@@ -218,11 +218,12 @@ func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
 			return a.deps.Sink.Append(ctx, id, term, cur.Epoch, changes)
 		})
 		if err != nil {
-			a.deps.Metrics.batch(outcome(err), 0, 0, start)
+			a.deps.Metrics.batch(outcome(err), 0, 0, start, 0)
 			return err
 		}
 		cur = next
-		a.deps.Metrics.batch("ok", len(changes), a.deps.Now().Sub(start), a.deps.Now())
+		now := a.deps.Now()
+		a.deps.Metrics.batch("ok", len(changes), now.Sub(start), now, changes[0].UnixNano)
 		a.succeeded(cur, 0)
 		if pending == nil && cur.Revision-lastCheckpoint >= a.cfg.CheckpointEvery {
 			pending = a.deps.Source.Snapshot()

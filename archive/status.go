@@ -36,6 +36,7 @@ type Metrics struct {
 	batches      *prometheus.CounterVec
 	checkpoints  *prometheus.CounterVec
 	batchSeconds prometheus.Histogram
+	delay        prometheus.Histogram
 }
 
 // NewMetrics returns the series; Register exposes them.
@@ -68,12 +69,15 @@ func NewMetrics() *Metrics {
 		Help: "Checkpoints written, by kind: periodic, or epoch (a new epoch after history the archive needed was gone)."}, []string{"kind"})
 	m.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "prism_archive_batch_seconds",
 		Help: "Latency of one archive transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
+	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "prism_archive_delay_seconds",
+		Help: "For each archive transaction, how long after its oldest change was committed it was archived: the lag as the changes saw it.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 1.5, 22)})
 	return m
 }
 
 // Register exposes the series on reg.
 func (m *Metrics) Register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.lagRevisions, m.lagSeconds, m.lastSuccess, m.revisions, m.batches, m.checkpoints, m.batchSeconds} {
+	for _, c := range []prometheus.Collector{m.lagRevisions, m.lagSeconds, m.lastSuccess, m.revisions, m.batches, m.checkpoints, m.batchSeconds, m.delay} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -88,7 +92,9 @@ func (m *Metrics) bind(f func() (int64, float64)) {
 	}
 }
 
-func (m *Metrics) batch(outcome string, n int, d time.Duration, at time.Time) {
+// batch records one transaction; oldest is the commit time of its first
+// change (UnixNano, 0: unknown).
+func (m *Metrics) batch(outcome string, n int, d time.Duration, at time.Time, oldest int64) {
 	if m == nil {
 		return
 	}
@@ -97,6 +103,9 @@ func (m *Metrics) batch(outcome string, n int, d time.Duration, at time.Time) {
 		m.revisions.Add(float64(n))
 		m.batchSeconds.Observe(d.Seconds())
 		m.lastSuccess.Set(float64(at.UnixNano()) / 1e9)
+		if oldest > 0 {
+			m.delay.Observe(max(at.Sub(time.Unix(0, oldest)).Seconds(), 0))
+		}
 	}
 }
 

@@ -3,9 +3,10 @@
 # and a throwaway Postgres (port 18532). Prints one JSON line each:
 #   1. `bench put --clients 16 --value-size 512` on a cluster without the
 #      archive, then on one with --archive-url, ROUNDS (default 2) times
-#      alternating (fresh data dirs each time), and the archive lag sampled
-#      every 100 ms during each archived run (the leader's
-#      prism_archive_lag_seconds: p50, p99, max);
+#      alternating (fresh data dirs each time), and the archive lag during
+#      each archived run (p50 and p99 of prism_archive_delay_seconds: per
+#      transaction, how long after its oldest change committed it landed;
+#      bucket upper bounds);
 #   2. an outage: under the same load, Postgres crashes (pg_ctl -m
 #      immediate) for OUTAGE (default 60s) and comes back; the time until the
 #      lag is under 1 s again, and how (the epochs the archive opened);
@@ -51,15 +52,35 @@ lag() {
   done | awk -v k="prism_archive_lag_$1" '$1==k && $2+0 > m {m = $2+0} END {print m+0}'
 }
 
-# sample FILE: the lag in seconds every 100 ms into FILE, until killed.
-sample() { while true; do lag seconds >>"$1"; sleep 0.1; done; }
+# scrape FILE: every node's archive delay histogram into FILE (two scrapes
+# per run, so measuring costs the cluster nothing).
+scrape() {
+  for i in 0 1 2; do
+    curl -fsS --max-time 2 "http://127.0.0.1:$((BASE_PORT + 300 + i))/metrics" 2>/dev/null | grep '^prism_archive_delay_seconds_bucket' || true
+  done >"$1"
+}
 
-percentiles() {
-  python3 - "$1" <<'PY'
-import json, sys
-xs = sorted(float(l) for l in open(sys.argv[1]) if l.strip())
-p = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] if xs else 0
-print(json.dumps({"lag_samples": len(xs), "lag_p50_s": round(p(0.5), 3), "lag_p99_s": round(p(0.99), 3), "lag_max_s": round(xs[-1] if xs else 0, 3)}))
+# delays BEFORE AFTER: p50/p99 of the archive delay (commit → archived, per
+# transaction's oldest change) between two scrapes, from the histogram.
+delays() {
+  python3 - "$1" "$2" <<'PY'
+import json, re, sys
+def read(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'prism_archive_delay_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+    return out
+a, b = read(sys.argv[1]), read(sys.argv[2])
+les = sorted((float(k) if k != "+Inf" else float("inf"), b[k] - a.get(k, 0)) for k in b)
+n = les[-1][1] if les else 0
+def q(p):
+    for le, c in les:
+        if c >= p * n:
+            return le
+    return None
+print(json.dumps({"archive_transactions": int(n), "delay_p50_s_at_most": q(0.5), "delay_p99_s_at_most": q(0.99)}))
 PY
 }
 
@@ -67,15 +88,11 @@ for r in $(seq "$ROUNDS"); do
   for a in 0 1; do
     fresh $a
     ctl bench put --clients 16 --duration 3s -o json >/dev/null # create the put names, warm up
-    if [ $a = 1 ]; then
-      : >"$DIR/lag.txt"
-      sample "$DIR/lag.txt" &
-      sampler=$!
-    fi
+    [ $a = 1 ] && scrape "$DIR/before.txt"
     out=$(ctl bench put --clients 16 --duration "$D" --value-size 512 -o json)
     if [ $a = 1 ]; then
-      kill "$sampler"; wait "$sampler" 2>/dev/null || true
-      echo "{\"round\": $r, \"archive\": true, \"put\": $out, \"lag\": $(percentiles "$DIR/lag.txt")}"
+      scrape "$DIR/after.txt"
+      echo "{\"round\": $r, \"archive\": true, \"put\": $out, \"lag\": $(delays "$DIR/before.txt" "$DIR/after.txt")}"
     else
       echo "{\"round\": $r, \"archive\": false, \"put\": $out}"
     fi
