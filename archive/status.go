@@ -70,7 +70,7 @@ func NewMetrics() *Metrics {
 	m.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "prism_archive_batch_seconds",
 		Help: "Latency of one archive transaction.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "prism_archive_delay_seconds",
-		Help: "For each archive transaction, how long after its oldest change was committed it was archived: the lag as the changes saw it.",
+		Help:    "For each archive transaction, how long after its oldest change was committed it was archived: the lag as the changes saw it.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 1.5, 22)})
 	return m
 }
