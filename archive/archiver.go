@@ -93,14 +93,19 @@ func (a *Archiver) lag(st Status) (int64, float64) {
 	if revs == 0 {
 		return 0, 0
 	}
-	since := st.LastSuccess
-	if at, ok := a.deps.Journal.CommittedAt(st.ArchivedRevision + 1); ok {
-		since = time.Unix(0, at)
+	// The age of the oldest change not archived; when the journal no
+	// longer holds it, the age of the oldest it holds is a lower bound
+	// (never the time of the last success: a claim that succeeds after an
+	// outage archives nothing yet).
+	base, _ := a.deps.Journal.Bounds()
+	at, ok := a.deps.Journal.CommittedAt(max(st.ArchivedRevision, base) + 1)
+	if !ok {
+		if st.LastSuccess.IsZero() {
+			return revs, 0
+		}
+		at = st.LastSuccess.UnixNano()
 	}
-	if since.IsZero() {
-		return revs, 0
-	}
-	return revs, max(a.deps.Now().Sub(since).Seconds(), 0)
+	return revs, max(a.deps.Now().Sub(time.Unix(0, at)).Seconds(), 0)
 }
 
 func (a *Archiver) update(f func(*Status)) {
