@@ -83,7 +83,7 @@ type historyView struct {
 }
 
 func historyCmd(g *globals) *cobra.Command {
-	var kind string
+	var kind, clusterID string
 	var limit int
 	c := &cobra.Command{
 		Use:   "history NAME",
@@ -97,7 +97,7 @@ func historyCmd(g *globals) *cobra.Command {
 				return usageErr("--limit %d: want 1..10000", limit)
 			}
 			return g.withClient(func(ctx context.Context, cl *client.Client) error {
-				h, err := cl.History(ctx, &rpcpb.HistoryRequest{Name: args[0], Kind: kind, Limit: int32(limit)})
+				h, err := cl.History(ctx, &rpcpb.HistoryRequest{Name: args[0], Kind: kind, Limit: int32(limit), ClusterId: clusterID})
 				if err != nil {
 					return err
 				}
@@ -132,5 +132,6 @@ func historyCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&kind, "kind", "namespace", "namespace or shard")
 	c.Flags().IntVar(&limit, "limit", 100, "most changes to list (newest first), 1..10000")
+	c.Flags().StringVar(&clusterID, "cluster-id", "", "read another cluster's archive in the same database (default: this cluster's)")
 	return c
 }
