@@ -99,7 +99,8 @@ done
 KAFKA_BROKERS=$(cat "$ready")
 
 # The flags that point prismd at these backends.
-PRISMD_BACKEND_FLAGS=${PRISMD_BACKEND_FLAGS-"--postgres-url $PG_URL --kafka-brokers $KAFKA_BROKERS"}
+# The same Postgres keeps the archive (schema prism_archive).
+PRISMD_BACKEND_FLAGS=${PRISMD_BACKEND_FLAGS-"--postgres-url $PG_URL --kafka-brokers $KAFKA_BROKERS --archive-url $PG_URL"}
 
 backends_msg() {
   cat <<MSG
@@ -107,6 +108,7 @@ Backends:
   Postgres  $PG_URL   (log in $DATA/postgres/server.log)
             psql -h 127.0.0.1 -p $PG_PORT -U postgres $PG_DB -c '\\dt'
   Kafka     $KAFKA_BROKERS   (prism-devbroker, for make run and tests only; log in $DATA/devbroker.log)
+  Archive   $PG_URL, schema prism_archive   (prismctl archive status, prismctl history NAME)
   prismd flags for them: $PRISMD_BACKEND_FLAGS
 MSG
 }
