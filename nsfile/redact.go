@@ -1,7 +1,6 @@
 package nsfile
 
 import (
-	"bytes"
 	"net/url"
 	"regexp"
 	"strings"
@@ -97,13 +96,44 @@ func isRedactedPlaceholder(s string) bool {
 
 // MayHoldSecrets is a quick check of a config's raw JSON: false means
 // RedactConfig would change nothing in it (no key or value names a secret
-// word, a password or a URL), so callers can skip decoding it.
+// word, a password or a URL), so callers can skip decoding it. One pass,
+// no allocation: it runs for every archived change.
 func MayHoldSecrets(raw []byte) bool {
-	low := bytes.ToLower(raw)
-	for _, w := range secretWords {
-		if bytes.Contains(low, []byte(w)) {
-			return true
+	for i, c := range raw {
+		for _, w := range quickWords[c] {
+			if hasPrefixFold(raw[i:], w) {
+				return true
+			}
 		}
 	}
-	return bytes.Contains(low, []byte("pwd")) || bytes.Contains(raw, []byte("://"))
+	return false
+}
+
+// quickWords are secretWords, plus what the connection-string rules look
+// for ("pwd=", "://"), by their first byte in either case.
+var quickWords = func() (t [256][]string) {
+	for _, w := range append(append([]string(nil), secretWords...), "pwd", "://") {
+		t[w[0]] = append(t[w[0]], w)
+		if up := w[0] - ('a' - 'A'); 'a' <= w[0] && w[0] <= 'z' {
+			t[up] = append(t[up], w)
+		}
+	}
+	return t
+}()
+
+// hasPrefixFold: b starts with the lower-case ASCII word w, ignoring case.
+func hasPrefixFold(b []byte, w string) bool {
+	if len(b) < len(w) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		c := b[j]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != w[j] {
+			return false
+		}
+	}
+	return true
 }
