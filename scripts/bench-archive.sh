@@ -2,7 +2,7 @@
 # Archive benchmark (issue 11): throwaway 3-node clusters (ports 18400..)
 # and a throwaway Postgres (port 18532). Prints one JSON line each:
 #   1. `bench put --clients 16 --value-size 512` on a cluster without the
-#      archive, then on one with --archive-url, ROUNDS (default 2) times
+#      archive, then on one with --archive-url, ROUNDS (default 5) times
 #      alternating (fresh data dirs each time), and the archive lag during
 #      each archived run (p50 and p99 of prism_archive_delay_seconds: per
 #      transaction, how long after its oldest change committed it landed;
@@ -12,19 +12,20 @@
 #      lag is under 1 s again, and how (the epochs the archive opened);
 #   3. a rebuild: KEYS (default 100000) namespaces loaded and archived, then
 #      the time of `prismctl snapshot from-archive`.
-# DURATION (default 20s) is the length of each put run.
+# DURATION (default 15s) is the length of each put run. The last line of
+# part 1 is the summary: medians, and their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE_PORT=18400
 DIR=$(mktemp -d /tmp/prism-bench-archive.XXXX)
 chmod 755 "$DIR" # the postgres user runs the server under it
-D=${DURATION:-20s}
-ROUNDS=${ROUNDS:-2}
+D=${DURATION:-15s}
+ROUNDS=${ROUNDS:-5}
 OUTAGE=${OUTAGE:-60}
 KEYS=${KEYS:-100000}
 export DATA=$DIR PG_DIR=$DIR/postgres PG_PORT=18532 PG_DB=prism
 ./scripts/local-postgres.sh start >/dev/null 2>&1
-ARCHIVE_URL=$(./scripts/local-postgres.sh url)
+ARCHIVE_URL=$(./scripts/local-postgres.sh url)${ARCHIVE_URL_PARAMS:+?$ARCHIVE_URL_PARAMS}
 source scripts/lib.sh
 cleanup() { stop_all; ./scripts/local-postgres.sh stop >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
@@ -92,12 +93,25 @@ for r in $(seq "$ROUNDS"); do
     out=$(ctl bench put --clients 16 --duration "$D" --value-size 512 -o json)
     if [ $a = 1 ]; then
       scrape "$DIR/after.txt"
-      echo "{\"round\": $r, \"archive\": true, \"put\": $out, \"lag\": $(delays "$DIR/before.txt" "$DIR/after.txt")}"
+      echo "{\"round\": $r, \"archive\": true, \"put\": $out, \"lag\": $(delays "$DIR/before.txt" "$DIR/after.txt")}" | tee -a "$DIR/rounds.json"
     else
-      echo "{\"round\": $r, \"archive\": false, \"put\": $out}"
+      echo "{\"round\": $r, \"archive\": false, \"put\": $out}" | tee -a "$DIR/rounds.json"
     fi
   done
 done
+# The summary: medians over the rounds (this machine is shared and noisy:
+# single runs vary by more than the archive costs), and the ratio.
+python3 - "$DIR/rounds.json" <<'PY'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+off = [r["put"]["ops_per_sec"] for r in rs if not r["archive"]]
+on = [r["put"]["ops_per_sec"] for r in rs if r["archive"]]
+ratios = [b / a for a, b in zip(off, on)]
+print(json.dumps({"put_median_without": round(statistics.median(off)), "put_median_with": round(statistics.median(on)),
+                  "ratio_of_medians": round(statistics.median(on) / statistics.median(off), 3),
+                  "ratio_per_round": [round(x, 3) for x in ratios],
+                  "lag_p99_s_at_most_worst": max(r["lag"]["delay_p99_s_at_most"] or 0 for r in rs if r["archive"])}))
+PY
 
 # The outage, under the same load.
 fresh 1
