@@ -153,6 +153,39 @@ func (a *Archiver) Run(ctx context.Context, term uint64) {
 	}
 }
 
+// Trail runs on a node while it does not lead: every interval it reads
+// the archive's cursor and trims the journal to it, so a follower holds
+// only what the archive still lacks (all of it, should it lead next).
+func (a *Archiver) Trail(ctx context.Context, r CursorReader, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		running := a.st.Running
+		a.mu.Unlock()
+		id := a.deps.Source.ClusterID()
+		if running || id == "" {
+			continue // the leader's archiver trims as it writes
+		}
+		rctx, cancel := context.WithTimeout(ctx, every)
+		cur, err := r.Cursor(rctx, id)
+		cancel()
+		if err == nil {
+			a.deps.Journal.Trim(cur.Revision)
+		}
+	}
+}
+
+// CursorReader reads where an archive stands (Store, Lazy).
+type CursorReader interface {
+	Cursor(ctx context.Context, clusterID string) (Cursor, error)
+}
+
 func (a *Archiver) pause(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -227,6 +260,7 @@ func (a *Archiver) stream(ctx context.Context, id string, term uint64) error {
 			return err
 		}
 		cur = next
+		a.deps.Journal.Trim(cur.Revision)
 		now := a.deps.Now()
 		a.deps.Metrics.batch("ok", len(changes), now.Sub(start), now, changes[0].UnixNano)
 		a.succeeded(cur, 0)
@@ -291,6 +325,7 @@ func (a *Archiver) openEpoch(ctx context.Context, id string, term uint64, cur Cu
 	if err != nil {
 		return cur, err
 	}
+	a.deps.Journal.Trim(next.Revision)
 	a.log.Info("archive epoch opened with a checkpoint", "epoch", next.Epoch, "revision", cp.Revision, "reason", reason)
 	a.deps.Metrics.checkpoint("epoch")
 	a.succeeded(next, 1)

@@ -26,15 +26,19 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// WriteTimeout bounds one transaction.
 	WriteTimeout time.Duration
+	// TrailInterval: how often a node that does not lead reads the
+	// archive's cursor to trim its journal (Archiver.Trail).
+	TrailInterval time.Duration
 }
 
 // DefaultConfig: batches of up to 2,000 changes at most every 100 ms (sooner
 // when 2,000 wait), a checkpoint every
 // 100,000 revisions, retries from 200 ms to 2 s (a Postgres back from an
-// outage is written to within 2 s), 30 s per transaction.
+// outage is written to within 2 s), 30 s per transaction; followers trim
+// their journals to the archive's cursor every 2 s.
 func DefaultConfig() Config {
 	return Config{BatchMax: 2000, BatchWait: 100 * time.Millisecond, CheckpointEvery: 100_000, RetryMin: 200 * time.Millisecond, RetryMax: 2 * time.Second,
-		WriteTimeout: 30 * time.Second}
+		WriteTimeout: 30 * time.Second, TrailInterval: 2 * time.Second}
 }
 
 // Validate reports every invalid field.
@@ -52,8 +56,8 @@ func (c Config) Validate() error {
 	if c.BatchWait < 0 {
 		errs = append(errs, fmt.Errorf("batch_wait must not be negative, got %v", c.BatchWait))
 	}
-	if c.WriteTimeout <= 0 {
-		errs = append(errs, errors.New("write_timeout must be positive"))
+	if c.WriteTimeout <= 0 || c.TrailInterval <= 0 {
+		errs = append(errs, errors.New("write_timeout and trail_interval must be positive"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))

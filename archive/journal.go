@@ -85,6 +85,23 @@ func (j *Journal) signalLocked() {
 	j.wake = make(chan struct{})
 }
 
+// Trim drops the changes at or before rev: the archive holds them. So a
+// journal holds what the archive still needs, not the newest max changes,
+// and its memory follows the archive's lag (about nothing while it keeps
+// up). A rev past the head empties it; what follows is still recorded.
+func (j *Journal) Trim(rev int64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	n := min(rev-j.base, int64(len(j.changes)))
+	if n <= 0 {
+		return
+	}
+	clear(j.changes[:n]) // release the records
+	j.changes = j.changes[n:]
+	j.base += n
+	j.reason = "archived already"
+}
+
 // Changed is closed at the next Record or Reset.
 func (j *Journal) Changed() <-chan struct{} {
 	j.mu.Lock()

@@ -109,3 +109,29 @@ func TestRedactKeepsNamespacesWithoutSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestJournalTrimKeepsWhatIsNotArchived(t *testing.T) {
+	j := NewJournal(100, 0)
+	for r := int64(1); r <= 10; r++ {
+		j.Record(nsResult(r, "a"))
+	}
+	j.Trim(4)
+	if base, head := j.Bounds(); base != 4 || head != 10 {
+		t.Fatalf("bounds after Trim(4): %d..%d", base, head)
+	}
+	if got, err := j.Since(4, 100); err != nil || len(got) != 6 || got[0].Revision != 5 {
+		t.Fatalf("Since(4): %v %+v", err, got)
+	}
+	if _, err := j.Since(3, 100); !errors.Is(err, ErrJournalCompacted) {
+		t.Fatalf("Since(3) after trimming to 4: %v", err)
+	}
+	j.Trim(2)  // behind the base: nothing
+	j.Trim(50) // past the head (a follower behind the archive): empty, recording goes on
+	if base, head := j.Bounds(); base != 10 || head != 10 {
+		t.Fatalf("bounds after Trim(50): %d..%d", base, head)
+	}
+	j.Record(nsResult(11, "b"))
+	if got, _ := j.Since(10, 10); len(got) != 1 || got[0].Revision != 11 {
+		t.Fatalf("after trimming past the head: %+v", got)
+	}
+}

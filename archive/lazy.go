@@ -21,6 +21,7 @@ type Lazy struct {
 // Backend is an archive a node writes to and reads from.
 type Backend interface {
 	Sink
+	CursorReader
 	History(ctx context.Context, clusterID, kind, name string, limit int) ([]HistoryEntry, error)
 }
 
@@ -94,6 +95,15 @@ func (l *Lazy) WriteCheckpoint(ctx context.Context, clusterID string, term uint6
 		return Cursor{}, err
 	}
 	return s.WriteCheckpoint(ctx, clusterID, term, epoch, cp)
+}
+
+// Cursor is Store.Cursor.
+func (l *Lazy) Cursor(ctx context.Context, clusterID string) (Cursor, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return Cursor{}, err
+	}
+	return s.Cursor(ctx, clusterID)
 }
 
 // History is Store.History.

@@ -31,6 +31,22 @@ func (n *Node) newArchiver() error {
 	return nil
 }
 
+// trailArchive trims the journal to the archive's cursor while this node
+// does not lead (the leader's archiver trims as it writes).
+func (n *Node) trailArchive() {
+	defer n.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-n.shutdownCh:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	n.archiver.Trail(ctx, n.deps.Archive, n.cfg.Archive.TrailInterval)
+}
+
 // restoreReason says why the journal lost what came before a restore.
 func restoreReason(replaced bool) string {
 	if replaced {

@@ -136,6 +136,10 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	go n.watchLeadership()
 	go n.bootstrapLoop()
 	go n.joinLoop()
+	if n.archiver != nil {
+		n.wg.Add(1)
+		go n.trailArchive()
+	}
 	return n, nil
 }
 
