@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prism/controlplane/archive"
@@ -439,5 +442,26 @@ func sameNamespaces(t *testing.T, want, got []*fsmpb.Namespace) {
 		if !proto.Equal(want[i], got[i]) {
 			t.Fatalf("namespace %s differs:\nbefore %v\nafter  %v", want[i].Spec.Name, want[i], got[i])
 		}
+	}
+}
+
+// TestNodesWithoutAnArchiveSaySo: history and archive status on a cluster
+// without --archive-url fail with FailedPrecondition, saying no archive is
+// configured, instead of answering empty.
+func TestNodesWithoutAnArchiveSaySo(t *testing.T) {
+	c := testcluster.Start(t, 1)
+	cl := c.Client()
+	defer cl.Close()
+	ctx := testcluster.Ctx(t, 10*time.Second)
+	_, herr := cl.History(ctx, &rpcpb.HistoryRequest{Name: "user-profiles"})
+	_, serr := cl.ArchiveStatus(ctx)
+	for what, err := range map[string]error{"history": herr, "archive status": serr} {
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "no archive configured") {
+			t.Errorf("%s without an archive: %v", what, err)
+		}
+	}
+	if _, err := cl.History(ctx, &rpcpb.HistoryRequest{Name: "", Kind: "table", Limit: -1}); status.Code(err) != codes.InvalidArgument ||
+		!strings.Contains(err.Error(), "name") || !strings.Contains(err.Error(), "kind") || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("a bad history request: %v", err)
 	}
 }
