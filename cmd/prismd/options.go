@@ -69,6 +69,7 @@ type options struct {
 	archiveURL             string
 	archiveJournal         int
 	archiveCheckpointEvery int64
+	archiveBatchWait       time.Duration
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -115,6 +116,7 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&o.archiveURL, "archive-url", "", "Postgres to archive every committed change to, postgres://user@host:port/db without a password (pgx reads PGPASSFILE / PGPASSWORD); give every node the same")
 	fs.IntVar(&o.archiveJournal, "archive-journal", archive.DefaultJournalChanges, "changes each node keeps in memory for the archiver; an archive trailing by more resumes from a checkpoint (a new epoch)")
 	fs.Int64Var(&o.archiveCheckpointEvery, "archive-checkpoint-every", archive.DefaultConfig().CheckpointEvery, "write a full checkpoint of the state to the archive after this many revisions")
+	fs.DurationVar(&o.archiveBatchWait, "archive-batch-wait", archive.DefaultConfig().BatchWait, "least time between two archive transactions while fewer than 2,000 changes wait (fewer, larger commits for more lag)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -232,6 +234,7 @@ func (o *options) serverConfig() (server.Config, error) {
 	c.Lifecycle.CheckInterval = o.provisionEach
 	c.ArchiveJournal = o.archiveJournal
 	c.Archive.CheckpointEvery = o.archiveCheckpointEvery
+	c.Archive.BatchWait = o.archiveBatchWait
 	if o.dev {
 		c.Voters, c.MinQuorum = 1, 1
 	}
