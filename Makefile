@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision jepsen-archive jepsen-archive-selftest test-race test-short lint generate generate-check run backends bench bench-provision bench-failover fuzz fuzz-api clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision jepsen-archive jepsen-archive-selftest test-race test-short lint generate generate-check run backends bench bench-provision bench-archive bench-failover fuzz fuzz-api clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ bench: build ## print benchmark numbers: go test -bench, then prismctl bench on 
 
 bench-provision: build ## 1,000 namespaces (half tables, half topics) until active, and put throughput with and without that load
 	./scripts/bench-provision.sh
+
+bench-archive: build ## put throughput without and with the archive (alternating rounds), the archive's lag, catch-up after a 60 s Postgres outage, a rebuild of 100,000 namespaces
+	./scripts/bench-archive.sh
 
 bench-failover: build ## kill -9 the leader 10 times; time until a write is acknowledged
 	./scripts/failover.sh 10
