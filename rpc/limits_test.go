@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -120,5 +121,35 @@ func TestRequestOverMessageLimit(t *testing.T) {
 	}
 	if _, err := c.Client().Apply(ctx, &rpcpb.ApplyRequest{Spec: nsSpec("small")}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEveryMethodHasAClass: every method of every service the public
+// server registers has a row in the method table (rate limits now, the
+// authorization table next), so a new RPC without one fails here.
+func TestEveryMethodHasAClass(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	node, _, _ := startNodeWith(t, reg, rpc.DefaultConfig(), func(*grpc.Server) {})
+	m, err := rpc.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := rpc.NewGRPCServer(node, rpc.DefaultConfig(), m, testcluster.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	n := 0
+	for svc, info := range s.GetServiceInfo() {
+		for _, md := range info.Methods {
+			full := "/" + svc + "/" + md.Name
+			n++
+			if _, ok := rpc.ClassOf(full); !ok {
+				t.Errorf("%s has no class in rpc/classes.go", full)
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d methods registered", n)
 	}
 }
