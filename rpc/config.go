@@ -38,6 +38,8 @@ type Config struct {
 	// a file in the data dir, never held in memory, so this bounds disk
 	// use; one restore runs at a time per node.
 	MaxSnapshotBytes int64
+	// RateLimits bound each client's calls per second, per class.
+	RateLimits RateLimits
 }
 
 // listingQueuePerSlot is how many listings may wait per listing slot.
@@ -54,6 +56,7 @@ func DefaultConfig() Config {
 		MaxRecvMsgBytes:       1 << 20,
 		MaxConcurrentListings: 8,
 		MaxSnapshotBytes:      1 << 30,
+		RateLimits:            DefaultRateLimits(),
 	}
 }
 
@@ -77,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxSnapshotBytes < 1<<20 {
 		bad("max snapshot size %d is below 1 MiB", c.MaxSnapshotBytes)
+	}
+	for _, p := range c.RateLimits.validate() {
+		bad("%s", p)
 	}
 	return errors.Join(errs...)
 }

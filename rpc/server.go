@@ -25,6 +25,14 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	panics   *prometheus.CounterVec
+	// rateLimited counts calls refused by a rate limit, by class.
+	rateLimited *prometheus.CounterVec
+}
+
+func (m *Metrics) limited(c Class) {
+	if m != nil {
+		m.rateLimited.WithLabelValues(string(c)).Inc()
+	}
 }
 
 // NewMetrics registers the API metrics on reg.
@@ -40,8 +48,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "prism_grpc_panics_total", Help: "gRPC handler panics recovered (answered Internal), by method.",
 		}, []string{"method"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prism_rate_limited_total", Help: "Calls refused by a rate limit (ResourceExhausted), by class.",
+		}, []string{"class"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.panics} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.panics, m.rateLimited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -85,6 +96,7 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 	}
 	log = log.With("component", "rpc")
 	il := newInternalLogger(log)
+	lim := newLimiters(cfg.RateLimits, m)
 	s := grpc.NewServer(
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
@@ -94,8 +106,8 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 		grpc.ForceServerCodecV2(newCodec()),
 		// Outermost first: metrics see the final code, the Internal log
 		// sees what recovery made of a panic.
-		grpc.ChainUnaryInterceptor(m.unary, il.unary, recovery.UnaryServerInterceptor(m.recoveryOpt())),
-		grpc.ChainStreamInterceptor(m.stream, il.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
+		grpc.ChainUnaryInterceptor(m.unary, il.unary, lim.unary, recovery.UnaryServerInterceptor(m.recoveryOpt())),
+		grpc.ChainStreamInterceptor(m.stream, il.stream, lim.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	srv := &Server{Server: s, node: node, log: log, health: health.NewServer(), stopping: make(chan struct{}), noLeader: newLeaderlessSignal()}

@@ -70,6 +70,8 @@ type options struct {
 	archiveJournal         int
 	archiveCheckpointEvery int64
 	archiveBatchWait       time.Duration
+	// Rate limits (rpc.RateLimits).
+	rates rpc.RateLimits
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -113,6 +115,13 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.StringVar(&o.backendsFile, "backends", "", "YAML file of named targets: postgres: [{name, url}], kafka: [{name, brokers, replication_factor}]")
 	fs.DurationVar(&o.provisionEach, "provision-check-interval", 30*time.Second, "how often active namespaces' resources are observed again (drift)")
 	fs.BoolVar(&o.provisioning, "provisioning", true, "manage namespaces' backend resources; false: namespaces become active with none created (backends managed elsewhere)")
+	rl := rpc.DefaultRateLimits()
+	o.rates.MaxPrincipals = rl.MaxPrincipals
+	fs.Float64Var(&o.rates.Read, "rate-read", rl.Read, "reads per second per client (certificate identity, else IP) on this node's public port; 0: no limit")
+	fs.Float64Var(&o.rates.Write, "rate-write", rl.Write, "writes (and admin calls) per second per client; 0: no limit")
+	fs.Float64Var(&o.rates.Watch, "rate-watch", rl.Watch, "watch streams opened per second per client; 0: no limit")
+	fs.Float64Var(&o.rates.Heartbeat, "rate-heartbeat", rl.Heartbeat, "shard heartbeats per second per client; 0: no limit")
+	fs.Float64Var(&o.rates.GlobalWrite, "rate-global-write", rl.GlobalWrite, "writes per second on this node's public port from all clients together; 0: no limit")
 	fs.StringVar(&o.archiveURL, "archive-url", "", "Postgres to archive every committed change to, postgres://user@host:port/db without a password (pgx reads PGPASSFILE / PGPASSWORD); give every node the same")
 	fs.IntVar(&o.archiveJournal, "archive-journal", archive.DefaultJournalChanges, "changes each node keeps in memory for the archiver; an archive trailing by more resumes from a checkpoint (a new epoch)")
 	fs.Int64Var(&o.archiveCheckpointEvery, "archive-checkpoint-every", archive.DefaultConfig().CheckpointEvery, "write a full checkpoint of the state to the archive after this many revisions")
@@ -266,7 +275,7 @@ func (o *options) serverConfig() (server.Config, error) {
 			}
 		}
 	}
-	lim := rpc.Config{MaxWatchesPerStream: o.maxWatches, MaxRecvMsgBytes: o.maxRecvMsg, MaxConcurrentListings: o.maxListings, MaxSnapshotBytes: o.maxSnapshot}
+	lim := rpc.Config{MaxWatchesPerStream: o.maxWatches, MaxRecvMsgBytes: o.maxRecvMsg, MaxConcurrentListings: o.maxListings, MaxSnapshotBytes: o.maxSnapshot, RateLimits: o.rates}
 	if o.maxStreams > math.MaxUint32 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-streams %d is above %d", o.maxStreams, uint32(math.MaxUint32)))
 	} else {
