@@ -3,7 +3,6 @@ package archive
 import (
 	"encoding/json"
 	"fmt"
-	"reflect"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -83,31 +82,9 @@ func (c Change) ObjectJSON() ([]byte, error) {
 
 var shardJSON = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false}
 
-// Redact returns ns with the values of secret keys of its backend_config
-// replaced (nsfile.RedactConfig), or ns itself when it has none: a secret
-// never enters the archive. Apply refuses passwords in connection strings,
-// so this is a second line.
-func Redact(ns *fsmpb.Namespace) *fsmpb.Namespace {
-	raw := ns.GetSpec().GetBackendConfigJson()
-	if len(raw) == 0 || !nsfile.MayHoldSecrets(raw) {
-		return ns
-	}
-	m, err := fsm.ConfigMap(raw)
-	if err != nil || m == nil {
-		return ns
-	}
-	red := nsfile.RedactConfig(m)
-	if reflect.DeepEqual(m, red) {
-		return ns
-	}
-	b, err := json.Marshal(red)
-	if err != nil {
-		return ns
-	}
-	out := proto.Clone(ns).(*fsmpb.Namespace)
-	out.Spec.BackendConfigJson = b
-	return out
-}
+// Redact is nsfile.RedactNamespace: a secret never enters the archive.
+// Apply refuses passwords in connection strings, so this is a second line.
+func Redact(ns *fsmpb.Namespace) *fsmpb.Namespace { return nsfile.RedactNamespace(ns) }
 
 // DecodePayload is the inverse of Payload for a row of the given kind.
 func DecodePayload(kind string, payload []byte) (*fsmpb.Namespace, *fsmpb.Shard, error) {

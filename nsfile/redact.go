@@ -1,9 +1,16 @@
 package nsfile
 
 import (
+	"encoding/json"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
 // Redacted replaces the value of a secret key.
@@ -136,4 +143,30 @@ func hasPrefixFold(b []byte, w string) bool {
 		}
 	}
 	return true
+}
+
+// RedactNamespace returns ns with the values of secret keys of its
+// backend_config replaced as RedactConfig does, or ns itself (not a copy)
+// when it holds none: what leaves a node (API answers, watch events, the
+// archive) never carries a secret.
+func RedactNamespace(ns *fsmpb.Namespace) *fsmpb.Namespace {
+	raw := ns.GetSpec().GetBackendConfigJson()
+	if len(raw) == 0 || !MayHoldSecrets(raw) {
+		return ns
+	}
+	m, err := fsm.ConfigMap(raw)
+	if err != nil || m == nil {
+		return ns
+	}
+	red := RedactConfig(m)
+	if reflect.DeepEqual(m, red) {
+		return ns
+	}
+	b, err := json.Marshal(red)
+	if err != nil {
+		return ns
+	}
+	out := proto.Clone(ns).(*fsmpb.Namespace)
+	out.Spec.BackendConfigJson = b
+	return out
 }
