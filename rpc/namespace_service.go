@@ -44,7 +44,7 @@ func (s *namespaceService) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &rpcpb.ApplyResponse{Namespace: res.Namespace, Revision: res.Revision, Unchanged: res.Unchanged}, nil
+	return &rpcpb.ApplyResponse{Namespace: redacted(res.Namespace), Revision: res.Revision, Unchanged: res.Unchanged}, nil
 }
 
 // dryRun shows what Apply would store, from a linearizable view, without
@@ -65,7 +65,7 @@ func (s *namespaceService) dryRun(ctx context.Context, req *rpcpb.ApplyRequest) 
 			ns.StatusReason = reason
 		}
 	}
-	return &rpcpb.ApplyResponse{Namespace: ns, Revision: res.Revision, Unchanged: res.Unchanged}, nil
+	return &rpcpb.ApplyResponse{Namespace: redacted(ns), Revision: res.Revision, Unchanged: res.Unchanged}, nil
 }
 
 func (s *namespaceService) read(ctx context.Context, c rpcpb.Consistency) (*rpcpb.ReadHeader, error) {
@@ -94,7 +94,7 @@ func (s *namespaceService) Get(ctx context.Context, req *rpcpb.GetRequest) (*rpc
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &rpcpb.GetResponse{Namespace: ns, Header: h}, nil
+	return &rpcpb.GetResponse{Namespace: redacted(ns), Header: h}, nil
 }
 
 func (s *namespaceService) List(ctx context.Context, req *rpcpb.ListRequest) (*rpcpb.ListResponse, error) {
@@ -112,6 +112,9 @@ func (s *namespaceService) List(ctx context.Context, req *rpcpb.ListRequest) (*r
 	}
 	list, rev := s.node.FSM().List(filter)
 	h.Revision = rev
+	for i, ns := range list {
+		list[i] = redacted(ns)
+	}
 	return &rpcpb.ListResponse{Namespaces: list, Header: h}, nil
 }
 
@@ -125,7 +128,7 @@ func (s *namespaceService) Delete(ctx context.Context, req *rpcpb.DeleteRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &rpcpb.DeleteResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
+	return &rpcpb.DeleteResponse{Namespace: redacted(res.Namespace), Revision: res.Revision}, nil
 }
 
 // Reconcile records an operator's request to reconcile a namespace now.
@@ -139,5 +142,15 @@ func (s *namespaceService) Reconcile(ctx context.Context, req *rpcpb.ReconcileRe
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &rpcpb.ReconcileResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
+	return &rpcpb.ReconcileResponse{Namespace: redacted(res.Namespace), Revision: res.Revision}, nil
+}
+
+// redacted is what a namespace looks like leaving this node: secret
+// values of its backend_config replaced (nsfile.RedactNamespace), as the
+// CLI, HTTP discovery and the archive show it. nil stays nil.
+func redacted(ns *fsmpb.Namespace) *fsmpb.Namespace {
+	if ns == nil {
+		return nil
+	}
+	return nsfile.RedactNamespace(ns)
 }

@@ -28,7 +28,7 @@ func (p *placementService) Assign(ctx context.Context, req *rpcpb.AssignRequest)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &rpcpb.AssignResponse{Namespace: res.Namespace, Revision: res.Revision}, nil
+	return &rpcpb.AssignResponse{Namespace: redacted(res.Namespace), Revision: res.Revision}, nil
 }
 
 func (p *placementService) Plan(ctx context.Context, _ *rpcpb.PlanRequest) (*rpcpb.PlanResponse, error) {

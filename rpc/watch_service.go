@@ -32,7 +32,7 @@ type watchService struct {
 }
 
 func toWatchEvent(e watch.Event) *rpcpb.WatchEvent {
-	return &rpcpb.WatchEvent{Type: e.Type, Revision: e.Revision, Kind: e.Kind, Name: e.Name, Namespace: e.Namespace, Shard: e.Shard}
+	return &rpcpb.WatchEvent{Type: e.Type, Revision: e.Revision, Kind: e.Kind, Name: e.Name, Namespace: redacted(e.Namespace), Shard: e.Shard}
 }
 
 func watchFilter(req *rpcpb.WatchRequest) (watch.Filter, error) {
