@@ -144,7 +144,12 @@ func New(cfg Config, deps Deps) (*Node, error) {
 }
 
 func (n *Node) startRaft(base *slog.Logger) error {
-	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
+	// The data dir holds the whole state, secrets a spec might carry
+	// included: readable by its owner only, also when it already existed.
+	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("cluster: data dir: %w", err)
+	}
+	if err := os.Chmod(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("cluster: data dir: %w", err)
 	}
 	store, err := raftboltdb.New(raftboltdb.Options{
