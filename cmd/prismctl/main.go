@@ -62,7 +62,7 @@ func run(args []string) int {
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table|json|yaml")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	pf.StringVar(&g.consistency, "consistency", "linearizable", "reads: linearizable|stale")
-	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), archiveCmd(g), historyCmd(g), benchCmd(g), versionCmd(g))
+	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), archiveCmd(g), historyCmd(g), benchCmd(g), tlsCmd(g), versionCmd(g))
 	started := false
 	markUsage(root, &started)
 	root.SetArgs(args)
