@@ -36,3 +36,7 @@ var (
 	// for this use, ...).
 	ErrRejected = errors.New("tlsutil: certificate rejected")
 )
+
+// ErrNoClientCert: the server asked for a client certificate and this
+// client has none (ClientOptions.RefuseCertRequest).
+var ErrNoClientCert = errors.New("tlsutil: the server requires a client certificate and none is configured")

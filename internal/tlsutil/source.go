@@ -279,7 +279,13 @@ type ClientOptions struct {
 	// host dialled (tls.Config.ServerName). Nodes dial each other by
 	// address and check the identity instead.
 	VerifyHostname bool
-	NextProtos     []string
+	// RefuseCertRequest: a client without a certificate of its own fails
+	// the handshake with ErrNoClientCert when the server asks for one,
+	// for a server that requires one (Prism's gRPC port). Otherwise the
+	// server's refusal comes after the handshake (TLS 1.3) and often
+	// arrives as a bare connection reset.
+	RefuseCertRequest bool
+	NextProtos        []string
 }
 
 // ClientConfig is a client's tls.Config: each handshake presents the
@@ -296,6 +302,9 @@ func (s *Source) ClientConfig(o ClientOptions) *tls.Config {
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			if m := s.current(); m.cert != nil {
 				return m.cert, nil
+			}
+			if o.RefuseCertRequest {
+				return nil, ErrNoClientCert
 			}
 			return &tls.Certificate{}, nil // none: the server decides
 		},
