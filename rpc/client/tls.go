@@ -86,7 +86,7 @@ func tlsHint(err error) string {
 	case err == nil:
 		return ""
 	case errors.Is(err, tlsutil.ErrNoClientCert):
-		return "the server requires a client certificate: pass --cert and --key (prismctl tls cert create --client KIND/NAME makes one)"
+		return "the server requires a client certificate: pass --cert and --key (prismctl tls cert create --client KIND/NAME, or --shard ID, makes one)"
 	case errors.Is(err, tlsutil.ErrUntrusted):
 		return "the node's certificate is not signed by a CA this client trusts: pass --cacert with the cluster's CA (prism-ca.pem)"
 	case errors.Is(err, tlsutil.ErrWrongHost):
