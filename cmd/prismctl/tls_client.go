@@ -26,12 +26,12 @@ func (g *globals) tlsConfig() (*tls.Config, error) {
 			g.tlsErr = usageErr("--cert and --key go together (env PRISM_CERT, PRISM_KEY)")
 			return
 		}
-		src, err := tlsutil.NewSource(tlsutil.SourceConfig{Files: tlsutil.Files{CA: g.cacert, Cert: g.cert, Key: g.key}}, nil)
+		tc, err := tlsutil.APIClientConfig(tlsutil.Files{CA: g.cacert, Cert: g.cert, Key: g.key}, nil)
 		if err != nil {
 			g.tlsErr = &cliError{class: classInvalid, msg: fmt.Sprintf("--cacert/--cert/--key: %v", err)}
 			return
 		}
-		g.tls = src.ClientConfig(tlsutil.ClientOptions{VerifyHostname: true, RefuseCertRequest: true})
+		g.tls = tc
 	})
 	return g.tls, g.tlsErr
 }

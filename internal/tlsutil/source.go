@@ -362,3 +362,17 @@ func verifyChain(leaf *x509.Certificate, rest []*x509.Certificate, roots *x509.C
 	}
 	return nil, fmt.Errorf("%w: %w", ErrRejected, err)
 }
+
+// APIClientConfig is the tls.Config of a client of a node's gRPC port
+// (prismctl, prism-shard) from its files: the node's certificate is
+// checked against f.CA (the system's roots without one) and the address
+// dialled, f.Cert is presented, and without one the handshake fails with
+// ErrNoClientCert (the port requires a certificate). The files are
+// re-read when they change.
+func APIClientConfig(f Files, log *slog.Logger) (*tls.Config, error) {
+	src, err := NewSource(SourceConfig{Files: f}, log)
+	if err != nil {
+		return nil, err
+	}
+	return src.ClientConfig(ClientOptions{VerifyHostname: true, RefuseCertRequest: true}), nil
+}
