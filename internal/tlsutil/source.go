@@ -253,6 +253,10 @@ func (s *Source) ServerConfig(o ServerOptions) *tls.Config {
 			if m.cert == nil {
 				return nil, fmt.Errorf("%w: a server needs a certificate", ErrFiles)
 			}
+			if m.roots == nil && o.ClientAuth >= tls.VerifyClientCertIfGiven {
+				// Go would verify clients against the system's roots.
+				return nil, fmt.Errorf("%w: a server that verifies clients needs a CA", ErrFiles)
+			}
 			return &tls.Config{
 				MinVersion:   tls.VersionTLS12,
 				Certificates: []tls.Certificate{*m.cert},
