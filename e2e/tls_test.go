@@ -99,7 +99,7 @@ func servedSerial(t *testing.T, addr string) *big.Int {
 func TestTLSJourney(t *testing.T) {
 	needBinaries(t)
 	dir := certsDir(t, 3, "alice", "shard/s1")
-	otherDir := certsDir(t, 0, "mallory")
+	otherDir := certsDir(t, 1, "mallory")
 	c := startClusterWith(t, 3, tlsFlags(dir)...)
 	all := c.endpoints()
 	alice := clientFlags(dir, "user-alice")
@@ -146,7 +146,7 @@ func TestTLSJourney(t *testing.T) {
 	if err := dialRaftPort(t, raft, dir, "node-node3"); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("node certificate on the raft port: %v (want Unauthenticated: past TLS, no node token)", err)
 	}
-	for _, cert := range []struct{ dir, stem string }{{dir, "user-alice"}, {dir, "shard-s1"}, {otherDir, "user-mallory"}} {
+	for _, cert := range []struct{ dir, stem string }{{dir, "user-alice"}, {dir, "shard-s1"}, {otherDir, "user-mallory"}, {otherDir, "node-node1"}} {
 		if err := dialRaftPort(t, raft, cert.dir, cert.stem); status.Code(err) != codes.Unavailable {
 			t.Errorf("%s on the raft port: %v (want Unavailable: refused in the handshake)", cert.stem, err)
 		}
@@ -178,6 +178,15 @@ func TestTLSJourney(t *testing.T) {
 		if resp.StatusCode != tc.wantC {
 			t.Errorf("GET %s (client certificate %v): %d, want %d", tc.path, tc.cert, resp.StatusCode, tc.wantC)
 		}
+	}
+	// Another CA's client certificate fails the HTTPS handshake, even for health.
+	mallory, err := tls.LoadX509KeyPair(filepath.Join(otherDir, "user-mallory.pem"), filepath.Join(otherDir, "user-mallory-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := httpsClient(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{mallory}}).Get("https://" + c.nodes[2].http + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Errorf("another CA's client certificate got HTTP %d", resp.StatusCode)
 	}
 
 	// prism-shard with its certificate registers and keeps its session.
