@@ -217,10 +217,21 @@ func TestTLSClusterServesOverTLS(t *testing.T) {
 			t.Fatalf("node %d: %v", i+1, err)
 		}
 	}
-	// The public port refuses a client without a certificate, saying so.
-	_, err := apiClient(t, tlsutil.Files{CA: user.CA}, c.Servers[0].GRPCAddr).Get(ctx, &rpcpb.GetRequest{Name: "over-tls"})
+	// The public port refuses a client without a certificate, saying so,
+	// at once (a write too: it was never sent).
+	noCert := apiClient(t, tlsutil.Files{CA: user.CA}, c.Servers[0].GRPCAddr, c.Servers[1].GRPCAddr)
+	start := time.Now()
+	_, err := noCert.Get(ctx, &rpcpb.GetRequest{Name: "over-tls"})
 	if status.Code(err) != codes.Unauthenticated || client.Reason(err) != rpcpb.ReasonTLS || !strings.Contains(err.Error(), "--cert and --key") {
 		t.Fatalf("no client certificate: %v", err)
+	}
+	spec.Name = "never-sent"
+	_, err = noCert.Apply(ctx, &rpcpb.ApplyRequest{Spec: spec})
+	if status.Code(err) != codes.Unauthenticated || client.Reason(err) != rpcpb.ReasonTLS {
+		t.Fatalf("apply without a client certificate: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the TLS failures took %v", d)
 	}
 	// HTTP: health without a certificate, discovery only with one.
 	if code := httpsGet(t, user.CA, tlsutil.Files{}, c.Servers[0].HTTPAddr, "/readyz"); code != 200 {
