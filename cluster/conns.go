@@ -1,10 +1,12 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
@@ -17,11 +19,18 @@ type connPool struct {
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn
 	token  string // the cluster's node token ("" without a gossip key)
-	closed bool   // close ran: no new connections
+	creds  credentials.TransportCredentials
+	closed bool // close ran: no new connections
 }
 
-func newConnPool(token string) *connPool {
-	return &connPool{conns: map[string]*grpc.ClientConn{}, token: token}
+// newConnPool dials peers with the node token and, with tlsCfg (the
+// node's raftTLS.client), over TLS.
+func newConnPool(token string, tlsCfg *tls.Config) *connPool {
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	return &connPool{conns: map[string]*grpc.ClientConn{}, token: token, creds: creds}
 }
 
 func (p *connPool) conn(addr string) (*grpc.ClientConn, error) {
@@ -33,7 +42,7 @@ func (p *connPool) conn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(p.creds),
 		// Drop a connection to a leader that stopped answering within ~15 s
 		// (as rpc/client does): a forwarded write is not left in a dead
 		// connection's send queue to be delivered long after.

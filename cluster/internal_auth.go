@@ -18,7 +18,9 @@ const InternalTokenHeader = "prism-node-token"
 // presents on Internal calls: an HMAC of the cluster name under the gossip
 // key, so only holders of the key (the cluster's nodes) can compute it. It
 // is never logged. Without a gossip key there is none, and the raft port's
-// reachability is the boundary (as it is for raft itself) until mTLS.
+// reachability is the boundary (as it is for raft itself); with TLS (which
+// needs the key) the port's handshake admits only node certificates, and
+// the token is a second check.
 func internalToken(key []byte, clusterName string) string {
 	if len(key) == 0 {
 		return ""

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -15,11 +16,14 @@ import (
 // so Internal is exactly as exposed as raft itself, and never on the
 // public API port. A connection's first byte tells them apart: raft's
 // transport opens every connection with an rpc type (0..4), gRPC with
-// HTTP/2's client preface ("PRI * HTTP/2.0...").
+// HTTP/2's client preface ("PRI * HTTP/2.0..."). With TLS the whole port
+// is TLS (raftTLS): the first byte is read after the handshake, which
+// only a node's certificate passes.
 const grpcFirstByte = 'P'
 
 // muxPeekTimeout bounds how long an accepted connection may stay silent
-// before it is dropped: raft and gRPC both speak first, at once.
+// (with TLS: take for its handshake and first byte) before it is dropped:
+// raft and gRPC both speak first, at once.
 const muxPeekTimeout = 2 * time.Second
 
 // muxMaxPending bounds the accepted connections that have not sent their
@@ -43,10 +47,14 @@ type raftMux struct {
 	wg        sync.WaitGroup
 }
 
-func newRaftMux(addr string, log *slog.Logger) (*raftMux, error) {
+// newRaftMux listens on addr; with srvTLS every connection is TLS.
+func newRaftMux(addr string, log *slog.Logger, srvTLS *tls.Config) (*raftMux, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if srvTLS != nil {
+		ln = tls.NewListener(ln, srvTLS)
 	}
 	return muxOn(ln, log), nil
 }
@@ -96,7 +104,8 @@ func (m *raftMux) acceptLoop() {
 }
 
 // route reads a connection's first byte and hands it on, with that byte
-// put back in front. The connection is tracked from the start, so closing
+// put back in front (on a TLS listener that read runs the handshake, under
+// the same deadline). The connection is tracked from the start, so closing
 // the mux also ends a read still waiting for that byte.
 func (m *raftMux) route(c net.Conn) {
 	defer m.wg.Done()
@@ -183,8 +192,12 @@ func (c *peekedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// raftLayer is the raft transport's StreamLayer over the mux.
-type raftLayer struct{ m *raftMux }
+// raftLayer is the raft transport's StreamLayer over the mux. With tls
+// set it dials peers over TLS (raftTLS.client).
+type raftLayer struct {
+	m   *raftMux
+	tls *tls.Config
+}
 
 var _ raft.StreamLayer = raftLayer{}
 
@@ -192,7 +205,11 @@ func (l raftLayer) Accept() (net.Conn, error) { return l.m.accept(l.m.raftCh) }
 func (l raftLayer) Close() error              { l.m.close(); return nil }
 func (l raftLayer) Addr() net.Addr            { return l.m.ln.Addr() }
 func (l raftLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return net.DialTimeout("tcp", string(addr), timeout)
+	if l.tls == nil {
+		return net.DialTimeout("tcp", string(addr), timeout)
+	}
+	// The timeout bounds the connect and the handshake.
+	return tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", string(addr), l.tls)
 }
 
 // internalListener is the Internal gRPC server's listener over the mux.

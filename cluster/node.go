@@ -18,6 +18,7 @@ import (
 	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/controller"
 	"github.com/prism/controlplane/fsm"
+	"github.com/prism/controlplane/internal/tlsutil"
 	"github.com/prism/controlplane/provision"
 	"github.com/prism/controlplane/watch"
 )
@@ -36,6 +37,10 @@ type Deps struct {
 	// Archive is where the leader archives every committed change (nil:
 	// no archive; the node keeps no journal).
 	Archive archive.Backend
+	// TLS, when set, makes the raft port (raft and Internal) TLS for this
+	// cluster's nodes only (raftTLS); its certificate must name this node.
+	// It requires Config.GossipKey. Nil: plaintext.
+	TLS *tlsutil.Source
 }
 
 // Node is one running control-plane server.
@@ -70,7 +75,8 @@ type Node struct {
 	peers *peerTable
 
 	conns  *connPool
-	token  string // the cluster's node token for Internal calls ("" without a gossip key)
+	tls    *raftTLS // nil without TLS
+	token  string   // the cluster's node token for Internal calls ("" without a gossip key)
 	health *peerHealth
 	ap     *autopilotState // leader only; reset per leadership stint
 	rounds roundCounts     // background loop rounds run (rounds.go)
@@ -96,6 +102,9 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkTLS(cfg, deps.TLS); err != nil {
+		return nil, err
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -119,7 +128,8 @@ func New(cfg Config, deps Deps) (*Node, error) {
 		return nil, err
 	}
 	n.token = internalToken(cfg.GossipKey, cfg.ClusterName)
-	n.conns = newConnPool(n.token)
+	n.tls = newRaftTLS(deps.TLS)
+	n.conns = newConnPool(n.token, n.tls.clientConfig())
 	n.health = newPeerHealth()
 	if err := n.startRaft(deps.Logger); err != nil {
 		n.closeStores()
@@ -166,14 +176,14 @@ func (n *Node) startRaft(base *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("cluster: snapshot store: %w", err)
 	}
-	mux, err := newRaftMux(n.cfg.RaftAddr, base.With("component", "raft-mux", "node", n.cfg.NodeID))
+	mux, err := newRaftMux(n.cfg.RaftAddr, base.With("component", "raft-mux", "node", n.cfg.NodeID), n.tls.serverConfig())
 	if err != nil {
 		return fmt.Errorf("cluster: raft transport on %s: %w", n.cfg.RaftAddr, err)
 	}
 	n.mux = mux
 	n.internalLn = &internalListener{m: mux, closed: make(chan struct{})}
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: raftLayer{m: mux}, MaxPool: 4, Timeout: 10 * time.Second, Logger: rlog,
+		Stream: raftLayer{m: mux, tls: n.tls.clientConfig()}, MaxPool: 4, Timeout: 10 * time.Second, Logger: rlog,
 	})
 	n.transport = &fencedTransport{NetworkTransport: trans}
 	n.cfg.RaftAddr = string(trans.LocalAddr())

@@ -35,7 +35,7 @@ func TestPeerTableForgetsDeparted(t *testing.T) {
 
 // The connection pool closes connections to addresses no member uses.
 func TestConnPoolRetain(t *testing.T) {
-	p := newConnPool("")
+	p := newConnPool("", nil)
 	defer p.close()
 	for _, a := range []string{"127.0.0.1:1", "127.0.0.1:2"} {
 		if _, err := p.conn(a); err != nil {

@@ -18,12 +18,13 @@ type agentProc struct {
 	log  *bytes.Buffer
 }
 
-func startAgent(t *testing.T, id, controlPlane string) *agentProc {
+// startAgent starts prism-shard for shard id; extra flags come last.
+func startAgent(t *testing.T, id, controlPlane string, extra ...string) *agentProc {
 	t.Helper()
 	a := &agentProc{http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), log: &bytes.Buffer{}}
-	a.cmd = exec.Command(filepath.Join(binDir, "prism-shard"), "--id", id, "--control-plane", controlPlane,
+	a.cmd = exec.Command(filepath.Join(binDir, "prism-shard"), append([]string{"--id", id, "--control-plane", controlPlane,
 		"--endpoint", "10.0.0.9:8980", "--backends", "postgres,kafka", "--capacity", "read_rps=50000,write_rps=10000,data_gb=1000",
-		"--http-addr", a.http, "--heartbeat-interval", "200ms", "--request-timeout", "1s")
+		"--http-addr", a.http, "--heartbeat-interval", "200ms", "--request-timeout", "1s"}, extra...)...)
 	a.cmd.Stdout, a.cmd.Stderr = a.log, a.log
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)

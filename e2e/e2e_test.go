@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -102,8 +105,13 @@ type procCluster struct {
 	join  string
 	// flags every node gets besides its addresses: by default
 	// --provisioning=false (these tests are about the metadata cluster;
-	// TestProvisioningJourney runs real backends).
+	// TestProvisioningJourney runs real backends). "{id}" in a flag is
+	// replaced with the node's id (per-node certificate files).
 	flags []string
+	// hc reads /readyz: over HTTPS, trusting the --tls-ca of flags, when
+	// the nodes serve TLS.
+	hc     *http.Client
+	scheme string
 }
 
 func startCluster(t *testing.T, n int) *procCluster {
@@ -111,7 +119,17 @@ func startCluster(t *testing.T, n int) *procCluster {
 }
 
 func startClusterWith(t *testing.T, n int, flags ...string) *procCluster {
-	c := &procCluster{t: t, flags: flags}
+	c := &procCluster{t: t, flags: flags, hc: http.DefaultClient, scheme: "http"}
+	if i := slices.Index(flags, "--tls-ca"); i >= 0 && i+1 < len(flags) {
+		pem, err := os.ReadFile(flags[i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		c.hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+		c.scheme = "https"
+	}
 	var gossips []string
 	for i := 0; i < n; i++ {
 		nd := &node{
@@ -157,9 +175,12 @@ func checkNoRace(t *testing.T, name string, log *bytes.Buffer) {
 func (c *procCluster) start(nd *node) {
 	c.t.Helper()
 	nd.log = &bytes.Buffer{}
-	args := append([]string{"--node-id", nd.id, "--data-dir", nd.dataDir,
+	args := []string{"--node-id", nd.id, "--data-dir", nd.dataDir,
 		"--grpc-addr", nd.grpc, "--http-addr", nd.http, "--raft-addr", nd.raft, "--gossip-addr", nd.gossip,
-		"--bootstrap-expect", fmt.Sprint(len(c.nodes)), "--join", c.join}, c.flags...)
+		"--bootstrap-expect", fmt.Sprint(len(c.nodes)), "--join", c.join}
+	for _, f := range c.flags {
+		args = append(args, strings.ReplaceAll(f, "{id}", nd.id))
+	}
 	nd.cmd = exec.Command(filepath.Join(binDir, "prismd"), args...)
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.log, nd.log
 	if err := nd.cmd.Start(); err != nil {
@@ -183,7 +204,7 @@ func (c *procCluster) waitReady(d time.Duration) {
 			continue
 		}
 		for {
-			resp, err := http.Get("http://" + nd.http + "/readyz")
+			resp, err := c.hc.Get(c.scheme + "://" + nd.http + "/readyz")
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {

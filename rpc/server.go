@@ -90,14 +90,15 @@ const healthInterval = 200 * time.Millisecond
 // NewGRPCServer builds the node's gRPC server with every service
 // registered, within cfg's limits. A handler panic is answered Internal,
 // counted and logged with its stack; every Internal answer is logged once.
-func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger) (*Server, error) {
+// extra options come last (the transport credentials of a TLS server).
+func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	log = log.With("component", "rpc")
 	il := newInternalLogger(log)
 	lim := newLimiters(cfg.RateLimits, m)
-	s := grpc.NewServer(
+	s := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		// Reused handler goroutines keep their grown stacks: less stack
@@ -109,7 +110,7 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger)
 		grpc.ChainUnaryInterceptor(m.unary, il.unary, lim.unary, recovery.UnaryServerInterceptor(m.recoveryOpt())),
 		grpc.ChainStreamInterceptor(m.stream, il.stream, lim.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-	)
+	}, extra...)...)
 	srv := &Server{Server: s, node: node, log: log, health: health.NewServer(), stopping: make(chan struct{}), noLeader: newLeaderlessSignal()}
 	rpcpb.RegisterNamespaceServiceServer(s, &namespaceService{node: node})
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})

@@ -12,6 +12,11 @@
 # and exits 0.
 #
 # --backends-only (make backends) starts only Postgres and the broker.
+#
+# TLS=1 (make run-secure) runs the nodes with TLS: on first use it makes a
+# CA, a certificate per node and a client certificate (user/admin) in
+# $DATA/tls with prismctl tls, and a gossip key ($DATA/tls/gossip.key);
+# later runs reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./bin}
@@ -124,7 +129,37 @@ running() {
   [ -z "$nodes" ] || alive "${pids[@]}"
 }
 
+# tls_setup: with TLS=1, the certificates and gossip key in $DATA/tls
+# (made once), and the client settings every prismctl here uses.
+TLS_DIR="$DATA/tls"
+scheme=http
+curl_tls=()
+tls_env=""
+tls_setup() {
+  [ "${TLS:-}" = 1 ] || return 0
+  if [ ! -f "$TLS_DIR/prism-ca.pem" ]; then
+    "$BIN/prismctl" tls ca create --dir "$TLS_DIR" >/dev/null
+    for id in node1 node2 node3; do "$BIN/prismctl" tls cert create --node "$id" --dir "$TLS_DIR" >/dev/null; done
+    "$BIN/prismctl" tls cert create --client user/admin --dir "$TLS_DIR" >/dev/null
+    echo "made a CA, certificates for node1..3 and user/admin in $TLS_DIR (prismctl tls)"
+  fi
+  if [ ! -f "$TLS_DIR/gossip.key" ]; then
+    (umask 077; head -c 32 /dev/urandom | base64 >"$TLS_DIR/gossip.key")
+  fi
+  export PRISM_CACERT="$TLS_DIR/prism-ca.pem" PRISM_CERT="$TLS_DIR/user-admin.pem" PRISM_KEY="$TLS_DIR/user-admin-key.pem"
+  scheme=https
+  curl_tls=(--cacert "$PRISM_CACERT")
+  tls_env="  export PRISM_CACERT=$PRISM_CACERT PRISM_CERT=$PRISM_CERT PRISM_KEY=$PRISM_KEY
+"
+}
+# tls_flags ID: prismd's TLS flags for node ID (none without TLS=1).
+tls_flags() {
+  [ "${TLS:-}" = 1 ] || return 0
+  echo "--gossip-key $(cat "$TLS_DIR/gossip.key") --tls-cert $TLS_DIR/node-$1.pem --tls-key $TLS_DIR/node-$1-key.pem --tls-ca $TLS_DIR/prism-ca.pem"
+}
+
 if [ -n "$nodes" ]; then
+  tls_setup
   node_backend_flags=$PRISMD_BACKEND_FLAGS
   for i in 0 1 2; do
     id="node$((i + 1))"
@@ -132,30 +167,34 @@ if [ -n "$nodes" ]; then
     setsid "$BIN/prismd" --node-id "$id" --data-dir "$DATA/$id" \
       --grpc-addr "127.0.0.1:$((7400 + i))" --http-addr "127.0.0.1:$((7700 + i))" \
       --raft-addr "127.0.0.1:$((7500 + i))" --gossip-addr "127.0.0.1:$((7600 + i))" \
-      --bootstrap-expect 3 $node_backend_flags ${PRISMD_EXTRA:-} --join "127.0.0.1:7600,127.0.0.1:7601,127.0.0.1:7602" \
+      --bootstrap-expect 3 $node_backend_flags $(tls_flags "$id") ${PRISMD_EXTRA:-} --join "127.0.0.1:7600,127.0.0.1:7601,127.0.0.1:7602" \
       >>"$DATA/$id.log" 2>&1 </dev/null &
     pids+=($!)
   done
   export PRISM_ENDPOINTS=127.0.0.1:7400,127.0.0.1:7401,127.0.0.1:7402
   for _ in $(seq 1 100); do
-    if curl -fsS http://127.0.0.1:7700/readyz >/dev/null 2>&1 && \
-       curl -fsS http://127.0.0.1:7701/readyz >/dev/null 2>&1 && \
-       curl -fsS http://127.0.0.1:7702/readyz >/dev/null 2>&1; then
+    if curl -fsS "${curl_tls[@]}" $scheme://127.0.0.1:7700/readyz >/dev/null 2>&1 && \
+       curl -fsS "${curl_tls[@]}" $scheme://127.0.0.1:7701/readyz >/dev/null 2>&1 && \
+       curl -fsS "${curl_tls[@]}" $scheme://127.0.0.1:7702/readyz >/dev/null 2>&1; then
       break
     fi
     sleep 0.2
   done
   "$BIN/prismctl" cluster status || true
+  discovery="curl -s http://127.0.0.1:7701/v1/namespaces/user-profiles"
+  if [ "$scheme" = https ]; then
+    discovery="curl -s --cacert $PRISM_CACERT --cert $PRISM_CERT --key $PRISM_KEY https://127.0.0.1:7701/v1/namespaces/user-profiles"
+  fi
   cat <<MSG
 
-Prism cluster is up (pids ${pids[*]}; logs in $DATA/node{1,2,3}.log). In another shell:
+Prism cluster is up (pids ${pids[*]}; logs in $DATA/node{1,2,3}.log${tls_env:+; TLS, certificates in $TLS_DIR}). In another shell:
 
   export PRISM_ENDPOINTS=$PRISM_ENDPOINTS
-  ./bin/prismctl namespace apply -f examples/user-profiles.yaml -f examples/video-events.yaml
+$tls_env  ./bin/prismctl namespace apply -f examples/user-profiles.yaml -f examples/video-events.yaml
   ./bin/prismctl namespace apply -f examples/
   ./bin/prismctl namespace get user-profiles -o json
   ./bin/prismctl cluster status
-  curl -s http://127.0.0.1:7701/v1/namespaces/user-profiles
+  $discovery
 
 $(backends_msg)
 

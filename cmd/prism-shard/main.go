@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prism/controlplane/internal/shardagent"
+	"github.com/prism/controlplane/internal/tlsutil"
 	"github.com/prism/controlplane/internal/version"
 )
 
@@ -34,6 +35,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("prism-shard", flag.ContinueOnError)
 	var id, cp, endpoint, backends, capacity, labels, httpAddr, logLevel string
+	var caFile, certFile, keyFile string
 	var showVersion bool
 	def := shardagent.DefaultConfig()
 	fs.StringVar(&id, "id", "", "shard id (required)")
@@ -46,6 +48,9 @@ func run(args []string) error {
 	fs.DurationVar(&def.HeartbeatInterval, "heartbeat-interval", def.HeartbeatInterval, "heartbeat period until the leader asks for another")
 	fs.DurationVar(&def.RequestTimeout, "request-timeout", def.RequestTimeout, "bound on one call to the control plane")
 	fs.StringVar(&logLevel, "log-level", "info", "debug|info|warn|error")
+	fs.StringVar(&caFile, "cacert", os.Getenv("PRISM_CACERT"), "PEM CA certificate the nodes' certificates must chain to: connect with TLS (env PRISM_CACERT)")
+	fs.StringVar(&certFile, "cert", os.Getenv("PRISM_CERT"), "PEM client certificate (prismctl tls cert create --shard ID; env PRISM_CERT)")
+	fs.StringVar(&keyFile, "key", os.Getenv("PRISM_KEY"), "PEM private key of --cert (env PRISM_KEY)")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -66,6 +71,13 @@ func run(args []string) error {
 	spec, err := shardagent.ParseSpec(id, endpoint, backends, capacity, labels)
 	cfg := def
 	cfg.Spec, cfg.ControlPlane, cfg.Logger = spec, shardagent.SplitList(cp), log
+	if caFile != "" || certFile != "" || keyFile != "" {
+		tc, terr := tlsutil.APIClientConfig(tlsutil.Files{CA: caFile, Cert: certFile, Key: keyFile}, log)
+		if terr != nil {
+			terr = fmt.Errorf("--cacert/--cert/--key: %w", terr)
+		}
+		err, cfg.TLS = errors.Join(err, terr), tc
+	}
 	if err = errors.Join(err, cfg.Validate()); err != nil {
 		return err
 	}

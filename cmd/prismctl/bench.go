@@ -136,7 +136,7 @@ func runBench(g *globals, o *benchOpts, op string) error {
 	for i := range clients {
 		// Rotate the endpoint list so reads spread over every node.
 		rot := append(append([]string{}, eps[i%len(eps):]...), eps[:i%len(eps)]...)
-		cl, err := client.New(client.Config{Endpoints: rot, AttemptTimeout: 2 * time.Second})
+		cl, err := g.clientOf(client.Config{Endpoints: rot, AttemptTimeout: 2 * time.Second})
 		if err != nil {
 			return err
 		}

@@ -34,7 +34,7 @@ func runBenchWatch(g *globals, o *benchOpts) error {
 	conns := make([]*client.Client, o.clients)
 	for i := range conns {
 		rot := append(append([]string{}, eps[i%len(eps):]...), eps[:i%len(eps)]...)
-		cl, err := client.New(client.Config{Endpoints: rot})
+		cl, err := g.clientOf(client.Config{Endpoints: rot})
 		if err != nil {
 			return err
 		}

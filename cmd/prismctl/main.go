@@ -3,10 +3,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +25,11 @@ type globals struct {
 	output      string
 	timeout     time.Duration
 	consistency string
+	// TLS: the CA to check nodes with, and a client certificate and key.
+	cacert, cert, key string
+	tls               *tls.Config // built from them once (nil: plaintext)
+	tlsErr            error
+	tlsOnce           sync.Once
 }
 
 func main() {
@@ -62,7 +69,10 @@ func run(args []string) int {
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table|json|yaml")
 	pf.DurationVar(&g.timeout, "timeout", 10*time.Second, "deadline of the whole command")
 	pf.StringVar(&g.consistency, "consistency", "linearizable", "reads: linearizable|stale")
-	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), archiveCmd(g), historyCmd(g), benchCmd(g), versionCmd(g))
+	pf.StringVar(&g.cacert, "cacert", os.Getenv("PRISM_CACERT"), "PEM CA certificate the nodes' certificates must chain to: connect with TLS (env PRISM_CACERT)")
+	pf.StringVar(&g.cert, "cert", os.Getenv("PRISM_CERT"), "PEM client certificate to present (prismctl tls cert create --client KIND/NAME; env PRISM_CERT)")
+	pf.StringVar(&g.key, "key", os.Getenv("PRISM_KEY"), "PEM private key of --cert (env PRISM_KEY)")
+	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), archiveCmd(g), historyCmd(g), benchCmd(g), tlsCmd(g), versionCmd(g))
 	started := false
 	markUsage(root, &started)
 	root.SetArgs(args)
@@ -109,7 +119,17 @@ func markUsage(c *cobra.Command, started *bool) {
 }
 
 func (g *globals) client() (*client.Client, error) {
-	return client.New(client.Config{Endpoints: g.endpointList(), AttemptTimeout: attemptTimeout(g.timeout)})
+	return g.clientOf(client.Config{Endpoints: g.endpointList(), AttemptTimeout: attemptTimeout(g.timeout)})
+}
+
+// clientOf is a client of cfg with the TLS the global flags ask for.
+func (g *globals) clientOf(cfg client.Config) (*client.Client, error) {
+	tc, err := g.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.TLS = tc
+	return client.New(cfg)
 }
 
 // endpointList is --endpoints split, without empty entries.
@@ -134,6 +154,10 @@ func attemptTimeout(total time.Duration) time.Duration {
 // deadline. A failure for want of a node says which endpoints were tried.
 func (g *globals) withClient(f func(ctx context.Context, cl *client.Client) error) error {
 	cl, err := g.client()
+	var ce *cliError
+	if errors.As(err, &ce) {
+		return ce
+	}
 	if err != nil {
 		return usageErr("--endpoints %q: %v", g.endpoints, err)
 	}
@@ -142,10 +166,26 @@ func (g *globals) withClient(f func(ctx context.Context, cl *client.Client) erro
 	defer cancel()
 	runCtx, stop := context.WithCancelCause(ctx)
 	probed := make(chan struct{})
+	plaintext := g.tls == nil
 	go func() {
 		defer close(probed)
 		if r := probe(runCtx, g.endpointList()); allDefinitive(r) {
 			stop(unreachable(r))
+			return
+		}
+		if !plaintext {
+			return
+		}
+		// Without TLS flags, a command still running after a moment may be
+		// failing against nodes that serve TLS: say so instead of retrying
+		// until the deadline.
+		select {
+		case <-runCtx.Done():
+			return
+		case <-time.After(sniffAfter):
+		}
+		if ue := needsTLS(runCtx, g.endpointList()); ue != nil {
+			stop(ue)
 		}
 	}()
 	err = f(runCtx, cl)
@@ -155,7 +195,7 @@ func (g *globals) withClient(f func(ctx context.Context, cl *client.Client) erro
 		return nil
 	}
 	var ue *cliError
-	if cause := context.Cause(runCtx); errors.As(cause, &ue) && ue.class == classUnavailable {
+	if cause := context.Cause(runCtx); errors.As(cause, &ue) && (ue.class == classUnavailable || ue.class == classPermission) {
 		return ue
 	}
 	return g.diagnose(err)

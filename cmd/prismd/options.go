@@ -19,6 +19,7 @@ import (
 	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/internal/server"
+	"github.com/prism/controlplane/internal/tlsutil"
 	"github.com/prism/controlplane/rpc"
 )
 
@@ -53,6 +54,8 @@ type options struct {
 	shardDown       time.Duration
 	shardGrace      time.Duration
 	gossipKey       string
+	// TLS (all three or none).
+	tlsCert, tlsKey, tlsCA string
 	// Limits of the public gRPC port (rpc.Config).
 	maxStreams  uint
 	maxWatches  int
@@ -94,6 +97,9 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.clusterName, "cluster-name", "prism", "cluster name; nodes of other clusters are never seen or added")
 	fs.StringVar(&o.gossipKey, "gossip-key", "", "base64 AES key (16, 24 or 32 bytes) that encrypts gossip; all nodes need the same")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate of this node (prismctl tls cert create --node ID): TLS on gRPC, HTTP and the raft port; with --tls-key and --tls-ca; needs --gossip-key")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM CA certificate(s) that client and peer certificates must chain to (prismctl tls ca create)")
 	fs.IntVar(&o.voters, "voters", 3, "voters the cluster keeps (3 or 5); other servers are hot standbys (nonvoters)")
 	fs.IntVar(&o.minQuorum, "min-quorum", 3, "autopilot never removes a dead voter if fewer voters than this would remain (capped at --voters)")
 	fs.DurationVar(&o.stabilization, "server-stabilization", 10*time.Second, "a new server must be healthy this long before it is promoted to voter")
@@ -284,7 +290,9 @@ func (o *options) serverConfig() (server.Config, error) {
 	if err := lim.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, Pprof: o.pprof, RPC: lim}
+	errs = append(errs, o.checkTLS()...)
+	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, Pprof: o.pprof, RPC: lim,
+		TLS: tlsutil.Files{CA: o.tlsCA, Cert: o.tlsCert, Key: o.tlsKey}}
 	// The advertised API addresses are only known after listening; check the rest now.
 	probe := c
 	probe.GRPCAdvertise, probe.HTTPAdvertise = o.grpcAddr, o.httpAddr
@@ -292,6 +300,33 @@ func (o *options) serverConfig() (server.Config, error) {
 		errs = append(errs, err)
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// checkTLS: --tls-cert, --tls-key and --tls-ca come together, with
+// --gossip-key, and the cluster name must fit in an identity.
+func (o *options) checkTLS() []error {
+	given := map[string]bool{"--tls-cert": o.tlsCert != "", "--tls-key": o.tlsKey != "", "--tls-ca": o.tlsCA != ""}
+	var missing []string
+	for _, f := range []string{"--tls-cert", "--tls-key", "--tls-ca"} {
+		if !given[f] {
+			missing = append(missing, f)
+		}
+	}
+	switch len(missing) {
+	case 3:
+		return nil
+	case 0:
+	default:
+		return []error{fmt.Errorf("--tls-cert, --tls-key and --tls-ca go together: %s missing", strings.Join(missing, ", "))}
+	}
+	var errs []error
+	if o.gossipKey == "" {
+		errs = append(errs, errors.New("TLS needs --gossip-key: gossip is encrypted whenever TLS is on (make one: head -c 32 /dev/urandom | base64)"))
+	}
+	if err := tlsutil.ValidateClusterName(o.clusterName); err != nil {
+		errs = append(errs, fmt.Errorf("--cluster-name with TLS: %w", err))
+	}
+	return errs
 }
 
 func isLoopback(addr string) bool {

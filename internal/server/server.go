@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,10 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/controller"
+	"github.com/prism/controlplane/internal/tlsutil"
 	"github.com/prism/controlplane/provision"
 	"github.com/prism/controlplane/rpc"
 )
@@ -35,6 +39,56 @@ type Config struct {
 	// RPC bounds what clients of the gRPC listener can make the node hold;
 	// the zero value means rpc.DefaultConfig().
 	RPC rpc.Config
+	// TLS, when its files are set (all three, or none), serves TLS on
+	// every listener: gRPC requires a client certificate of the cluster,
+	// HTTP asks for one and requires it except on rpc.OpenHTTPPaths, and
+	// the raft port takes node certificates only (cluster.Deps.TLS). The
+	// files are read again when they change. Needs Cluster.GossipKey.
+	TLS tlsutil.Files
+}
+
+// With TLS, a client connection is closed after about tlsMaxConnAge (its
+// calls given tlsMaxConnAgeGrace to finish; watches resume on a new one),
+// so even a connection that never idles handshakes again with the
+// certificates in use now.
+const (
+	tlsMaxConnAge      = time.Hour
+	tlsMaxConnAgeGrace = 5 * time.Minute
+)
+
+// serverTLS is a process's TLS: the reloading source and the options and
+// listeners built on it. Nil fields without TLS.
+type serverTLS struct {
+	src      *tlsutil.Source
+	grpc     []grpc.ServerOption // public gRPC
+	internal []grpc.ServerOption // Internal, on the raft port
+	http     *tls.Config
+}
+
+func newServerTLS(cfg Config, log *slog.Logger) (serverTLS, error) {
+	f := cfg.TLS
+	if f == (tlsutil.Files{}) {
+		return serverTLS{}, nil
+	}
+	if f.CA == "" || f.Cert == "" || f.Key == "" {
+		return serverTLS{}, errors.New("server: TLS needs a CA, a certificate and its key")
+	}
+	cc := cfg.Cluster
+	if err := tlsutil.ValidateClusterName(cc.ClusterName); err != nil {
+		return serverTLS{}, fmt.Errorf("server: TLS: %w", err)
+	}
+	src, err := tlsutil.NewSource(tlsutil.SourceConfig{Files: f, ClusterName: cc.ClusterName,
+		Self: tlsutil.Identity{Cluster: cc.ClusterName, Kind: tlsutil.KindNode, Name: cc.NodeID}}, log)
+	if err != nil {
+		return serverTLS{}, fmt.Errorf("server: TLS: %w", err)
+	}
+	age := grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: tlsMaxConnAge, MaxConnectionAgeGrace: tlsMaxConnAgeGrace})
+	return serverTLS{
+		src:      src,
+		grpc:     []grpc.ServerOption{grpc.Creds(credentials.NewTLS(src.ServerConfig(tlsutil.ServerOptions{ClientAuth: tls.RequireAndVerifyClientCert}))), age},
+		internal: []grpc.ServerOption{age},
+		http:     src.ServerConfig(tlsutil.ServerOptions{ClientAuth: tls.VerifyClientCertIfGiven, NextProtos: []string{"h2", "http/1.1"}}),
+	}, nil
 }
 
 // Server is a running process.
@@ -68,6 +122,10 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 	if err := cfg.RPC.Validate(); err != nil {
 		return nil, err
 	}
+	st, err := newServerTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	gl, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("server: grpc listen %s: %w", cfg.GRPCAddr, err)
@@ -80,7 +138,7 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 	cc := cfg.Cluster
 	cc.GRPCAdvertise, cc.HTTPAdvertise = gl.Addr().String(), hl.Addr().String()
 	clockAPI := withTestClock(&cc)
-	deps := cluster.Deps{Logger: log}
+	deps := cluster.Deps{Logger: log, TLS: st.src}
 	if b != nil {
 		deps.Provisioners, deps.Targets, deps.LifecycleHooks, deps.Archive = b.Provisioners, b.Targets, b.Hooks, b.Archive
 	}
@@ -98,7 +156,7 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 	}
 	var gs *rpc.Server
 	if err == nil {
-		gs, err = rpc.NewGRPCServer(node, cfg.RPC, metrics, log)
+		gs, err = rpc.NewGRPCServer(node, cfg.RPC, metrics, log, st.grpc...)
 	}
 	if err != nil {
 		_ = node.Shutdown(false)
@@ -106,12 +164,17 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 		hl.Close()
 		return nil, err
 	}
+	handler := httpHandler(node, reg, cfg.Pprof, clockAPI)
+	if st.http != nil {
+		hl = tls.NewListener(hl, st.http)
+		handler = rpc.RequireClientCert(handler, rpc.OpenHTTPPaths)
+	}
 	s := &Server{
 		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
 		log:      log.With("component", "server", "node", cc.NodeID),
 		grpc:     gs,
-		internal: rpc.NewInternalGRPCServer(node, cfg.RPC, metrics, log),
-		http:     &http.Server{Handler: httpHandler(node, reg, cfg.Pprof, clockAPI), ReadHeaderTimeout: 5 * time.Second},
+		internal: rpc.NewInternalGRPCServer(node, cfg.RPC, metrics, log, st.internal...),
+		http:     &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second},
 	}
 	go func() {
 		if err := s.grpc.Serve(gl); err != nil {
@@ -129,7 +192,7 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("serving", "grpc", s.GRPCAddr, "http", s.HTTPAddr, "raft", node.RaftAddr(), "gossip", node.GossipAddr())
+	s.log.Info("serving", "grpc", s.GRPCAddr, "http", s.HTTPAddr, "raft", node.RaftAddr(), "gossip", node.GossipAddr(), "tls", st.src != nil)
 	return s, nil
 }
 

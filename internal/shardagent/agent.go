@@ -3,6 +3,7 @@ package shardagent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -32,6 +33,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// TLS dials the control plane over TLS (client.Config.TLS); nil: plaintext.
+	TLS *tls.Config
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -89,7 +92,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cl, err := client.New(client.Config{Endpoints: cfg.ControlPlane, AttemptTimeout: cfg.RequestTimeout})
+	cl, err := client.New(client.Config{Endpoints: cfg.ControlPlane, AttemptTimeout: cfg.RequestTimeout, TLS: cfg.TLS})
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,17 @@ func StartWith(t testing.TB, n int, tweak func(*cluster.Config)) *Cluster {
 // later) provision with b; nil disables provisioning, as in Start.
 func StartWithBackends(t testing.TB, n int, tweak func(*cluster.Config), b *server.Backends) *Cluster {
 	t.Helper()
+	var st func(int, *server.Config)
+	if tweak != nil {
+		st = func(_ int, cfg *server.Config) { tweak(&cfg.Cluster) }
+	}
+	return StartServers(t, n, st, b)
+}
+
+// StartServers is StartWithBackends with a hook that adjusts node i's
+// whole process config (its TLS files, say) after the defaults are set.
+func StartServers(t testing.TB, n int, tweak func(i int, cfg *server.Config), b *server.Backends) *Cluster {
+	t.Helper()
 	c := &Cluster{t: t, backends: b}
 	var seed string
 	for i := 0; i < n; i++ {
@@ -83,11 +94,11 @@ func StartWithBackends(t testing.TB, n int, tweak func(*cluster.Config), b *serv
 		if seed != "" {
 			cc.Join = []string{seed}
 		}
-		if tweak != nil {
-			tweak(&cc)
-		}
 		cfg := server.Config{Cluster: cc, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
-		s, err := server.Start(cfg, Logger(t).With("node", cc.NodeID), b)
+		if tweak != nil {
+			tweak(i, &cfg)
+		}
+		s, err := server.Start(cfg, Logger(t).With("node", cfg.Cluster.NodeID), b)
 		if err != nil {
 			t.Fatalf("start node %d: %v", i+1, err)
 		}

@@ -4,6 +4,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
@@ -43,17 +45,23 @@ type Config struct {
 	// history (10,000 revisions by default) arriving as one burst when a
 	// watch resumes far back. Slots hold shared events, 24 bytes each.
 	WatchBuffer int
+	// TLS, when set, is how the client dials nodes that serve TLS: the CA
+	// to check them with and the client certificate to present
+	// (tlsutil.Source.ClientConfig builds one that follows rotated files).
+	// Nil: plaintext.
+	TLS *tls.Config
 }
 
 // Client is safe for concurrent use.
 type Client struct {
 	cfg Config
 
-	mu        sync.Mutex
-	conns     map[string]*grpc.ClientConn
-	muxes     map[*grpc.ClientConn]*watchMux // watch streams, one per connection
-	preferred int                            // index of the endpoint reads go to first
-	leader    string                         // gRPC address of the last known leader
+	mu         sync.Mutex
+	conns      map[string]*grpc.ClientConn
+	handshakes map[string]*handshakes         // per address, with TLS
+	muxes      map[*grpc.ClientConn]*watchMux // watch streams, one per connection
+	preferred  int                            // index of the endpoint reads go to first
+	leader     string                         // gRPC address of the last known leader
 }
 
 // New returns a client; connections are made lazily.
@@ -71,7 +79,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.WatchBuffer <= 0 {
 		cfg.WatchBuffer = 16384
 	}
-	return &Client{cfg: cfg, conns: map[string]*grpc.ClientConn{}, muxes: map[*grpc.ClientConn]*watchMux{}}, nil
+	return &Client{cfg: cfg, conns: map[string]*grpc.ClientConn{}, muxes: map[*grpc.ClientConn]*watchMux{}, handshakes: map[string]*handshakes{}}, nil
 }
 
 // Close closes every connection.
@@ -92,8 +100,14 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[addr]; ok {
 		return cc, nil
 	}
+	creds := insecure.NewCredentials()
+	if c.cfg.TLS != nil {
+		h := &handshakes{}
+		c.handshakes[addr] = h
+		creds = recordingCreds{TransportCredentials: credentials.NewTLS(c.cfg.TLS), h: h}
+	}
 	cc, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
 		// While a call or watch is open, ping every 10 s and drop a
 		// connection that does not answer in 5 s: a watch on a node that
@@ -172,6 +186,9 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 	var last error
 	maybeSent := false // a write attempt may have reached a server and taken effect
 	for attempt := 0; ; attempt++ {
+		// A round in which every node failed the TLS handshake ends the
+		// call: waiting will not fix a certificate.
+		tried, tlsFailed := 0, 0
 		for _, addr := range c.order(toLeader) {
 			cc, err := c.conn(addr)
 			if err != nil {
@@ -195,6 +212,11 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 			if (kind == write && !grpcconn.Ready(ctx, cc, readyWait)) ||
 				(kind == idempotent && cc.GetState() == connectivity.TransientFailure) {
 				last = status.Errorf(codes.Unavailable, "client: no connection to %s", addr)
+				tried++
+				if terr := c.tlsFailure(addr); terr != nil {
+					last = terr
+					tlsFailed++
+				}
 				c.demote(addr)
 				continue
 			}
@@ -208,13 +230,28 @@ func (c *Client) do(ctx context.Context, kind int, call func(context.Context, *g
 				return nil
 			}
 			last = err
+			tried++
 			if kind != read && !definite(err) {
 				maybeSent = true
+			}
+			if status.Code(err) == codes.Unavailable && ctx.Err() == nil {
+				if terr := c.tlsFailure(addr); terr != nil {
+					last = terr
+					tlsFailed++
+					c.demote(addr)
+					continue
+				}
 			}
 			if ctx.Err() != nil || !retryable(err, kind) {
 				return giveUp(kind, maybeSent, err)
 			}
 			c.demote(addr)
+		}
+		if tried > 0 && tlsFailed == tried {
+			if kind != read && maybeSent {
+				return giveUp(kind, true, status.Error(codes.Unavailable, status.Convert(last).Message()))
+			}
+			return last
 		}
 		select {
 		case <-ctx.Done():

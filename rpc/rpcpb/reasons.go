@@ -12,4 +12,8 @@ const (
 	ReasonCompacted        = "COMPACTED"         // metadata: oldest_revision
 	ReasonWatcherTooSlow   = "WATCHER_TOO_SLOW"  // resume from your last revision
 	ReasonReset            = "RESET"             // the state was replaced: list again
+	// ReasonTLS is made by the client (code Unauthenticated): its TLS
+	// handshake with the node failed, so nothing was sent; the message
+	// says what to change.
+	ReasonTLS = "TLS_FAILED"
 )
