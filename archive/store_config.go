@@ -3,10 +3,11 @@ package archive
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/prism/controlplane/provision"
 )
 
 // StoreConfig tunes the Postgres store. Zero values are invalid; start
@@ -82,12 +83,8 @@ func checkURL(raw string) error {
 	if raw == "" {
 		return errors.New("is empty")
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return errors.New("must be a postgres:// URL")
-	}
-	if _, has := u.User.Password(); has || u.Query().Has("password") {
-		return errors.New("must not contain a password; use PGPASSFILE or PGPASSWORD")
+	if err := provision.CheckPostgresURL(raw); err != nil {
+		return err
 	}
 	if _, err := pgx.ParseConfig(raw); err != nil {
 		// pgx's message quotes the URL: not repeated.

@@ -65,14 +65,8 @@ func (t Targets) Validate() error {
 			errs = append(errs, fmt.Errorf("postgres[%d]: name must be set and unique", i))
 		}
 		seen["p/"+p.Name] = true
-		u, err := url.Parse(p.URL)
-		switch {
-		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql"):
-			errs = append(errs, fmt.Errorf("postgres[%d] (%s): url must be a postgres:// URL", i, p.Name))
-		default:
-			if _, has := u.User.Password(); has || u.Query().Has("password") {
-				errs = append(errs, fmt.Errorf("postgres[%d] (%s): url must not contain a password; use PGPASSFILE or PGPASSWORD", i, p.Name))
-			}
+		if err := CheckPostgresURL(p.URL); err != nil {
+			errs = append(errs, fmt.Errorf("postgres[%d] (%s): url %w", i, p.Name, err))
 		}
 	}
 	for i, k := range t.Kafka {
@@ -160,4 +154,17 @@ func (t Targets) KafkaTarget(name string) (KafkaTarget, bool) {
 		}
 	}
 	return KafkaTarget{}, false
+}
+
+// CheckPostgresURL: a postgres:// URL without a password (pgx reads
+// PGPASSFILE / PGPASSWORD). The errors never quote the URL.
+func CheckPostgresURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("must be a postgres:// URL")
+	}
+	if _, has := u.User.Password(); has || u.Query().Has("password") {
+		return errors.New("must not contain a password; use PGPASSFILE or PGPASSWORD")
+	}
+	return nil
 }
