@@ -55,8 +55,8 @@ func (a raftFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 
 // publish hands a committed change to the watch hub.
 func publish(h *watch.Hub, r fsm.Result) {
-	if r.Err != nil || r.Unchanged || r.Revision == 0 {
-		return
+	if r.Err != nil || r.Unchanged || r.Revision == 0 || r.Token != nil {
+		return // token changes do not move the revision; watchers never see them
 	}
 	b := watch.Batch{Revision: r.Revision}
 	typ := watch.Put

@@ -15,6 +15,7 @@ func TestImportBoundary(t *testing.T) {
 	deptest.Check(t, deptest.Rules{
 		Allow: []string{
 			"context",
+			"github.com/prism/controlplane/acl",
 			"github.com/prism/controlplane/fsm/fsmpb",
 			"github.com/prism/controlplane/provision/plan",
 			"google.golang.org/protobuf/proto",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
@@ -17,6 +18,7 @@ var (
 	ErrRevisionMismatch   = errors.New("fsm: revision mismatch")
 	ErrInvalid            = errors.New("fsm: invalid request") // a namespace, shard, command or snapshot
 	ErrFailedPrecondition = errors.New("fsm: failed precondition")
+	ErrTokenNotFound      = errors.New("fsm: token not found")
 	// ErrUnknownCommand is returned (not panicked) only for ignorable bodies.
 	ErrUnknownCommand = errors.New("fsm: unknown command")
 	ErrBadEntry       = errors.New("fsm: malformed log entry")
@@ -99,6 +101,10 @@ func ErrorToProto(err error) *fsmpb.Error {
 		pe.Kind = fsmpb.Error_KIND_ALREADY_EXISTS
 	case errors.Is(err, ErrFailedPrecondition):
 		pe.Kind = fsmpb.Error_KIND_FAILED_PRECONDITION
+	case errors.Is(err, acl.ErrPermissionDenied):
+		pe.Kind = fsmpb.Error_KIND_PERMISSION_DENIED
+	case errors.Is(err, ErrTokenNotFound):
+		pe.Kind = fsmpb.Error_KIND_TOKEN_NOT_FOUND
 	}
 	return pe
 }
@@ -125,6 +131,10 @@ func ErrorFromProto(pe *fsmpb.Error) error {
 		return wrapMsg(ErrAlreadyExists, pe.Message)
 	case fsmpb.Error_KIND_FAILED_PRECONDITION:
 		return wrapMsg(ErrFailedPrecondition, pe.Message)
+	case fsmpb.Error_KIND_PERMISSION_DENIED:
+		return wrapMsg(acl.ErrPermissionDenied, pe.Message)
+	case fsmpb.Error_KIND_TOKEN_NOT_FOUND:
+		return wrapMsg(ErrTokenNotFound, pe.Message)
 	}
 	return errors.New(pe.Message)
 }

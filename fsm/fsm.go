@@ -14,6 +14,7 @@ type Result struct {
 	Revision  int64            // cluster revision after the entry
 	Namespace *fsmpb.Namespace // the namespace the command touched, if any
 	Shard     *fsmpb.Shard     // the shard the command touched, if any
+	Token     *fsmpb.Token     // the token the command touched (no secret hash)
 	// Deleted: the object (Namespace or Shard) was removed from the state.
 	Deleted bool
 	// PrevShards: the shards the namespace was on before this change
@@ -31,12 +32,12 @@ type Result struct {
 
 // ToProto encodes the result for forwarding between nodes.
 func (r Result) ToProto() *fsmpb.ApplyResult {
-	return &fsmpb.ApplyResult{Revision: r.Revision, Namespace: r.Namespace, Shard: r.Shard, Error: ErrorToProto(r.Err), Unchanged: r.Unchanged}
+	return &fsmpb.ApplyResult{Revision: r.Revision, Namespace: r.Namespace, Shard: r.Shard, Token: r.Token, Error: ErrorToProto(r.Err), Unchanged: r.Unchanged}
 }
 
 // ResultFromProto is the inverse of Result.ToProto.
 func ResultFromProto(p *fsmpb.ApplyResult) Result {
-	return Result{Revision: p.GetRevision(), Namespace: p.GetNamespace(), Shard: p.GetShard(), Err: ErrorFromProto(p.GetError()), Unchanged: p.GetUnchanged()}
+	return Result{Revision: p.GetRevision(), Namespace: p.GetNamespace(), Shard: p.GetShard(), Token: p.GetToken(), Err: ErrorFromProto(p.GetError()), Unchanged: p.GetUnchanged()}
 }
 
 // Entry is one raft log entry handed to ApplyBatch.
@@ -59,10 +60,11 @@ type state struct {
 	generation uint64 // operator restores so far (SnapshotHeader.generation)
 	requests   *requestLog
 	claims     *claims // derived from namespaces; nil until first used
+	acl        aclState
 }
 
 func newState() *state {
-	return &state{namespaces: map[string]*fsmpb.Namespace{}, shards: map[string]*fsmpb.Shard{}, requests: newRequestLog()}
+	return &state{namespaces: map[string]*fsmpb.Namespace{}, shards: map[string]*fsmpb.Shard{}, requests: newRequestLog(), acl: newACLState()}
 }
 
 // FSM is the state machine. Apply methods are called by one goroutine (raft's
@@ -122,7 +124,12 @@ func (s *state) apply(data []byte) Result {
 		}
 		panic(fmt.Sprintf("%v: body %q is not ignorable; upgrade this node", ErrUnknownCommand, name))
 	}
-	res := s.applyOnce(cmd, h)
+	var res Result
+	if err := s.authorize(cmd, name); err != nil {
+		res = Result{Revision: s.revision, Err: err}
+	} else {
+		res = s.applyOnce(cmd, h)
+	}
 	res.Command, res.UnixNano = name, cmd.UnixNano
 	return res
 }

@@ -25,6 +25,7 @@ const (
 	tableNamespaces tableID = 1
 	tableShards     tableID = 2
 	tableRequests   tableID = 3
+	tableTokens     tableID = 4
 	tableEnd        tableID = 255
 )
 
@@ -34,6 +35,7 @@ type frozen struct {
 	namespaces []*fsmpb.Namespace
 	shards     []*fsmpb.Shard
 	requests   []*fsmpb.RequestRecord
+	tokens     []*fsmpb.Token
 }
 
 type table struct {
@@ -122,6 +124,33 @@ var tables = []table{
 			return nil
 		},
 	},
+	{
+		id:   tableTokens,
+		name: "tokens",
+		persist: func(fz *frozen, emit func(proto.Message) error) error {
+			for _, t := range fz.tokens {
+				if err := emit(t); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		restore: func(s *state, rec []byte) error {
+			t := &fsmpb.Token{}
+			if err := proto.Unmarshal(rec, t); err != nil {
+				return err
+			}
+			v := &validator{}
+			checkTokenRecord(v, "token", t)
+			if len(v.errs) > 0 {
+				return fmt.Errorf("%w: %w", ErrBadSnapshot, &ValidationError{Fields: v.errs})
+			}
+			if err := s.acl.add(t); err != nil {
+				return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+			}
+			return nil
+		},
+	},
 }
 
 // Snapshot is a point-in-time copy of the state, cheap to take (it holds
@@ -132,7 +161,7 @@ type Snapshot struct{ fz frozen }
 func (f *FSM) Snapshot() *Snapshot {
 	f.mu.RLock()
 	fz := frozen{
-		header:     &fsmpb.SnapshotHeader{Version: snapshotVersion, Index: f.s.index, Revision: f.s.revision, ClusterId: f.s.clusterID, Generation: f.s.generation},
+		header:     &fsmpb.SnapshotHeader{Version: snapshotVersion, Index: f.s.index, Revision: f.s.revision, ClusterId: f.s.clusterID, Generation: f.s.generation, AclBootstrapped: f.s.acl.bootstrapped},
 		namespaces: make([]*fsmpb.Namespace, 0, len(f.s.namespaces)),
 	}
 	for _, ns := range f.s.namespaces {
@@ -142,7 +171,11 @@ func (f *FSM) Snapshot() *Snapshot {
 		fz.shards = append(fz.shards, sh)
 	}
 	fz.requests = append([]*fsmpb.RequestRecord(nil), f.s.requests.live()...)
+	for _, t := range f.s.acl.tokens {
+		fz.tokens = append(fz.tokens, t)
+	}
 	f.mu.RUnlock()
+	sort.Slice(fz.tokens, func(i, j int) bool { return fz.tokens[i].Id < fz.tokens[j].Id })
 	sort.Slice(fz.namespaces, func(i, j int) bool { return fz.namespaces[i].Spec.GetName() < fz.namespaces[j].Spec.GetName() })
 	sort.Slice(fz.shards, func(i, j int) bool { return fz.shards[i].Spec.GetId() < fz.shards[j].Spec.GetId() })
 	return &Snapshot{fz: fz}
@@ -213,7 +246,7 @@ func SnapshotInfo(r io.Reader) (index uint64, revision int64, counts map[string]
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	return s.index, s.revision, map[string]int{"namespaces": len(s.namespaces), "shards": len(s.shards), "requests": len(s.requests.live())}, nil
+	return s.index, s.revision, map[string]int{"namespaces": len(s.namespaces), "shards": len(s.shards), "requests": len(s.requests.live()), "tokens": len(s.acl.tokens)}, nil
 }
 
 func readSnapshot(r io.Reader) (*state, error) {
@@ -252,6 +285,7 @@ func readSnapshot(r io.Reader) (*state, error) {
 				return nil, fmt.Errorf("fsm: snapshot version %d, this binary reads %d", h.Version, snapshotVersion)
 			}
 			s.index, s.revision, s.clusterID, s.generation, sawHeader = h.Index, h.Revision, h.ClusterId, h.Generation, true
+			s.acl.bootstrapped = h.AclBootstrapped
 			continue
 		}
 		if !sawHeader {

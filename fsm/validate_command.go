@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
@@ -52,6 +53,10 @@ var clientBodies = map[string]bool{
 	"assign_namespace": true,
 
 	"reconcile_namespace": true,
+
+	"bootstrap_acl": true,
+	"create_token":  true,
+	"revoke_token":  true,
 }
 
 // ValidateCommand checks, before a command is proposed, that this binary
@@ -79,6 +84,11 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 	}
 	if len(cmd.ProtoReflect().GetUnknown()) > 0 {
 		v.add("command", "has fields this binary does not know")
+	}
+	if cmd.Principal != nil {
+		if err := acl.CheckPrincipal(acl.FromProto(cmd.Principal)); err != nil {
+			v.add("command.principal", "%v", err)
+		}
 	}
 	name := BodyName(cmd)
 	if name == "" {
@@ -183,6 +193,24 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 		checkResources(v, p+".resources", b.Resources)
 	case "reconcile_namespace":
 		v.dnsName(p+".name", cmd.GetReconcileNamespace().GetName())
+	case "bootstrap_acl":
+		t := cmd.GetBootstrapAcl().GetToken()
+		checkTokenRecord(v, p+".token", t)
+		if t != nil && (t.Kind != acl.KindRole || t.Name != acl.RoleAdmin || t.ExpiresUnixNano != 0) {
+			v.add(p+".token", "the bootstrap token is role admin and does not expire")
+		}
+		newTokenFields(v, p+".token", t)
+	case "create_token":
+		b := cmd.GetCreateToken()
+		checkTokenRecord(v, p+".token", b.GetToken())
+		newTokenFields(v, p+".token", b.GetToken())
+		if b.TtlSeconds < 0 || b.TtlSeconds > maxTokenTTLSeconds {
+			v.add(p+".ttl_seconds", "must be 0 (never expires) to %d (10 years), got %d", maxTokenTTLSeconds, b.TtlSeconds)
+		}
+	case "revoke_token":
+		if !acl.ValidTokenID(cmd.GetRevokeToken().GetId()) {
+			v.add(p+".id", "must be a token id (%d lower-case hex digits)", acl.TokenIDLen)
+		}
 	case "expire_shard_grace":
 		b := cmd.GetExpireShardGrace()
 		v.dnsName(p+".id", b.Id)
@@ -191,6 +219,16 @@ func checkCommand(v *validator, cmd *fsmpb.Command, o Origin) {
 		b := cmd.GetEndCooling()
 		v.dnsName(p+".name", b.Name)
 		ifRevisionArg(v, p+".if_revision", b.IfRevision)
+	}
+}
+
+// maxTokenTTLSeconds bounds a token's TTL (ten years).
+const maxTokenTTLSeconds = 10 * 365 * 24 * 3600
+
+// newTokenFields: the fields apply sets are not set by a proposer.
+func newTokenFields(v *validator, path string, t *fsmpb.Token) {
+	if t != nil && (t.CreatedUnixNano != 0 || t.ExpiresUnixNano != 0 || t.CreatedBy != "") {
+		v.add(path, "created_unix_nano, expires_unix_nano and created_by are set at apply")
 	}
 }
 

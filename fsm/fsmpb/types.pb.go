@@ -258,6 +258,8 @@ const (
 	Error_KIND_INVALID             Error_Kind = 4
 	Error_KIND_FAILED_PRECONDITION Error_Kind = 5
 	Error_KIND_SHARD_NOT_FOUND     Error_Kind = 6
+	Error_KIND_PERMISSION_DENIED   Error_Kind = 7
+	Error_KIND_TOKEN_NOT_FOUND     Error_Kind = 8
 )
 
 // Enum value maps for Error_Kind.
@@ -270,6 +272,8 @@ var (
 		4: "KIND_INVALID",
 		5: "KIND_FAILED_PRECONDITION",
 		6: "KIND_SHARD_NOT_FOUND",
+		7: "KIND_PERMISSION_DENIED",
+		8: "KIND_TOKEN_NOT_FOUND",
 	}
 	Error_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":         0,
@@ -279,6 +283,8 @@ var (
 		"KIND_INVALID":             4,
 		"KIND_FAILED_PRECONDITION": 5,
 		"KIND_SHARD_NOT_FOUND":     6,
+		"KIND_PERMISSION_DENIED":   7,
+		"KIND_TOKEN_NOT_FOUND":     8,
 	}
 )
 
@@ -306,7 +312,7 @@ func (x Error_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Error_Kind.Descriptor instead.
 func (Error_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{30, 0}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{35, 0}
 }
 
 // NamespaceSpec is the user's declaration (ADR-006's namespace file).
@@ -1411,6 +1417,9 @@ type Command struct {
 	// whose id was applied within the request window changes nothing (so a
 	// retried write, or a late copy of it, applies once).
 	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Who sent a client's command, stamped by the node that took the call
+	// after authenticating and authorizing it (unset for the leader's own).
+	Principal *Principal `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_Noop
@@ -1428,6 +1437,9 @@ type Command struct {
 	//	*Command_EndCooling
 	//	*Command_SetNamespaceResources
 	//	*Command_ReconcileNamespace
+	//	*Command_BootstrapAcl
+	//	*Command_CreateToken
+	//	*Command_RevokeToken
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1482,6 +1494,13 @@ func (x *Command) GetRequestId() string {
 		return x.RequestId
 	}
 	return ""
+}
+
+func (x *Command) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
 }
 
 func (x *Command) GetBody() isCommand_Body {
@@ -1626,6 +1645,33 @@ func (x *Command) GetReconcileNamespace() *ReconcileNamespace {
 	return nil
 }
 
+func (x *Command) GetBootstrapAcl() *BootstrapACL {
+	if x != nil {
+		if x, ok := x.Body.(*Command_BootstrapAcl); ok {
+			return x.BootstrapAcl
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCreateToken() *CreateToken {
+	if x != nil {
+		if x, ok := x.Body.(*Command_CreateToken); ok {
+			return x.CreateToken
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevokeToken() *RevokeToken {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RevokeToken); ok {
+			return x.RevokeToken
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -1690,6 +1736,18 @@ type Command_ReconcileNamespace struct {
 	ReconcileNamespace *ReconcileNamespace `protobuf:"bytes,24,opt,name=reconcile_namespace,json=reconcileNamespace,proto3,oneof"`
 }
 
+type Command_BootstrapAcl struct {
+	BootstrapAcl *BootstrapACL `protobuf:"bytes,25,opt,name=bootstrap_acl,json=bootstrapAcl,proto3,oneof"`
+}
+
+type Command_CreateToken struct {
+	CreateToken *CreateToken `protobuf:"bytes,26,opt,name=create_token,json=createToken,proto3,oneof"`
+}
+
+type Command_RevokeToken struct {
+	RevokeToken *RevokeToken `protobuf:"bytes,27,opt,name=revoke_token,json=revokeToken,proto3,oneof"`
+}
+
 func (*Command_Noop) isCommand_Body() {}
 
 func (*Command_ApplyNamespace) isCommand_Body() {}
@@ -1720,6 +1778,331 @@ func (*Command_SetNamespaceResources) isCommand_Body() {}
 
 func (*Command_ReconcileNamespace) isCommand_Body() {}
 
+func (*Command_BootstrapAcl) isCommand_Body() {}
+
+func (*Command_CreateToken) isCommand_Body() {}
+
+func (*Command_RevokeToken) isCommand_Body() {}
+
+// Principal is who a call acted as: a certificate's identity or a token's.
+type Principal struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kind    string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`                      // node|shard|service|team|user|role|anonymous
+	Name    string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                      // for role: admin|operator|viewer
+	TokenId string                 `protobuf:"bytes,3,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"` // the token's public id when the call carried one
+	// enforce: the node that took the call had ACLs on, so apply checks the
+	// principal's rights (and its token) against the state it applies to.
+	Enforce       bool `protobuf:"varint,4,opt,name=enforce,proto3" json:"enforce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Principal) Reset() {
+	*x = Principal{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Principal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Principal) ProtoMessage() {}
+
+func (x *Principal) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Principal.ProtoReflect.Descriptor instead.
+func (*Principal) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Principal) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Principal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Principal) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *Principal) GetEnforce() bool {
+	if x != nil {
+		return x.Enforce
+	}
+	return false
+}
+
+// Token is an ACL token. Its secret is never stored: only its SHA-256
+// (the secret is 256 random bits, so a plain hash cannot be reversed).
+type Token struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`                                   // public accessor id
+	SecretHash      []byte                 `protobuf:"bytes,2,opt,name=secret_hash,json=secretHash,proto3" json:"secret_hash,omitempty"` // SHA-256 of the secret
+	Kind            string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`                               // role|team|service|user|shard
+	Name            string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Description     string                 `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	CreatedUnixNano int64                  `protobuf:"varint,6,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"` // leader-stamped
+	ExpiresUnixNano int64                  `protobuf:"varint,7,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"` // 0: never
+	CreatedBy       string                 `protobuf:"bytes,8,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`                      // principal kind/name
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Token) Reset() {
+	*x = Token{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Token) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Token) ProtoMessage() {}
+
+func (x *Token) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Token.ProtoReflect.Descriptor instead.
+func (*Token) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Token) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Token) GetSecretHash() []byte {
+	if x != nil {
+		return x.SecretHash
+	}
+	return nil
+}
+
+func (x *Token) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Token) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Token) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Token) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *Token) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *Token) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+// BootstrapACL creates the first management token (role admin); it
+// applies once in a cluster's life.
+type BootstrapACL struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapACL) Reset() {
+	*x = BootstrapACL{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapACL) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapACL) ProtoMessage() {}
+
+func (x *BootstrapACL) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapACL.ProtoReflect.Descriptor instead.
+func (*BootstrapACL) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *BootstrapACL) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// CreateToken adds a token (ids are chosen at random by the edge node).
+type CreateToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// ttl_seconds > 0: the token expires that long after the leader's
+	// stamped time (expires_unix_nano is set at apply).
+	TtlSeconds    int64 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateToken) Reset() {
+	*x = CreateToken{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateToken) ProtoMessage() {}
+
+func (x *CreateToken) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateToken.ProtoReflect.Descriptor instead.
+func (*CreateToken) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateToken) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *CreateToken) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// RevokeToken deletes a token: calls that carry it fail from then on.
+type RevokeToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeToken) Reset() {
+	*x = RevokeToken{}
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeToken) ProtoMessage() {}
+
+func (x *RevokeToken) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeToken.ProtoReflect.Descriptor instead.
+func (*RevokeToken) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RevokeToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 // Noop changes nothing; a new leader applies one before serving reads.
 // After a snapshot restore it carries a revision floor, so the cluster
 // revision keeps increasing even when the snapshot is older.
@@ -1732,7 +2115,7 @@ type Noop struct {
 
 func (x *Noop) Reset() {
 	*x = Noop{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +2127,7 @@ func (x *Noop) String() string {
 func (*Noop) ProtoMessage() {}
 
 func (x *Noop) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +2140,7 @@ func (x *Noop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Noop.ProtoReflect.Descriptor instead.
 func (*Noop) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Noop) GetRevisionFloor() int64 {
@@ -1778,7 +2161,7 @@ type ApplyNamespace struct {
 
 func (x *ApplyNamespace) Reset() {
 	*x = ApplyNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +2173,7 @@ func (x *ApplyNamespace) String() string {
 func (*ApplyNamespace) ProtoMessage() {}
 
 func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +2186,7 @@ func (x *ApplyNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyNamespace.ProtoReflect.Descriptor instead.
 func (*ApplyNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ApplyNamespace) GetSpec() *NamespaceSpec {
@@ -1830,7 +2213,7 @@ type DeleteNamespace struct {
 
 func (x *DeleteNamespace) Reset() {
 	*x = DeleteNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +2225,7 @@ func (x *DeleteNamespace) String() string {
 func (*DeleteNamespace) ProtoMessage() {}
 
 func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +2238,7 @@ func (x *DeleteNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNamespace.ProtoReflect.Descriptor instead.
 func (*DeleteNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteNamespace) GetName() string {
@@ -1886,7 +2269,7 @@ type SetNamespaceStatus struct {
 
 func (x *SetNamespaceStatus) Reset() {
 	*x = SetNamespaceStatus{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +2281,7 @@ func (x *SetNamespaceStatus) String() string {
 func (*SetNamespaceStatus) ProtoMessage() {}
 
 func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2294,7 @@ func (x *SetNamespaceStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNamespaceStatus.ProtoReflect.Descriptor instead.
 func (*SetNamespaceStatus) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetNamespaceStatus) GetName() string {
@@ -1963,7 +2346,7 @@ type SetNamespaceResources struct {
 
 func (x *SetNamespaceResources) Reset() {
 	*x = SetNamespaceResources{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2358,7 @@ func (x *SetNamespaceResources) String() string {
 func (*SetNamespaceResources) ProtoMessage() {}
 
 func (x *SetNamespaceResources) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2371,7 @@ func (x *SetNamespaceResources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNamespaceResources.ProtoReflect.Descriptor instead.
 func (*SetNamespaceResources) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetNamespaceResources) GetName() string {
@@ -2052,7 +2435,7 @@ type ReconcileNamespace struct {
 
 func (x *ReconcileNamespace) Reset() {
 	*x = ReconcileNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2447,7 @@ func (x *ReconcileNamespace) String() string {
 func (*ReconcileNamespace) ProtoMessage() {}
 
 func (x *ReconcileNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2460,7 @@ func (x *ReconcileNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileNamespace.ProtoReflect.Descriptor instead.
 func (*ReconcileNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{20}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReconcileNamespace) GetName() string {
@@ -2105,7 +2488,7 @@ type RegisterShard struct {
 
 func (x *RegisterShard) Reset() {
 	*x = RegisterShard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2500,7 @@ func (x *RegisterShard) String() string {
 func (*RegisterShard) ProtoMessage() {}
 
 func (x *RegisterShard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[21]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2513,7 @@ func (x *RegisterShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterShard.ProtoReflect.Descriptor instead.
 func (*RegisterShard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{21}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RegisterShard) GetSpec() *ShardSpec {
@@ -2157,7 +2540,7 @@ type SetShardState struct {
 
 func (x *SetShardState) Reset() {
 	*x = SetShardState{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2169,7 +2552,7 @@ func (x *SetShardState) String() string {
 func (*SetShardState) ProtoMessage() {}
 
 func (x *SetShardState) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[22]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2182,7 +2565,7 @@ func (x *SetShardState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetShardState.ProtoReflect.Descriptor instead.
 func (*SetShardState) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{22}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetShardState) GetId() string {
@@ -2231,7 +2614,7 @@ type RemoveShard struct {
 
 func (x *RemoveShard) Reset() {
 	*x = RemoveShard{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2626,7 @@ func (x *RemoveShard) String() string {
 func (*RemoveShard) ProtoMessage() {}
 
 func (x *RemoveShard) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[23]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2639,7 @@ func (x *RemoveShard) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveShard.ProtoReflect.Descriptor instead.
 func (*RemoveShard) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{23}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveShard) GetId() string {
@@ -2290,7 +2673,7 @@ type AssignNamespace struct {
 
 func (x *AssignNamespace) Reset() {
 	*x = AssignNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2685,7 @@ func (x *AssignNamespace) String() string {
 func (*AssignNamespace) ProtoMessage() {}
 
 func (x *AssignNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[24]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2698,7 @@ func (x *AssignNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignNamespace.ProtoReflect.Descriptor instead.
 func (*AssignNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{24}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AssignNamespace) GetName() string {
@@ -2364,7 +2747,7 @@ type ExpireShardGrace struct {
 
 func (x *ExpireShardGrace) Reset() {
 	*x = ExpireShardGrace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2759,7 @@ func (x *ExpireShardGrace) String() string {
 func (*ExpireShardGrace) ProtoMessage() {}
 
 func (x *ExpireShardGrace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[25]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2772,7 @@ func (x *ExpireShardGrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpireShardGrace.ProtoReflect.Descriptor instead.
 func (*ExpireShardGrace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{25}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExpireShardGrace) GetId() string {
@@ -2417,7 +2800,7 @@ type EndCooling struct {
 
 func (x *EndCooling) Reset() {
 	*x = EndCooling{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2812,7 @@ func (x *EndCooling) String() string {
 func (*EndCooling) ProtoMessage() {}
 
 func (x *EndCooling) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[26]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2825,7 @@ func (x *EndCooling) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndCooling.ProtoReflect.Descriptor instead.
 func (*EndCooling) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{26}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EndCooling) GetName() string {
@@ -2478,7 +2861,7 @@ type MoveNamespace struct {
 
 func (x *MoveNamespace) Reset() {
 	*x = MoveNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2490,7 +2873,7 @@ func (x *MoveNamespace) String() string {
 func (*MoveNamespace) ProtoMessage() {}
 
 func (x *MoveNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[27]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2503,7 +2886,7 @@ func (x *MoveNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveNamespace.ProtoReflect.Descriptor instead.
 func (*MoveNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{27}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MoveNamespace) GetName() string {
@@ -2550,7 +2933,7 @@ type SetClusterID struct {
 
 func (x *SetClusterID) Reset() {
 	*x = SetClusterID{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +2945,7 @@ func (x *SetClusterID) String() string {
 func (*SetClusterID) ProtoMessage() {}
 
 func (x *SetClusterID) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[28]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +2958,7 @@ func (x *SetClusterID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetClusterID.ProtoReflect.Descriptor instead.
 func (*SetClusterID) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{28}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetClusterID) GetClusterId() string {
@@ -2595,7 +2978,7 @@ type PurgeNamespace struct {
 
 func (x *PurgeNamespace) Reset() {
 	*x = PurgeNamespace{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2607,7 +2990,7 @@ func (x *PurgeNamespace) String() string {
 func (*PurgeNamespace) ProtoMessage() {}
 
 func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[29]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2620,7 +3003,7 @@ func (x *PurgeNamespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeNamespace.ProtoReflect.Descriptor instead.
 func (*PurgeNamespace) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{29}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PurgeNamespace) GetName() string {
@@ -2652,7 +3035,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +3047,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[30]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +3060,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{30}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Error) GetKind() Error_Kind {
@@ -2733,7 +3116,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[31]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2745,7 +3128,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[31]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2758,7 +3141,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{31}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FieldError) GetPath() string {
@@ -2790,13 +3173,14 @@ type ApplyResult struct {
 	Error         *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	Unchanged     bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // the command matched the current state; nothing changed
 	Shard         *Shard                 `protobuf:"bytes,5,opt,name=shard,proto3" json:"shard,omitempty"`          // the shard the command touched, if any
+	Token         *Token                 `protobuf:"bytes,6,opt,name=token,proto3" json:"token,omitempty"`          // the token the command touched (secret_hash cleared)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[32]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2808,7 +3192,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[32]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2821,7 +3205,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{32}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ApplyResult) GetRevision() int64 {
@@ -2859,6 +3243,13 @@ func (x *ApplyResult) GetShard() *Shard {
 	return nil
 }
 
+func (x *ApplyResult) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 // Snapshot records. A snapshot is a header then (table byte, length, record).
 type SnapshotHeader struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -2869,14 +3260,16 @@ type SnapshotHeader struct {
 	// generation counts snapshot restores made by operators: a snapshot of
 	// the same generation continues this history (a follower catching up),
 	// a higher one replaces it (watchers must list again).
-	Generation    uint64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Generation uint64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
+	// acl_bootstrapped: BootstrapACL has applied (it applies only once).
+	AclBootstrapped bool `protobuf:"varint,6,opt,name=acl_bootstrapped,json=aclBootstrapped,proto3" json:"acl_bootstrapped,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[33]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +3281,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[33]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +3294,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{33}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SnapshotHeader) GetVersion() uint32 {
@@ -2939,6 +3332,13 @@ func (x *SnapshotHeader) GetGeneration() uint64 {
 	return 0
 }
 
+func (x *SnapshotHeader) GetAclBootstrapped() bool {
+	if x != nil {
+		return x.AclBootstrapped
+	}
+	return false
+}
+
 // RequestRecord is one entry of the request log (snapshot table
 // "requests"): a client request id applied at revision, at leader time.
 type RequestRecord struct {
@@ -2952,7 +3352,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[34]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3364,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_types_proto_msgTypes[34]
+	mi := &file_fsm_fsmpb_types_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3377,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{34}
+	return file_fsm_fsmpb_types_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RequestRecord) GetId() string {
@@ -3101,12 +3501,13 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0fcreate_revision\x18\x05 \x01(\x03R\x0ecreateRevision\x120\n" +
 	"\x14registered_unix_nano\x18\x06 \x01(\x03R\x12registeredUnixNano\x12*\n" +
 	"\x11updated_unix_nano\x18\a \x01(\x03R\x0fupdatedUnixNano\x12#\n" +
-	"\rgrace_expired\x18\b \x01(\bR\fgraceExpired\"\xad\t\n" +
+	"\rgrace_expired\x18\b \x01(\bR\fgraceExpired\"\xa7\v\n" +
 	"\aCommand\x12\x1b\n" +
 	"\tunix_nano\x18\x01 \x01(\x03R\bunixNano\x12\x1c\n" +
 	"\tignorable\x18\x02 \x01(\bR\tignorable\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\x12(\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x125\n" +
+	"\tprincipal\x18\x04 \x01(\v2\x17.prism.fsm.v1.PrincipalR\tprincipal\x12(\n" +
 	"\x04noop\x18\n" +
 	" \x01(\v2\x12.prism.fsm.v1.NoopH\x00R\x04noop\x12G\n" +
 	"\x0fapply_namespace\x18\v \x01(\v2\x1c.prism.fsm.v1.ApplyNamespaceH\x00R\x0eapplyNamespace\x12J\n" +
@@ -3123,8 +3524,35 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\vend_cooling\x18\x16 \x01(\v2\x18.prism.fsm.v1.EndCoolingH\x00R\n" +
 	"endCooling\x12]\n" +
 	"\x17set_namespace_resources\x18\x17 \x01(\v2#.prism.fsm.v1.SetNamespaceResourcesH\x00R\x15setNamespaceResources\x12S\n" +
-	"\x13reconcile_namespace\x18\x18 \x01(\v2 .prism.fsm.v1.ReconcileNamespaceH\x00R\x12reconcileNamespaceB\x06\n" +
-	"\x04body\"-\n" +
+	"\x13reconcile_namespace\x18\x18 \x01(\v2 .prism.fsm.v1.ReconcileNamespaceH\x00R\x12reconcileNamespace\x12A\n" +
+	"\rbootstrap_acl\x18\x19 \x01(\v2\x1a.prism.fsm.v1.BootstrapACLH\x00R\fbootstrapAcl\x12>\n" +
+	"\fcreate_token\x18\x1a \x01(\v2\x19.prism.fsm.v1.CreateTokenH\x00R\vcreateToken\x12>\n" +
+	"\frevoke_token\x18\x1b \x01(\v2\x19.prism.fsm.v1.RevokeTokenH\x00R\vrevokeTokenB\x06\n" +
+	"\x04body\"h\n" +
+	"\tPrincipal\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
+	"\btoken_id\x18\x03 \x01(\tR\atokenId\x12\x18\n" +
+	"\aenforce\x18\x04 \x01(\bR\aenforce\"\xf9\x01\n" +
+	"\x05Token\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vsecret_hash\x18\x02 \x01(\fR\n" +
+	"secretHash\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12*\n" +
+	"\x11created_unix_nano\x18\x06 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
+	"\x11expires_unix_nano\x18\a \x01(\x03R\x0fexpiresUnixNano\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\b \x01(\tR\tcreatedBy\"9\n" +
+	"\fBootstrapACL\x12)\n" +
+	"\x05token\x18\x01 \x01(\v2\x13.prism.fsm.v1.TokenR\x05token\"Y\n" +
+	"\vCreateToken\x12)\n" +
+	"\x05token\x18\x01 \x01(\v2\x13.prism.fsm.v1.TokenR\x05token\x12\x1f\n" +
+	"\vttl_seconds\x18\x02 \x01(\x03R\n" +
+	"ttlSeconds\"\x1d\n" +
+	"\vRevokeToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"-\n" +
 	"\x04Noop\x12%\n" +
 	"\x0erevision_floor\x18\x01 \x01(\x03R\rrevisionFloor\"\x89\x01\n" +
 	"\x0eApplyNamespace\x12/\n" +
@@ -3194,14 +3622,14 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x0ePurgeNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vif_revision\x18\x02 \x01(\x03R\n" +
-	"ifRevision\"\x9f\x03\n" +
+	"ifRevision\"\xd5\x03\n" +
 	"\x05Error\x12,\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.prism.fsm.v1.Error.KindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12)\n" +
 	"\x10current_revision\x18\x03 \x01(\x03R\x0fcurrentRevision\x120\n" +
 	"\x06fields\x18\x04 \x03(\v2\x18.prism.fsm.v1.FieldErrorR\x06fields\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12+\n" +
-	"\x11expected_revision\x18\x06 \x01(\x03R\x10expectedRevision\"\xaf\x01\n" +
+	"\x11expected_revision\x18\x06 \x01(\x03R\x10expectedRevision\"\xe5\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eKIND_NOT_FOUND\x10\x01\x12\x17\n" +
@@ -3209,18 +3637,21 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"\x16KIND_REVISION_MISMATCH\x10\x03\x12\x10\n" +
 	"\fKIND_INVALID\x10\x04\x12\x1c\n" +
 	"\x18KIND_FAILED_PRECONDITION\x10\x05\x12\x18\n" +
-	"\x14KIND_SHARD_NOT_FOUND\x10\x06\"N\n" +
+	"\x14KIND_SHARD_NOT_FOUND\x10\x06\x12\x1a\n" +
+	"\x16KIND_PERMISSION_DENIED\x10\a\x12\x18\n" +
+	"\x14KIND_TOKEN_NOT_FOUND\x10\b\"N\n" +
 	"\n" +
 	"FieldError\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
-	"\x04line\x18\x03 \x01(\x05R\x04line\"\xd4\x01\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\"\xff\x01\n" +
 	"\vApplyResult\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x125\n" +
 	"\tnamespace\x18\x02 \x01(\v2\x17.prism.fsm.v1.NamespaceR\tnamespace\x12)\n" +
 	"\x05error\x18\x03 \x01(\v2\x13.prism.fsm.v1.ErrorR\x05error\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\bR\tunchanged\x12)\n" +
-	"\x05shard\x18\x05 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\"\x9b\x01\n" +
+	"\x05shard\x18\x05 \x01(\v2\x13.prism.fsm.v1.ShardR\x05shard\x12)\n" +
+	"\x05token\x18\x06 \x01(\v2\x13.prism.fsm.v1.TokenR\x05token\"\xc6\x01\n" +
 	"\x0eSnapshotHeader\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x04R\x05index\x12\x1a\n" +
@@ -3229,7 +3660,8 @@ const file_fsm_fsmpb_types_proto_rawDesc = "" +
 	"cluster_id\x18\x04 \x01(\tR\tclusterId\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x05 \x01(\x04R\n" +
-	"generation\"X\n" +
+	"generation\x12)\n" +
+	"\x10acl_bootstrapped\x18\x06 \x01(\bR\x0faclBootstrapped\"X\n" +
 	"\rRequestRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12\x1b\n" +
@@ -3274,7 +3706,7 @@ func file_fsm_fsmpb_types_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_types_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_fsm_fsmpb_types_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(NamespaceStatus)(0),          // 0: prism.fsm.v1.NamespaceStatus
 	(ResourceState)(0),            // 1: prism.fsm.v1.ResourceState
@@ -3296,28 +3728,33 @@ var file_fsm_fsmpb_types_proto_goTypes = []any{
 	(*ShardSpec)(nil),             // 17: prism.fsm.v1.ShardSpec
 	(*Shard)(nil),                 // 18: prism.fsm.v1.Shard
 	(*Command)(nil),               // 19: prism.fsm.v1.Command
-	(*Noop)(nil),                  // 20: prism.fsm.v1.Noop
-	(*ApplyNamespace)(nil),        // 21: prism.fsm.v1.ApplyNamespace
-	(*DeleteNamespace)(nil),       // 22: prism.fsm.v1.DeleteNamespace
-	(*SetNamespaceStatus)(nil),    // 23: prism.fsm.v1.SetNamespaceStatus
-	(*SetNamespaceResources)(nil), // 24: prism.fsm.v1.SetNamespaceResources
-	(*ReconcileNamespace)(nil),    // 25: prism.fsm.v1.ReconcileNamespace
-	(*RegisterShard)(nil),         // 26: prism.fsm.v1.RegisterShard
-	(*SetShardState)(nil),         // 27: prism.fsm.v1.SetShardState
-	(*RemoveShard)(nil),           // 28: prism.fsm.v1.RemoveShard
-	(*AssignNamespace)(nil),       // 29: prism.fsm.v1.AssignNamespace
-	(*ExpireShardGrace)(nil),      // 30: prism.fsm.v1.ExpireShardGrace
-	(*EndCooling)(nil),            // 31: prism.fsm.v1.EndCooling
-	(*MoveNamespace)(nil),         // 32: prism.fsm.v1.MoveNamespace
-	(*SetClusterID)(nil),          // 33: prism.fsm.v1.SetClusterID
-	(*PurgeNamespace)(nil),        // 34: prism.fsm.v1.PurgeNamespace
-	(*Error)(nil),                 // 35: prism.fsm.v1.Error
-	(*FieldError)(nil),            // 36: prism.fsm.v1.FieldError
-	(*ApplyResult)(nil),           // 37: prism.fsm.v1.ApplyResult
-	(*SnapshotHeader)(nil),        // 38: prism.fsm.v1.SnapshotHeader
-	(*RequestRecord)(nil),         // 39: prism.fsm.v1.RequestRecord
-	nil,                           // 40: prism.fsm.v1.Placement.LabelsEntry
-	nil,                           // 41: prism.fsm.v1.ShardSpec.LabelsEntry
+	(*Principal)(nil),             // 20: prism.fsm.v1.Principal
+	(*Token)(nil),                 // 21: prism.fsm.v1.Token
+	(*BootstrapACL)(nil),          // 22: prism.fsm.v1.BootstrapACL
+	(*CreateToken)(nil),           // 23: prism.fsm.v1.CreateToken
+	(*RevokeToken)(nil),           // 24: prism.fsm.v1.RevokeToken
+	(*Noop)(nil),                  // 25: prism.fsm.v1.Noop
+	(*ApplyNamespace)(nil),        // 26: prism.fsm.v1.ApplyNamespace
+	(*DeleteNamespace)(nil),       // 27: prism.fsm.v1.DeleteNamespace
+	(*SetNamespaceStatus)(nil),    // 28: prism.fsm.v1.SetNamespaceStatus
+	(*SetNamespaceResources)(nil), // 29: prism.fsm.v1.SetNamespaceResources
+	(*ReconcileNamespace)(nil),    // 30: prism.fsm.v1.ReconcileNamespace
+	(*RegisterShard)(nil),         // 31: prism.fsm.v1.RegisterShard
+	(*SetShardState)(nil),         // 32: prism.fsm.v1.SetShardState
+	(*RemoveShard)(nil),           // 33: prism.fsm.v1.RemoveShard
+	(*AssignNamespace)(nil),       // 34: prism.fsm.v1.AssignNamespace
+	(*ExpireShardGrace)(nil),      // 35: prism.fsm.v1.ExpireShardGrace
+	(*EndCooling)(nil),            // 36: prism.fsm.v1.EndCooling
+	(*MoveNamespace)(nil),         // 37: prism.fsm.v1.MoveNamespace
+	(*SetClusterID)(nil),          // 38: prism.fsm.v1.SetClusterID
+	(*PurgeNamespace)(nil),        // 39: prism.fsm.v1.PurgeNamespace
+	(*Error)(nil),                 // 40: prism.fsm.v1.Error
+	(*FieldError)(nil),            // 41: prism.fsm.v1.FieldError
+	(*ApplyResult)(nil),           // 42: prism.fsm.v1.ApplyResult
+	(*SnapshotHeader)(nil),        // 43: prism.fsm.v1.SnapshotHeader
+	(*RequestRecord)(nil),         // 44: prism.fsm.v1.RequestRecord
+	nil,                           // 45: prism.fsm.v1.Placement.LabelsEntry
+	nil,                           // 46: prism.fsm.v1.ShardSpec.LabelsEntry
 }
 var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	6,  // 0: prism.fsm.v1.NamespaceSpec.capacity:type_name -> prism.fsm.v1.Capacity
@@ -3326,7 +3763,7 @@ var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	11, // 3: prism.fsm.v1.NamespaceSpec.placement:type_name -> prism.fsm.v1.Placement
 	8,  // 4: prism.fsm.v1.Access.owners:type_name -> prism.fsm.v1.Owner
 	9,  // 5: prism.fsm.v1.Access.consumers:type_name -> prism.fsm.v1.Consumer
-	40, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
+	45, // 6: prism.fsm.v1.Placement.labels:type_name -> prism.fsm.v1.Placement.LabelsEntry
 	5,  // 7: prism.fsm.v1.Namespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
 	0,  // 8: prism.fsm.v1.Namespace.status:type_name -> prism.fsm.v1.NamespaceStatus
 	15, // 9: prism.fsm.v1.Namespace.move:type_name -> prism.fsm.v1.NamespaceMove
@@ -3335,42 +3772,49 @@ var file_fsm_fsmpb_types_proto_depIdxs = []int32{
 	1,  // 12: prism.fsm.v1.Resource.state:type_name -> prism.fsm.v1.ResourceState
 	2,  // 13: prism.fsm.v1.NamespaceMove.phase:type_name -> prism.fsm.v1.MovePhase
 	16, // 14: prism.fsm.v1.ShardSpec.capacity:type_name -> prism.fsm.v1.ShardCapacity
-	41, // 15: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
+	46, // 15: prism.fsm.v1.ShardSpec.labels:type_name -> prism.fsm.v1.ShardSpec.LabelsEntry
 	17, // 16: prism.fsm.v1.Shard.spec:type_name -> prism.fsm.v1.ShardSpec
 	3,  // 17: prism.fsm.v1.Shard.state:type_name -> prism.fsm.v1.ShardState
-	20, // 18: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
-	21, // 19: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
-	22, // 20: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
-	23, // 21: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
-	34, // 22: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
-	33, // 23: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
-	26, // 24: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
-	27, // 25: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
-	28, // 26: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
-	29, // 27: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
-	32, // 28: prism.fsm.v1.Command.move_namespace:type_name -> prism.fsm.v1.MoveNamespace
-	30, // 29: prism.fsm.v1.Command.expire_shard_grace:type_name -> prism.fsm.v1.ExpireShardGrace
-	31, // 30: prism.fsm.v1.Command.end_cooling:type_name -> prism.fsm.v1.EndCooling
-	24, // 31: prism.fsm.v1.Command.set_namespace_resources:type_name -> prism.fsm.v1.SetNamespaceResources
-	25, // 32: prism.fsm.v1.Command.reconcile_namespace:type_name -> prism.fsm.v1.ReconcileNamespace
-	5,  // 33: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	0,  // 34: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
-	13, // 35: prism.fsm.v1.SetNamespaceResources.resources:type_name -> prism.fsm.v1.Resource
-	0,  // 36: prism.fsm.v1.SetNamespaceResources.status:type_name -> prism.fsm.v1.NamespaceStatus
-	17, // 37: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
-	3,  // 38: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
-	3,  // 39: prism.fsm.v1.SetShardState.from:type_name -> prism.fsm.v1.ShardState
-	2,  // 40: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
-	4,  // 41: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
-	36, // 42: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
-	12, // 43: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
-	35, // 44: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
-	18, // 45: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	20, // 18: prism.fsm.v1.Command.principal:type_name -> prism.fsm.v1.Principal
+	25, // 19: prism.fsm.v1.Command.noop:type_name -> prism.fsm.v1.Noop
+	26, // 20: prism.fsm.v1.Command.apply_namespace:type_name -> prism.fsm.v1.ApplyNamespace
+	27, // 21: prism.fsm.v1.Command.delete_namespace:type_name -> prism.fsm.v1.DeleteNamespace
+	28, // 22: prism.fsm.v1.Command.set_namespace_status:type_name -> prism.fsm.v1.SetNamespaceStatus
+	39, // 23: prism.fsm.v1.Command.purge_namespace:type_name -> prism.fsm.v1.PurgeNamespace
+	38, // 24: prism.fsm.v1.Command.set_cluster_id:type_name -> prism.fsm.v1.SetClusterID
+	31, // 25: prism.fsm.v1.Command.register_shard:type_name -> prism.fsm.v1.RegisterShard
+	32, // 26: prism.fsm.v1.Command.set_shard_state:type_name -> prism.fsm.v1.SetShardState
+	33, // 27: prism.fsm.v1.Command.remove_shard:type_name -> prism.fsm.v1.RemoveShard
+	34, // 28: prism.fsm.v1.Command.assign_namespace:type_name -> prism.fsm.v1.AssignNamespace
+	37, // 29: prism.fsm.v1.Command.move_namespace:type_name -> prism.fsm.v1.MoveNamespace
+	35, // 30: prism.fsm.v1.Command.expire_shard_grace:type_name -> prism.fsm.v1.ExpireShardGrace
+	36, // 31: prism.fsm.v1.Command.end_cooling:type_name -> prism.fsm.v1.EndCooling
+	29, // 32: prism.fsm.v1.Command.set_namespace_resources:type_name -> prism.fsm.v1.SetNamespaceResources
+	30, // 33: prism.fsm.v1.Command.reconcile_namespace:type_name -> prism.fsm.v1.ReconcileNamespace
+	22, // 34: prism.fsm.v1.Command.bootstrap_acl:type_name -> prism.fsm.v1.BootstrapACL
+	23, // 35: prism.fsm.v1.Command.create_token:type_name -> prism.fsm.v1.CreateToken
+	24, // 36: prism.fsm.v1.Command.revoke_token:type_name -> prism.fsm.v1.RevokeToken
+	21, // 37: prism.fsm.v1.BootstrapACL.token:type_name -> prism.fsm.v1.Token
+	21, // 38: prism.fsm.v1.CreateToken.token:type_name -> prism.fsm.v1.Token
+	5,  // 39: prism.fsm.v1.ApplyNamespace.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	0,  // 40: prism.fsm.v1.SetNamespaceStatus.status:type_name -> prism.fsm.v1.NamespaceStatus
+	13, // 41: prism.fsm.v1.SetNamespaceResources.resources:type_name -> prism.fsm.v1.Resource
+	0,  // 42: prism.fsm.v1.SetNamespaceResources.status:type_name -> prism.fsm.v1.NamespaceStatus
+	17, // 43: prism.fsm.v1.RegisterShard.spec:type_name -> prism.fsm.v1.ShardSpec
+	3,  // 44: prism.fsm.v1.SetShardState.state:type_name -> prism.fsm.v1.ShardState
+	3,  // 45: prism.fsm.v1.SetShardState.from:type_name -> prism.fsm.v1.ShardState
+	2,  // 46: prism.fsm.v1.MoveNamespace.phase:type_name -> prism.fsm.v1.MovePhase
+	4,  // 47: prism.fsm.v1.Error.kind:type_name -> prism.fsm.v1.Error.Kind
+	41, // 48: prism.fsm.v1.Error.fields:type_name -> prism.fsm.v1.FieldError
+	12, // 49: prism.fsm.v1.ApplyResult.namespace:type_name -> prism.fsm.v1.Namespace
+	40, // 50: prism.fsm.v1.ApplyResult.error:type_name -> prism.fsm.v1.Error
+	18, // 51: prism.fsm.v1.ApplyResult.shard:type_name -> prism.fsm.v1.Shard
+	21, // 52: prism.fsm.v1.ApplyResult.token:type_name -> prism.fsm.v1.Token
+	53, // [53:53] is the sub-list for method output_type
+	53, // [53:53] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_types_proto_init() }
@@ -3395,16 +3839,19 @@ func file_fsm_fsmpb_types_proto_init() {
 		(*Command_EndCooling)(nil),
 		(*Command_SetNamespaceResources)(nil),
 		(*Command_ReconcileNamespace)(nil),
+		(*Command_BootstrapAcl)(nil),
+		(*Command_CreateToken)(nil),
+		(*Command_RevokeToken)(nil),
 	}
-	file_fsm_fsmpb_types_proto_msgTypes[16].OneofWrappers = []any{}
-	file_fsm_fsmpb_types_proto_msgTypes[17].OneofWrappers = []any{}
+	file_fsm_fsmpb_types_proto_msgTypes[21].OneofWrappers = []any{}
+	file_fsm_fsmpb_types_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_types_proto_rawDesc), len(file_fsm_fsmpb_types_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   37,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

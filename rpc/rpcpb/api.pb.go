@@ -176,7 +176,7 @@ func (x ForwardAdminResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardAdminResponse_Outcome.Descriptor instead.
 func (ForwardAdminResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{59, 0}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{69, 0}
 }
 
 type ApplyRequest struct {
@@ -3585,6 +3585,550 @@ func (x *HistoryResponse) GetEntries() []*HistoryEntry {
 	return nil
 }
 
+type AclBootstrapRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AclBootstrapRequest) Reset() {
+	*x = AclBootstrapRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AclBootstrapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AclBootstrapRequest) ProtoMessage() {}
+
+func (x *AclBootstrapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AclBootstrapRequest.ProtoReflect.Descriptor instead.
+func (*AclBootstrapRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54}
+}
+
+type TokenInfo struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind            string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // role|team|service|user|shard
+	Name            string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Description     string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	CreatedUnixNano int64                  `protobuf:"varint,5,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	ExpiresUnixNano int64                  `protobuf:"varint,6,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"` // 0: never
+	CreatedBy       string                 `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TokenInfo) Reset() {
+	*x = TokenInfo{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenInfo) ProtoMessage() {}
+
+func (x *TokenInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
+func (*TokenInfo) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *TokenInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *TokenInfo) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *TokenInfo) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+type TokenSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *TokenInfo             `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"` // shown once
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenSecretResponse) Reset() {
+	*x = TokenSecretResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenSecretResponse) ProtoMessage() {}
+
+func (x *TokenSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenSecretResponse.ProtoReflect.Descriptor instead.
+func (*TokenSecretResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *TokenSecretResponse) GetToken() *TokenInfo {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *TokenSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type CreateTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"` // role|team|service|user|shard
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"` // for role: admin|operator|viewer
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	TtlSeconds    int64                  `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"` // 0: never expires
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *CreateTokenRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+type ListTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{58}
+}
+
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*TokenInfo           `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ListTokensResponse) GetTokens() []*TokenInfo {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type RevokeTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{61}
+}
+
+type WhoAmIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIRequest) Reset() {
+	*x = WhoAmIRequest{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIRequest) ProtoMessage() {}
+
+func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
+func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{62}
+}
+
+type WhoAmIResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Principal       string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"` // kind/name, e.g. team/payments
+	Kind            string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name            string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Via             string                 `protobuf:"bytes,4,opt,name=via,proto3" json:"via,omitempty"` // token|certificate|none
+	TokenId         string                 `protobuf:"bytes,5,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	ExpiresUnixNano int64                  `protobuf:"varint,6,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"`
+	AclEnabled      bool                   `protobuf:"varint,7,opt,name=acl_enabled,json=aclEnabled,proto3" json:"acl_enabled,omitempty"` // the answering node enforces ACLs
+	NodeId          string                 `protobuf:"bytes,8,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *WhoAmIResponse) Reset() {
+	*x = WhoAmIResponse{}
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIResponse) ProtoMessage() {}
+
+func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
+func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *WhoAmIResponse) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *WhoAmIResponse) GetAclEnabled() bool {
+	if x != nil {
+		return x.AclEnabled
+	}
+	return false
+}
+
+func (x *WhoAmIResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 type ForwardHeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ShardId       string                 `protobuf:"bytes,1,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
@@ -3596,7 +4140,7 @@ type ForwardHeartbeatRequest struct {
 
 func (x *ForwardHeartbeatRequest) Reset() {
 	*x = ForwardHeartbeatRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3608,7 +4152,7 @@ func (x *ForwardHeartbeatRequest) String() string {
 func (*ForwardHeartbeatRequest) ProtoMessage() {}
 
 func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[54]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3621,7 +4165,7 @@ func (x *ForwardHeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{54}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ForwardHeartbeatRequest) GetShardId() string {
@@ -3657,7 +4201,7 @@ type ForwardHeartbeatResponse struct {
 
 func (x *ForwardHeartbeatResponse) Reset() {
 	*x = ForwardHeartbeatResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +4213,7 @@ func (x *ForwardHeartbeatResponse) String() string {
 func (*ForwardHeartbeatResponse) ProtoMessage() {}
 
 func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[55]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +4226,7 @@ func (x *ForwardHeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardHeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*ForwardHeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{55}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ForwardHeartbeatResponse) GetRefusal() Refusal {
@@ -3724,7 +4268,7 @@ type ForwardApplyRequest struct {
 
 func (x *ForwardApplyRequest) Reset() {
 	*x = ForwardApplyRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3736,7 +4280,7 @@ func (x *ForwardApplyRequest) String() string {
 func (*ForwardApplyRequest) ProtoMessage() {}
 
 func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[56]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3749,7 +4293,7 @@ func (x *ForwardApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplyRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{56}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ForwardApplyRequest) GetCommand() *fsmpb.Command {
@@ -3777,7 +4321,7 @@ type ForwardApplyResponse struct {
 
 func (x *ForwardApplyResponse) Reset() {
 	*x = ForwardApplyResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3789,7 +4333,7 @@ func (x *ForwardApplyResponse) String() string {
 func (*ForwardApplyResponse) ProtoMessage() {}
 
 func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[57]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3802,7 +4346,7 @@ func (x *ForwardApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplyResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplyResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{57}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ForwardApplyResponse) GetResult() *fsmpb.ApplyResult {
@@ -3839,7 +4383,7 @@ type ForwardAdminRequest struct {
 
 func (x *ForwardAdminRequest) Reset() {
 	*x = ForwardAdminRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3851,7 +4395,7 @@ func (x *ForwardAdminRequest) String() string {
 func (*ForwardAdminRequest) ProtoMessage() {}
 
 func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[58]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3864,7 +4408,7 @@ func (x *ForwardAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminRequest.ProtoReflect.Descriptor instead.
 func (*ForwardAdminRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{58}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ForwardAdminRequest) GetOp() isForwardAdminRequest_Op {
@@ -3920,7 +4464,7 @@ type ForwardAdminResponse struct {
 
 func (x *ForwardAdminResponse) Reset() {
 	*x = ForwardAdminResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[59]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3932,7 +4476,7 @@ func (x *ForwardAdminResponse) String() string {
 func (*ForwardAdminResponse) ProtoMessage() {}
 
 func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[59]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3945,7 +4489,7 @@ func (x *ForwardAdminResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardAdminResponse.ProtoReflect.Descriptor instead.
 func (*ForwardAdminResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{59}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ForwardAdminResponse) GetRefusal() Refusal {
@@ -3984,7 +4528,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[60]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3996,7 +4540,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[60]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4009,7 +4553,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{60}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{70}
 }
 
 type ReadIndexResponse struct {
@@ -4023,7 +4567,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[61]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4035,7 +4579,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[61]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4048,7 +4592,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{61}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -4080,7 +4624,7 @@ type NodeProgressRequest struct {
 
 func (x *NodeProgressRequest) Reset() {
 	*x = NodeProgressRequest{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[62]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4092,7 +4636,7 @@ func (x *NodeProgressRequest) String() string {
 func (*NodeProgressRequest) ProtoMessage() {}
 
 func (x *NodeProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[62]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4105,7 +4649,7 @@ func (x *NodeProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProgressRequest.ProtoReflect.Descriptor instead.
 func (*NodeProgressRequest) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{62}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{72}
 }
 
 type NodeProgressResponse struct {
@@ -4121,7 +4665,7 @@ type NodeProgressResponse struct {
 
 func (x *NodeProgressResponse) Reset() {
 	*x = NodeProgressResponse{}
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[63]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4133,7 +4677,7 @@ func (x *NodeProgressResponse) String() string {
 func (*NodeProgressResponse) ProtoMessage() {}
 
 func (x *NodeProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rpc_rpcpb_api_proto_msgTypes[63]
+	mi := &file_rpc_rpcpb_api_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4146,7 +4690,7 @@ func (x *NodeProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProgressResponse.ProtoReflect.Descriptor instead.
 func (*NodeProgressResponse) Descriptor() ([]byte, []int) {
-	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{63}
+	return file_rpc_rpcpb_api_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *NodeProgressResponse) GetNodeId() string {
@@ -4446,7 +4990,43 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\x0fHistoryResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x120\n" +
-	"\aentries\x18\x02 \x03(\v2\x16.prism.v1.HistoryEntryR\aentries\"g\n" +
+	"\aentries\x18\x02 \x03(\v2\x16.prism.v1.HistoryEntryR\aentries\"\x15\n" +
+	"\x13AclBootstrapRequest\"\xdc\x01\n" +
+	"\tTokenInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12*\n" +
+	"\x11created_unix_nano\x18\x05 \x01(\x03R\x0fcreatedUnixNano\x12*\n" +
+	"\x11expires_unix_nano\x18\x06 \x01(\x03R\x0fexpiresUnixNano\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\a \x01(\tR\tcreatedBy\"X\n" +
+	"\x13TokenSecretResponse\x12)\n" +
+	"\x05token\x18\x01 \x01(\v2\x13.prism.v1.TokenInfoR\x05token\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x7f\n" +
+	"\x12CreateTokenRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1f\n" +
+	"\vttl_seconds\x18\x04 \x01(\x03R\n" +
+	"ttlSeconds\"\x13\n" +
+	"\x11ListTokensRequest\"A\n" +
+	"\x12ListTokensResponse\x12+\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x13.prism.v1.TokenInfoR\x06tokens\"$\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
+	"\x13RevokeTokenResponse\"\x0f\n" +
+	"\rWhoAmIRequest\"\xe9\x01\n" +
+	"\x0eWhoAmIResponse\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x10\n" +
+	"\x03via\x18\x04 \x01(\tR\x03via\x12\x19\n" +
+	"\btoken_id\x18\x05 \x01(\tR\atokenId\x12*\n" +
+	"\x11expires_unix_nano\x18\x06 \x01(\x03R\x0fexpiresUnixNano\x12\x1f\n" +
+	"\vacl_enabled\x18\a \x01(\bR\n" +
+	"aclEnabled\x12\x17\n" +
+	"\anode_id\x18\b \x01(\tR\x06nodeId\"g\n" +
 	"\x17ForwardHeartbeatRequest\x12\x19\n" +
 	"\bshard_id\x18\x01 \x01(\tR\ashardId\x12\x1b\n" +
 	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\x12\x14\n" +
@@ -4533,7 +5113,15 @@ const file_rpc_rpcpb_api_proto_rawDesc = "" +
 	"\aRestore\x12\x17.prism.v1.SnapshotChunk\x1a!.prism.v1.SnapshotRestoreResponse(\x012\x9b\x01\n" +
 	"\x0eArchiveService\x12I\n" +
 	"\x06Status\x12\x1e.prism.v1.ArchiveStatusRequest\x1a\x1f.prism.v1.ArchiveStatusResponse\x12>\n" +
-	"\aHistory\x12\x18.prism.v1.HistoryRequest\x1a\x19.prism.v1.HistoryResponse2\x98\x03\n" +
+	"\aHistory\x12\x18.prism.v1.HistoryRequest\x1a\x19.prism.v1.HistoryResponse2\xf5\x02\n" +
+	"\n" +
+	"AclService\x12I\n" +
+	"\tBootstrap\x12\x1d.prism.v1.AclBootstrapRequest\x1a\x1d.prism.v1.TokenSecretResponse\x12J\n" +
+	"\vCreateToken\x12\x1c.prism.v1.CreateTokenRequest\x1a\x1d.prism.v1.TokenSecretResponse\x12G\n" +
+	"\n" +
+	"ListTokens\x12\x1b.prism.v1.ListTokensRequest\x1a\x1c.prism.v1.ListTokensResponse\x12J\n" +
+	"\vRevokeToken\x12\x1c.prism.v1.RevokeTokenRequest\x1a\x1d.prism.v1.RevokeTokenResponse\x12;\n" +
+	"\x06WhoAmI\x12\x17.prism.v1.WhoAmIRequest\x1a\x18.prism.v1.WhoAmIResponse2\x98\x03\n" +
 	"\bInternal\x12M\n" +
 	"\fForwardApply\x12\x1d.prism.v1.ForwardApplyRequest\x1a\x1e.prism.v1.ForwardApplyResponse\x12M\n" +
 	"\fForwardAdmin\x12\x1d.prism.v1.ForwardAdminRequest\x1a\x1e.prism.v1.ForwardAdminResponse\x12D\n" +
@@ -4554,7 +5142,7 @@ func file_rpc_rpcpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_rpc_rpcpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_rpc_rpcpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(Consistency)(0),                  // 0: prism.v1.Consistency
 	(Refusal)(0),                      // 1: prism.v1.Refusal
@@ -4613,131 +5201,153 @@ var file_rpc_rpcpb_api_proto_goTypes = []any{
 	(*HistoryRequest)(nil),            // 54: prism.v1.HistoryRequest
 	(*HistoryEntry)(nil),              // 55: prism.v1.HistoryEntry
 	(*HistoryResponse)(nil),           // 56: prism.v1.HistoryResponse
-	(*ForwardHeartbeatRequest)(nil),   // 57: prism.v1.ForwardHeartbeatRequest
-	(*ForwardHeartbeatResponse)(nil),  // 58: prism.v1.ForwardHeartbeatResponse
-	(*ForwardApplyRequest)(nil),       // 59: prism.v1.ForwardApplyRequest
-	(*ForwardApplyResponse)(nil),      // 60: prism.v1.ForwardApplyResponse
-	(*ForwardAdminRequest)(nil),       // 61: prism.v1.ForwardAdminRequest
-	(*ForwardAdminResponse)(nil),      // 62: prism.v1.ForwardAdminResponse
-	(*ReadIndexRequest)(nil),          // 63: prism.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),         // 64: prism.v1.ReadIndexResponse
-	(*NodeProgressRequest)(nil),       // 65: prism.v1.NodeProgressRequest
-	(*NodeProgressResponse)(nil),      // 66: prism.v1.NodeProgressResponse
-	nil,                               // 67: prism.v1.PlanDecision.RejectedEntry
-	(*fsmpb.NamespaceSpec)(nil),       // 68: prism.fsm.v1.NamespaceSpec
-	(*fsmpb.Namespace)(nil),           // 69: prism.fsm.v1.Namespace
-	(*fsmpb.ShardSpec)(nil),           // 70: prism.fsm.v1.ShardSpec
-	(*fsmpb.Shard)(nil),               // 71: prism.fsm.v1.Shard
-	(*fsmpb.Command)(nil),             // 72: prism.fsm.v1.Command
-	(*fsmpb.ApplyResult)(nil),         // 73: prism.fsm.v1.ApplyResult
+	(*AclBootstrapRequest)(nil),       // 57: prism.v1.AclBootstrapRequest
+	(*TokenInfo)(nil),                 // 58: prism.v1.TokenInfo
+	(*TokenSecretResponse)(nil),       // 59: prism.v1.TokenSecretResponse
+	(*CreateTokenRequest)(nil),        // 60: prism.v1.CreateTokenRequest
+	(*ListTokensRequest)(nil),         // 61: prism.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),        // 62: prism.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),        // 63: prism.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 64: prism.v1.RevokeTokenResponse
+	(*WhoAmIRequest)(nil),             // 65: prism.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),            // 66: prism.v1.WhoAmIResponse
+	(*ForwardHeartbeatRequest)(nil),   // 67: prism.v1.ForwardHeartbeatRequest
+	(*ForwardHeartbeatResponse)(nil),  // 68: prism.v1.ForwardHeartbeatResponse
+	(*ForwardApplyRequest)(nil),       // 69: prism.v1.ForwardApplyRequest
+	(*ForwardApplyResponse)(nil),      // 70: prism.v1.ForwardApplyResponse
+	(*ForwardAdminRequest)(nil),       // 71: prism.v1.ForwardAdminRequest
+	(*ForwardAdminResponse)(nil),      // 72: prism.v1.ForwardAdminResponse
+	(*ReadIndexRequest)(nil),          // 73: prism.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),         // 74: prism.v1.ReadIndexResponse
+	(*NodeProgressRequest)(nil),       // 75: prism.v1.NodeProgressRequest
+	(*NodeProgressResponse)(nil),      // 76: prism.v1.NodeProgressResponse
+	nil,                               // 77: prism.v1.PlanDecision.RejectedEntry
+	(*fsmpb.NamespaceSpec)(nil),       // 78: prism.fsm.v1.NamespaceSpec
+	(*fsmpb.Namespace)(nil),           // 79: prism.fsm.v1.Namespace
+	(*fsmpb.ShardSpec)(nil),           // 80: prism.fsm.v1.ShardSpec
+	(*fsmpb.Shard)(nil),               // 81: prism.fsm.v1.Shard
+	(*fsmpb.Command)(nil),             // 82: prism.fsm.v1.Command
+	(*fsmpb.ApplyResult)(nil),         // 83: prism.fsm.v1.ApplyResult
 }
 var file_rpc_rpcpb_api_proto_depIdxs = []int32{
-	68, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
-	69, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	78, // 0: prism.v1.ApplyRequest.spec:type_name -> prism.fsm.v1.NamespaceSpec
+	79, // 1: prism.v1.ApplyResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	0,  // 2: prism.v1.GetRequest.consistency:type_name -> prism.v1.Consistency
-	69, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	79, // 3: prism.v1.GetResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	13, // 4: prism.v1.GetResponse.header:type_name -> prism.v1.ReadHeader
 	0,  // 5: prism.v1.ListRequest.consistency:type_name -> prism.v1.Consistency
-	69, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
+	79, // 6: prism.v1.ListResponse.namespaces:type_name -> prism.fsm.v1.Namespace
 	13, // 7: prism.v1.ListResponse.header:type_name -> prism.v1.ReadHeader
-	69, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
-	69, // 9: prism.v1.ReconcileResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	79, // 8: prism.v1.DeleteResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	79, // 9: prism.v1.ReconcileResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	19, // 10: prism.v1.StatusResponse.nodes:type_name -> prism.v1.NodeStatus
 	53, // 11: prism.v1.StatusResponse.archive:type_name -> prism.v1.ArchiveStatusResponse
 	22, // 12: prism.v1.MembersResponse.members:type_name -> prism.v1.Member
-	70, // 13: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
+	80, // 13: prism.v1.RegisterShardRequest.spec:type_name -> prism.fsm.v1.ShardSpec
 	0,  // 14: prism.v1.GetShardRequest.consistency:type_name -> prism.v1.Consistency
-	71, // 15: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
+	81, // 15: prism.v1.ShardResponse.shard:type_name -> prism.fsm.v1.Shard
 	30, // 16: prism.v1.ShardResponse.utilization:type_name -> prism.v1.Utilization
 	0,  // 17: prism.v1.ListShardsRequest.consistency:type_name -> prism.v1.Consistency
 	29, // 18: prism.v1.ListShardsResponse.shards:type_name -> prism.v1.ShardResponse
-	67, // 19: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
+	77, // 19: prism.v1.PlanDecision.rejected:type_name -> prism.v1.PlanDecision.RejectedEntry
 	36, // 20: prism.v1.PlanResponse.decisions:type_name -> prism.v1.PlanDecision
 	39, // 21: prism.v1.ExplainResponse.candidates:type_name -> prism.v1.PlacementCandidate
-	69, // 22: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
+	79, // 22: prism.v1.AssignResponse.namespace:type_name -> prism.fsm.v1.Namespace
 	44, // 23: prism.v1.WatchesRequest.create:type_name -> prism.v1.WatchCreate
 	46, // 24: prism.v1.WatchCreate.request:type_name -> prism.v1.WatchRequest
 	47, // 25: prism.v1.WatchesResponse.events:type_name -> prism.v1.WatchEvent
-	69, // 26: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
-	71, // 27: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
+	79, // 26: prism.v1.WatchEvent.namespace:type_name -> prism.fsm.v1.Namespace
+	81, // 27: prism.v1.WatchEvent.shard:type_name -> prism.fsm.v1.Shard
 	47, // 28: prism.v1.WatchResponse.events:type_name -> prism.v1.WatchEvent
 	55, // 29: prism.v1.HistoryResponse.entries:type_name -> prism.v1.HistoryEntry
-	1,  // 30: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
-	72, // 31: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
-	73, // 32: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
-	1,  // 33: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
-	14, // 34: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
-	16, // 35: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
-	1,  // 36: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
-	2,  // 37: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
-	1,  // 38: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
-	3,  // 39: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
-	5,  // 40: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
-	7,  // 41: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
-	9,  // 42: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
-	11, // 43: prism.v1.NamespaceService.Reconcile:input_type -> prism.v1.ReconcileRequest
-	18, // 44: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
-	21, // 45: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
-	14, // 46: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
-	16, // 47: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
-	26, // 48: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
-	27, // 49: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
-	31, // 50: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
-	28, // 51: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
-	28, // 52: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
-	28, // 53: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
-	24, // 54: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
-	41, // 55: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
-	34, // 56: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
-	38, // 57: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
-	35, // 58: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
-	46, // 59: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
-	43, // 60: prism.v1.WatchService.Watches:input_type -> prism.v1.WatchesRequest
-	49, // 61: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
-	50, // 62: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
-	52, // 63: prism.v1.ArchiveService.Status:input_type -> prism.v1.ArchiveStatusRequest
-	54, // 64: prism.v1.ArchiveService.History:input_type -> prism.v1.HistoryRequest
-	59, // 65: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
-	61, // 66: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
-	63, // 67: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
-	57, // 68: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
-	65, // 69: prism.v1.Internal.NodeProgress:input_type -> prism.v1.NodeProgressRequest
-	4,  // 70: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
-	6,  // 71: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
-	8,  // 72: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
-	10, // 73: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
-	12, // 74: prism.v1.NamespaceService.Reconcile:output_type -> prism.v1.ReconcileResponse
-	20, // 75: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
-	23, // 76: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
-	15, // 77: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
-	17, // 78: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
-	29, // 79: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
-	29, // 80: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
-	32, // 81: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
-	29, // 82: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
-	29, // 83: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
-	33, // 84: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
-	25, // 85: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
-	42, // 86: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
-	37, // 87: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
-	40, // 88: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
-	37, // 89: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
-	48, // 90: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
-	45, // 91: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
-	50, // 92: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
-	51, // 93: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
-	53, // 94: prism.v1.ArchiveService.Status:output_type -> prism.v1.ArchiveStatusResponse
-	56, // 95: prism.v1.ArchiveService.History:output_type -> prism.v1.HistoryResponse
-	60, // 96: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
-	62, // 97: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
-	64, // 98: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
-	58, // 99: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
-	66, // 100: prism.v1.Internal.NodeProgress:output_type -> prism.v1.NodeProgressResponse
-	70, // [70:101] is the sub-list for method output_type
-	39, // [39:70] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	58, // 30: prism.v1.TokenSecretResponse.token:type_name -> prism.v1.TokenInfo
+	58, // 31: prism.v1.ListTokensResponse.tokens:type_name -> prism.v1.TokenInfo
+	1,  // 32: prism.v1.ForwardHeartbeatResponse.refusal:type_name -> prism.v1.Refusal
+	82, // 33: prism.v1.ForwardApplyRequest.command:type_name -> prism.fsm.v1.Command
+	83, // 34: prism.v1.ForwardApplyResponse.result:type_name -> prism.fsm.v1.ApplyResult
+	1,  // 35: prism.v1.ForwardApplyResponse.refusal:type_name -> prism.v1.Refusal
+	14, // 36: prism.v1.ForwardAdminRequest.transfer_leader:type_name -> prism.v1.TransferLeaderRequest
+	16, // 37: prism.v1.ForwardAdminRequest.remove_peer:type_name -> prism.v1.RemovePeerRequest
+	1,  // 38: prism.v1.ForwardAdminResponse.refusal:type_name -> prism.v1.Refusal
+	2,  // 39: prism.v1.ForwardAdminResponse.outcome:type_name -> prism.v1.ForwardAdminResponse.Outcome
+	1,  // 40: prism.v1.ReadIndexResponse.refusal:type_name -> prism.v1.Refusal
+	3,  // 41: prism.v1.NamespaceService.Apply:input_type -> prism.v1.ApplyRequest
+	5,  // 42: prism.v1.NamespaceService.Get:input_type -> prism.v1.GetRequest
+	7,  // 43: prism.v1.NamespaceService.List:input_type -> prism.v1.ListRequest
+	9,  // 44: prism.v1.NamespaceService.Delete:input_type -> prism.v1.DeleteRequest
+	11, // 45: prism.v1.NamespaceService.Reconcile:input_type -> prism.v1.ReconcileRequest
+	18, // 46: prism.v1.ClusterService.Status:input_type -> prism.v1.StatusRequest
+	21, // 47: prism.v1.ClusterService.Members:input_type -> prism.v1.MembersRequest
+	14, // 48: prism.v1.ClusterService.TransferLeader:input_type -> prism.v1.TransferLeaderRequest
+	16, // 49: prism.v1.ClusterService.RemovePeer:input_type -> prism.v1.RemovePeerRequest
+	26, // 50: prism.v1.ShardService.Register:input_type -> prism.v1.RegisterShardRequest
+	27, // 51: prism.v1.ShardService.Get:input_type -> prism.v1.GetShardRequest
+	31, // 52: prism.v1.ShardService.List:input_type -> prism.v1.ListShardsRequest
+	28, // 53: prism.v1.ShardService.Drain:input_type -> prism.v1.ShardIDRequest
+	28, // 54: prism.v1.ShardService.Undrain:input_type -> prism.v1.ShardIDRequest
+	28, // 55: prism.v1.ShardService.Remove:input_type -> prism.v1.ShardIDRequest
+	24, // 56: prism.v1.ShardService.Heartbeat:input_type -> prism.v1.HeartbeatRequest
+	41, // 57: prism.v1.PlacementService.Assign:input_type -> prism.v1.AssignRequest
+	34, // 58: prism.v1.PlacementService.Plan:input_type -> prism.v1.PlanRequest
+	38, // 59: prism.v1.PlacementService.Explain:input_type -> prism.v1.ExplainRequest
+	35, // 60: prism.v1.PlacementService.Rebalance:input_type -> prism.v1.RebalanceRequest
+	46, // 61: prism.v1.WatchService.Watch:input_type -> prism.v1.WatchRequest
+	43, // 62: prism.v1.WatchService.Watches:input_type -> prism.v1.WatchesRequest
+	49, // 63: prism.v1.SnapshotService.Save:input_type -> prism.v1.SnapshotSaveRequest
+	50, // 64: prism.v1.SnapshotService.Restore:input_type -> prism.v1.SnapshotChunk
+	52, // 65: prism.v1.ArchiveService.Status:input_type -> prism.v1.ArchiveStatusRequest
+	54, // 66: prism.v1.ArchiveService.History:input_type -> prism.v1.HistoryRequest
+	57, // 67: prism.v1.AclService.Bootstrap:input_type -> prism.v1.AclBootstrapRequest
+	60, // 68: prism.v1.AclService.CreateToken:input_type -> prism.v1.CreateTokenRequest
+	61, // 69: prism.v1.AclService.ListTokens:input_type -> prism.v1.ListTokensRequest
+	63, // 70: prism.v1.AclService.RevokeToken:input_type -> prism.v1.RevokeTokenRequest
+	65, // 71: prism.v1.AclService.WhoAmI:input_type -> prism.v1.WhoAmIRequest
+	69, // 72: prism.v1.Internal.ForwardApply:input_type -> prism.v1.ForwardApplyRequest
+	71, // 73: prism.v1.Internal.ForwardAdmin:input_type -> prism.v1.ForwardAdminRequest
+	73, // 74: prism.v1.Internal.ReadIndex:input_type -> prism.v1.ReadIndexRequest
+	67, // 75: prism.v1.Internal.ForwardHeartbeat:input_type -> prism.v1.ForwardHeartbeatRequest
+	75, // 76: prism.v1.Internal.NodeProgress:input_type -> prism.v1.NodeProgressRequest
+	4,  // 77: prism.v1.NamespaceService.Apply:output_type -> prism.v1.ApplyResponse
+	6,  // 78: prism.v1.NamespaceService.Get:output_type -> prism.v1.GetResponse
+	8,  // 79: prism.v1.NamespaceService.List:output_type -> prism.v1.ListResponse
+	10, // 80: prism.v1.NamespaceService.Delete:output_type -> prism.v1.DeleteResponse
+	12, // 81: prism.v1.NamespaceService.Reconcile:output_type -> prism.v1.ReconcileResponse
+	20, // 82: prism.v1.ClusterService.Status:output_type -> prism.v1.StatusResponse
+	23, // 83: prism.v1.ClusterService.Members:output_type -> prism.v1.MembersResponse
+	15, // 84: prism.v1.ClusterService.TransferLeader:output_type -> prism.v1.TransferLeaderResponse
+	17, // 85: prism.v1.ClusterService.RemovePeer:output_type -> prism.v1.RemovePeerResponse
+	29, // 86: prism.v1.ShardService.Register:output_type -> prism.v1.ShardResponse
+	29, // 87: prism.v1.ShardService.Get:output_type -> prism.v1.ShardResponse
+	32, // 88: prism.v1.ShardService.List:output_type -> prism.v1.ListShardsResponse
+	29, // 89: prism.v1.ShardService.Drain:output_type -> prism.v1.ShardResponse
+	29, // 90: prism.v1.ShardService.Undrain:output_type -> prism.v1.ShardResponse
+	33, // 91: prism.v1.ShardService.Remove:output_type -> prism.v1.RemoveShardResponse
+	25, // 92: prism.v1.ShardService.Heartbeat:output_type -> prism.v1.HeartbeatResponse
+	42, // 93: prism.v1.PlacementService.Assign:output_type -> prism.v1.AssignResponse
+	37, // 94: prism.v1.PlacementService.Plan:output_type -> prism.v1.PlanResponse
+	40, // 95: prism.v1.PlacementService.Explain:output_type -> prism.v1.ExplainResponse
+	37, // 96: prism.v1.PlacementService.Rebalance:output_type -> prism.v1.PlanResponse
+	48, // 97: prism.v1.WatchService.Watch:output_type -> prism.v1.WatchResponse
+	45, // 98: prism.v1.WatchService.Watches:output_type -> prism.v1.WatchesResponse
+	50, // 99: prism.v1.SnapshotService.Save:output_type -> prism.v1.SnapshotChunk
+	51, // 100: prism.v1.SnapshotService.Restore:output_type -> prism.v1.SnapshotRestoreResponse
+	53, // 101: prism.v1.ArchiveService.Status:output_type -> prism.v1.ArchiveStatusResponse
+	56, // 102: prism.v1.ArchiveService.History:output_type -> prism.v1.HistoryResponse
+	59, // 103: prism.v1.AclService.Bootstrap:output_type -> prism.v1.TokenSecretResponse
+	59, // 104: prism.v1.AclService.CreateToken:output_type -> prism.v1.TokenSecretResponse
+	62, // 105: prism.v1.AclService.ListTokens:output_type -> prism.v1.ListTokensResponse
+	64, // 106: prism.v1.AclService.RevokeToken:output_type -> prism.v1.RevokeTokenResponse
+	66, // 107: prism.v1.AclService.WhoAmI:output_type -> prism.v1.WhoAmIResponse
+	70, // 108: prism.v1.Internal.ForwardApply:output_type -> prism.v1.ForwardApplyResponse
+	72, // 109: prism.v1.Internal.ForwardAdmin:output_type -> prism.v1.ForwardAdminResponse
+	74, // 110: prism.v1.Internal.ReadIndex:output_type -> prism.v1.ReadIndexResponse
+	68, // 111: prism.v1.Internal.ForwardHeartbeat:output_type -> prism.v1.ForwardHeartbeatResponse
+	76, // 112: prism.v1.Internal.NodeProgress:output_type -> prism.v1.NodeProgressResponse
+	77, // [77:113] is the sub-list for method output_type
+	41, // [41:77] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_rpc_rpcpb_api_proto_init() }
@@ -4752,7 +5362,7 @@ func file_rpc_rpcpb_api_proto_init() {
 		(*WatchesRequest_Cancel)(nil),
 		(*WatchesRequest_Progress)(nil),
 	}
-	file_rpc_rpcpb_api_proto_msgTypes[58].OneofWrappers = []any{
+	file_rpc_rpcpb_api_proto_msgTypes[68].OneofWrappers = []any{
 		(*ForwardAdminRequest_TransferLeader)(nil),
 		(*ForwardAdminRequest_RemovePeer)(nil),
 	}
@@ -4762,9 +5372,9 @@ func file_rpc_rpcpb_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_rpcpb_api_proto_rawDesc), len(file_rpc_rpcpb_api_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   65,
+			NumMessages:   75,
 			NumExtensions: 0,
-			NumServices:   8,
+			NumServices:   9,
 		},
 		GoTypes:           file_rpc_rpcpb_api_proto_goTypes,
 		DependencyIndexes: file_rpc_rpcpb_api_proto_depIdxs,
