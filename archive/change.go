@@ -33,14 +33,14 @@ type Change struct {
 	Kind      string
 	Name      string
 	Op        string
-	Principal string // who made it ("" until commands carry principals)
+	Principal string // who made it (kind/name; "" for the leader's own controllers)
 	Namespace *fsmpb.Namespace
 	Shard     *fsmpb.Shard
 }
 
 // ChangeOf is the change a result committed.
 func ChangeOf(r fsm.Result) Change {
-	c := Change{Revision: r.Revision, UnixNano: r.UnixNano, Command: r.Command, Op: OpNone}
+	c := Change{Revision: r.Revision, UnixNano: r.UnixNano, Command: r.Command, Op: OpNone, Principal: r.Principal}
 	op := OpPut
 	if r.Deleted {
 		op = OpDelete

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/fsm/fsmpb"
 )
 
@@ -28,6 +29,9 @@ type Result struct {
 	// archive records as the kind and the time of a change.
 	Command  string
 	UnixNano int64
+	// Principal is who sent the command (kind/name, "" for the leader's
+	// own): what the archive records as who made the change.
+	Principal string
 }
 
 // ToProto encodes the result for forwarding between nodes.
@@ -131,6 +135,9 @@ func (s *state) apply(data []byte) Result {
 		res = s.applyOnce(cmd, h)
 	}
 	res.Command, res.UnixNano = name, cmd.UnixNano
+	if cmd.Principal != nil {
+		res.Principal = acl.FromProto(cmd.Principal).String()
+	}
 	return res
 }
 

@@ -40,6 +40,11 @@ type Config struct {
 	MaxSnapshotBytes int64
 	// RateLimits bound each client's calls per second, per class.
 	RateLimits RateLimits
+	// ACL: deny by default (prismd --acl). Every call needs an identity (a
+	// token or a client certificate) that the method's rule and the
+	// object's owners, consumers or shard allow. Off: calls are still
+	// attributed (the principal is stamped into commands), never refused.
+	ACL bool
 }
 
 // listingQueuePerSlot is how many listings may wait per listing slot.

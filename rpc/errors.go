@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
@@ -44,6 +45,10 @@ var codeTable = []struct {
 	{fsm.ErrAlreadyExists, codes.AlreadyExists, ""},
 	{fsm.ErrRevisionMismatch, codes.FailedPrecondition, rpcpb.ReasonRevisionMismatch},
 	{fsm.ErrFailedPrecondition, codes.FailedPrecondition, ""},
+	{fsm.ErrTokenNotFound, codes.NotFound, ""},
+	{acl.ErrPermissionDenied, codes.PermissionDenied, ""},
+	{acl.ErrUnauthenticated, codes.Unauthenticated, ""},
+	{acl.ErrInvalid, codes.InvalidArgument, ""},
 	{cluster.ErrServerNotFound, codes.NotFound, ""},
 	{placement.ErrUnknownNamespace, codes.NotFound, ""},
 	{cluster.ErrWouldBreakQuorum, codes.FailedPrecondition, ""},

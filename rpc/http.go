@@ -48,6 +48,10 @@ func NewHTTPHandler(node *cluster.Node, gatherer prometheus.Gatherer) http.Handl
 			writeError(w, err)
 			return
 		}
+		if err := checkNamespaceRead(r.Context(), ns); err != nil {
+			writeAuthError(w, err)
+			return
+		}
 		writeJSON(w, http.StatusOK, discovery{View: nsfile.ToView(ns), Shard: shardOf(node, ns.ShardId)})
 	})
 	return mux
@@ -82,6 +86,8 @@ var httpCodes = map[codes.Code]int{
 	codes.NotFound: http.StatusNotFound, codes.InvalidArgument: http.StatusBadRequest,
 	codes.Unavailable: http.StatusServiceUnavailable, codes.DeadlineExceeded: http.StatusGatewayTimeout,
 	codes.FailedPrecondition: http.StatusPreconditionFailed, codes.AlreadyExists: http.StatusConflict,
+	codes.Unauthenticated: http.StatusUnauthorized, codes.PermissionDenied: http.StatusForbidden,
+	codes.ResourceExhausted: http.StatusTooManyRequests,
 }
 
 // writeError answers {"error": message, "code": "not_found"|...}: the gRPC

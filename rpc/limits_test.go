@@ -134,7 +134,7 @@ func TestEveryMethodHasAClass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := rpc.NewGRPCServer(node, rpc.DefaultConfig(), m, testcluster.Logger(t))
+	s, err := rpc.NewGRPCServer(node, rpc.DefaultConfig(), m, nil, testcluster.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
@@ -34,6 +35,9 @@ func (s *namespaceService) Apply(ctx context.Context, req *rpcpb.ApplyRequest) (
 	if len(req.RequestId) > fsm.MaxRequestIDBytes {
 		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "request_id",
 			Message: fmt.Sprintf("at most %d bytes (got %d)", fsm.MaxRequestIDBytes, len(req.RequestId))}}})
+	}
+	if err := checkNamespaceWrite(ctx, s.node, req.Spec.GetName(), req.Spec); err != nil {
+		return nil, err
 	}
 	if req.DryRun {
 		return s.dryRun(ctx, req)
@@ -94,6 +98,9 @@ func (s *namespaceService) Get(ctx context.Context, req *rpcpb.GetRequest) (*rpc
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if err := checkNamespaceRead(ctx, ns); err != nil {
+		return nil, err
+	}
 	return &rpcpb.GetResponse{Namespace: redacted(ns), Header: h}, nil
 }
 
@@ -112,15 +119,23 @@ func (s *namespaceService) List(ctx context.Context, req *rpcpb.ListRequest) (*r
 	}
 	list, rev := s.node.FSM().List(filter)
 	h.Revision = rev
-	for i, ns := range list {
-		list[i] = redacted(ns)
+	c := callerOf(ctx)
+	out := list[:0]
+	for _, ns := range list {
+		if !c.enforce || acl.CanReadNamespace(c.p, ns) {
+			out = append(out, redacted(ns))
+		}
 	}
+	list = out
 	return &rpcpb.ListResponse{Namespaces: list, Header: h}, nil
 }
 
 func (s *namespaceService) Delete(ctx context.Context, req *rpcpb.DeleteRequest) (*rpcpb.DeleteResponse, error) {
 	if req.Name == "" {
 		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "name", Message: "is required"}}})
+	}
+	if err := checkNamespaceWrite(ctx, s.node, req.Name, nil); err != nil {
+		return nil, err
 	}
 	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_DeleteNamespace{DeleteNamespace: &fsmpb.DeleteNamespace{
 		Name: req.Name, ExpectedRevision: req.ExpectedRevision,
@@ -135,6 +150,9 @@ func (s *namespaceService) Delete(ctx context.Context, req *rpcpb.DeleteRequest)
 func (s *namespaceService) Reconcile(ctx context.Context, req *rpcpb.ReconcileRequest) (*rpcpb.ReconcileResponse, error) {
 	if req.Name == "" {
 		return nil, toStatus(&fsm.ValidationError{Fields: []fsm.FieldError{{Path: "name", Message: "is required"}}})
+	}
+	if err := checkNamespaceWrite(ctx, s.node, req.Name, nil); err != nil {
+		return nil, err
 	}
 	res, err := apply(ctx, s.node, &fsmpb.Command{RequestId: req.RequestId, Body: &fsmpb.Command_ReconcileNamespace{ReconcileNamespace: &fsmpb.ReconcileNamespace{
 		Name: req.Name, Recreate: req.Recreate,
@@ -153,4 +171,29 @@ func redacted(ns *fsmpb.Namespace) *fsmpb.Namespace {
 		return nil
 	}
 	return nsfile.RedactNamespace(ns)
+}
+
+// checkNamespaceWrite is the edge's check of a change to namespace name
+// (next nil: a delete or reconcile) against this node's view of it; the
+// FSM checks again, inside apply, against the state the change lands on.
+func checkNamespaceWrite(ctx context.Context, node *cluster.Node, name string, next *fsmpb.NamespaceSpec) error {
+	c := callerOf(ctx)
+	if !c.enforce {
+		return nil
+	}
+	var cur *fsmpb.Namespace
+	if ns, _, err := node.FSM().Get(name); err == nil && ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_DELETED {
+		cur = ns
+	}
+	return toStatus(acl.CheckNamespaceWrite(c.p, name, cur, next))
+}
+
+// checkNamespaceRead: the caller may see ns (a viewer, an owner, a
+// consumer, or a shard it is on).
+func checkNamespaceRead(ctx context.Context, ns *fsmpb.Namespace) error {
+	c := callerOf(ctx)
+	if !c.enforce || acl.CanReadNamespace(c.p, ns) {
+		return nil
+	}
+	return toStatus(fmt.Errorf("%w: %s may not read namespace %q: not a viewer, an owner, a consumer or its shard", acl.ErrPermissionDenied, c.p, ns.Spec.GetName()))
 }

@@ -179,9 +179,13 @@ func (l *limiters) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 	return h(srv, ss)
 }
 
-// principalOf is who a call is from, for rate limits: the URI SAN of a
-// verified client certificate, else "ip:" and the peer's address.
+// principalOf is who a call is from, for rate limits: the identity the
+// auth interceptor found (a token's or a certificate's), else the URI SAN
+// of a verified client certificate, else "ip:" and the peer's address.
 func principalOf(ctx context.Context) string {
+	if c := callerOf(ctx); c.p.Authenticated() {
+		return c.p.String()
+	}
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return "unknown"

@@ -70,7 +70,7 @@ func startNodeWith(t *testing.T, reg *prometheus.Registry, cfg rpc.Config, regis
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := rpc.NewGRPCServer(node, cfg, m, log)
+	s, err := rpc.NewGRPCServer(node, cfg, m, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

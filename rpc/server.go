@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/prism/controlplane/cluster"
+	"github.com/prism/controlplane/internal/audit"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
@@ -91,13 +92,16 @@ const healthInterval = 200 * time.Millisecond
 // registered, within cfg's limits. A handler panic is answered Internal,
 // counted and logged with its stack; every Internal answer is logged once.
 // extra options come last (the transport credentials of a TLS server).
-func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
+// Calls are authenticated (a token, else a client certificate) and, with
+// cfg.ACL, authorized; denials and reads go to al (nil: no audit log).
+func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, al *audit.Log, log *slog.Logger, extra ...grpc.ServerOption) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	log = log.With("component", "rpc")
 	il := newInternalLogger(log)
 	lim := newLimiters(cfg.RateLimits, m)
+	auth := &authorizer{node: node, enabled: cfg.ACL, audit: al}
 	s := grpc.NewServer(append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
@@ -107,8 +111,9 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger,
 		grpc.ForceServerCodecV2(newCodec()),
 		// Outermost first: metrics see the final code, the Internal log
 		// sees what recovery made of a panic.
-		grpc.ChainUnaryInterceptor(m.unary, il.unary, lim.unary, recovery.UnaryServerInterceptor(m.recoveryOpt())),
-		grpc.ChainStreamInterceptor(m.stream, il.stream, lim.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
+		// Auth before the rate limit: limits are per identity.
+		grpc.ChainUnaryInterceptor(m.unary, il.unary, auth.unary, lim.unary, recovery.UnaryServerInterceptor(m.recoveryOpt())),
+		grpc.ChainStreamInterceptor(m.stream, il.stream, auth.stream, lim.stream, recovery.StreamServerInterceptor(m.recoveryOpt())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}, extra...)...)
 	srv := &Server{Server: s, node: node, log: log, health: health.NewServer(), stopping: make(chan struct{}), noLeader: newLeaderlessSignal()}
@@ -116,7 +121,8 @@ func NewGRPCServer(node *cluster.Node, cfg Config, m *Metrics, log *slog.Logger,
 	rpcpb.RegisterClusterServiceServer(s, &clusterService{node: node})
 	rpcpb.RegisterSnapshotServiceServer(s, &snapshotService{node: node, maxBytes: cfg.MaxSnapshotBytes})
 	rpcpb.RegisterShardServiceServer(s, &shardService{node: node})
-	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node, listings: newListings(cfg.MaxConcurrentListings), maxWatches: cfg.MaxWatchesPerStream, stopping: srv.stopping, noLeader: srv.noLeader})
+	rpcpb.RegisterAclServiceServer(s, &aclService{node: node, enabled: cfg.ACL})
+	rpcpb.RegisterWatchServiceServer(s, &watchService{node: node, auth: auth, listings: newListings(cfg.MaxConcurrentListings), maxWatches: cfg.MaxWatchesPerStream, stopping: srv.stopping, noLeader: srv.noLeader})
 	rpcpb.RegisterPlacementServiceServer(s, &placementService{node: node})
 	rpcpb.RegisterArchiveServiceServer(s, &archiveService{node: node})
 	healthpb.RegisterHealthServer(s, &healthService{Server: srv.health, stopping: srv.stopping})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
@@ -23,6 +24,7 @@ func apply(ctx context.Context, node *cluster.Node, cmd *fsmpb.Command) (fsm.Res
 	if cmd.RequestId == "" {
 		cmd.RequestId = rpcpb.NewRequestID()
 	}
+	stamp(ctx, cmd)
 	res, err := node.Apply(ctx, cmd)
 	if err == nil {
 		err = res.Err
@@ -57,6 +59,9 @@ func (s *shardService) shardResponse(sh *fsmpb.Shard, rev int64, dedicated map[s
 }
 
 func (s *shardService) Register(ctx context.Context, req *rpcpb.RegisterShardRequest) (*rpcpb.ShardResponse, error) {
+	if err := checkActAsShard(ctx, req.Spec.GetId()); err != nil {
+		return nil, err
+	}
 	if req.Spec != nil {
 		sort.Strings(req.Spec.Backends) // one spelling per set
 	}
@@ -105,6 +110,11 @@ func (s *shardService) read(ctx context.Context, c rpcpb.Consistency) error {
 }
 
 func (s *shardService) Get(ctx context.Context, req *rpcpb.GetShardRequest) (*rpcpb.ShardResponse, error) {
+	if c := callerOf(ctx); c.enforce && !c.p.Has(acl.RoleViewer) {
+		if err := checkActAsShard(ctx, req.Id); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.read(ctx, req.Consistency); err != nil {
 		return nil, toStatus(err)
 	}
@@ -130,6 +140,9 @@ func (s *shardService) List(ctx context.Context, req *rpcpb.ListShardsRequest) (
 
 // Heartbeat renews a shard's session (see cluster.Node.Heartbeat).
 func (s *shardService) Heartbeat(ctx context.Context, req *rpcpb.HeartbeatRequest) (*rpcpb.HeartbeatResponse, error) {
+	if err := checkActAsShard(ctx, req.ShardId); err != nil {
+		return nil, err
+	}
 	info, err := s.node.Heartbeat(ctx, req.ShardId, req.Ready)
 	if err != nil {
 		return nil, toStatus(err)
@@ -138,4 +151,13 @@ func (s *shardService) Heartbeat(ctx context.Context, req *rpcpb.HeartbeatReques
 		IntervalMs: info.Interval.Milliseconds(), SuspectAfterMs: info.SuspectAfter.Milliseconds(),
 		DownAfterMs: info.DownAfter.Milliseconds(), LeaderId: info.LeaderID,
 	}, nil
+}
+
+// checkActAsShard: the caller may act as shard id (itself, or an operator).
+func checkActAsShard(ctx context.Context, id string) error {
+	c := callerOf(ctx)
+	if !c.enforce {
+		return nil
+	}
+	return toStatus(acl.CheckActAsShard(c.p, id))
 }

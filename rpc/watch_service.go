@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/fsm/fsmpb"
@@ -29,14 +30,44 @@ type watchService struct {
 	maxWatches int             // per Watches stream
 	stopping   <-chan struct{} // closed when the node drains: streams end with ErrStopping
 	noLeader   *leaderlessSignal
+	auth       *authorizer // ends streams whose token is revoked or expires
+}
+
+// tokenCheckInterval is how often a watch stream opened with a token
+// checks that this node still holds it: a revocation ends the stream
+// (PermissionDenied) within this much of the node applying it.
+const tokenCheckInterval = 200 * time.Millisecond
+
+// restrictWatch narrows a watch to what its caller may see: a shard only
+// its own assignments (as itself: asking for another shard is denied),
+// owners and consumers only their namespaces, viewers everything.
+func restrictWatch(c caller, req *rpcpb.WatchRequest, f *watch.Filter) error {
+	switch {
+	case !c.enforce || c.p.Has(acl.RoleViewer):
+		return nil
+	case c.p.Kind == acl.KindShard:
+		if req.ShardId != "" && req.ShardId != c.p.Name {
+			return fmt.Errorf("%w: %s may watch only its own assignments, not shard %q's", acl.ErrPermissionDenied, c.p, req.ShardId)
+		}
+		f.ShardID = c.p.Name
+		return nil
+	}
+	p := c.p
+	f.Allow = func(e watch.Event) bool {
+		return e.Kind == watch.KindNamespace && acl.CanReadNamespace(p, e.Namespace)
+	}
+	return nil
 }
 
 func toWatchEvent(e watch.Event) *rpcpb.WatchEvent {
 	return &rpcpb.WatchEvent{Type: e.Type, Revision: e.Revision, Kind: e.Kind, Name: e.Name, Namespace: redacted(e.Namespace), Shard: e.Shard}
 }
 
-func watchFilter(req *rpcpb.WatchRequest) (watch.Filter, error) {
+func watchFilter(c caller, req *rpcpb.WatchRequest) (watch.Filter, error) {
 	f := watch.Filter{ShardID: req.ShardId}
+	if err := restrictWatch(c, req, &f); err != nil {
+		return f, err
+	}
 	var bad []fsm.FieldError
 	if len(req.Kinds) > 0 {
 		f.Kinds = map[string]bool{}
@@ -141,7 +172,7 @@ func bookmarkInterval(req *rpcpb.WatchRequest) time.Duration {
 }
 
 func (w *watchService) Watch(req *rpcpb.WatchRequest, stream rpcpb.WatchService_WatchServer) error {
-	filter, err := watchFilter(req)
+	filter, err := watchFilter(callerOf(stream.Context()), req)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -213,15 +244,32 @@ const watchNoLeaderLimit = 5 * time.Second
 // ErrStopping) or has known no leader for watchNoLeaderLimit (cause
 // cluster.ErrNoLeader).
 func (w *watchService) untilStopping(ctx context.Context) (context.Context, context.CancelFunc) {
+	c := callerOf(ctx)
 	ctx, cancel := context.WithCancelCause(ctx)
 	noLeader := w.noLeader.C()
+	watchToken := w.auth != nil && c.enforce && c.p.TokenID != ""
 	go func() {
-		select {
-		case <-w.stopping:
-			cancel(ErrStopping)
-		case <-noLeader:
-			cancel(fmt.Errorf("%w: none known for %s; resume the watch on another node", cluster.ErrNoLeader, watchNoLeaderLimit))
-		case <-ctx.Done():
+		var check <-chan time.Time // a stream opened with a token ends when the token goes
+		if watchToken {
+			t := time.NewTicker(tokenCheckInterval)
+			defer t.Stop()
+			check = t.C
+		}
+		for {
+			select {
+			case <-w.stopping:
+				cancel(ErrStopping)
+			case <-noLeader:
+				cancel(fmt.Errorf("%w: none known for %s; resume the watch on another node", cluster.ErrNoLeader, watchNoLeaderLimit))
+			case now := <-check:
+				if err := w.auth.tokenGone(c, now); err == nil {
+					continue
+				} else {
+					cancel(err)
+				}
+			case <-ctx.Done():
+			}
+			return
 		}
 	}()
 	return ctx, func() { cancel(context.Canceled) }
@@ -260,7 +308,7 @@ func (l *leaderlessSignal) set(leaderless bool) {
 // endStatus is how a watch stream that ended with err answers: why the
 // node ended it (stopping, no leader), whatever the stream was doing.
 func (w *watchService) endStatus(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, ErrStopping) || errors.Is(cause, cluster.ErrNoLeader) {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrStopping) || errors.Is(cause, cluster.ErrNoLeader) || errors.Is(cause, acl.ErrPermissionDenied) {
 		return toStatus(cause)
 	}
 	return toStatus(err)

@@ -146,7 +146,7 @@ func (s *watchesStream) create(ctx context.Context, c *rpcpb.WatchCreate) {
 		s.noteLocked(id, toStatus(fmt.Errorf("%w: watch_id %d: %d watches are open, the most one stream may have; end some or open another stream", ErrTooManyWatches, id, len(s.state))))
 		return
 	}
-	filter, err := watchFilter(req)
+	filter, err := watchFilter(callerOf(ctx), req)
 	if err != nil {
 		s.noteLocked(id, toStatus(err))
 		return

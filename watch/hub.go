@@ -58,11 +58,23 @@ type Filter struct {
 	Kinds   map[string]bool
 	Names   map[string]bool
 	ShardID string // namespaces on (or leaving) this shard, and the shard itself
+	// Allow, when set, is asked last about each event that matched: what
+	// the watcher may see (the API's per-identity filter). It must not
+	// block and must be safe from any goroutine.
+	Allow func(Event) bool
 }
 
 // Match reports whether the filter selects the event, and the event as the
 // watcher should see it: a namespace leaving the watched shard is a delete.
 func (f Filter) Match(e Event) (Event, bool) {
+	e, ok := f.match(e)
+	if ok && f.Allow != nil && e.Type != Bookmark && e.Type != Reset {
+		ok = f.Allow(e)
+	}
+	return e, ok
+}
+
+func (f Filter) match(e Event) (Event, bool) {
 	if len(f.Kinds) > 0 && !f.Kinds[e.Kind] {
 		return e, false
 	}

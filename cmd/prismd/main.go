@@ -57,7 +57,19 @@ func run(args []string) error {
 	}
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	var s os.Signal
+	for s == nil {
+		select {
+		case s = <-sig:
+		case <-hup: // logrotate moved the audit log
+			if err := srv.ReopenAuditLog(); err != nil {
+				log.Error("reopening the audit log failed", "err", err)
+			}
+		}
+	}
+	signal.Stop(hup)
 	log.Info("stopping", "signal", s.String())
 	go func() {
 		<-sig

@@ -75,6 +75,10 @@ type options struct {
 	archiveBatchWait       time.Duration
 	// Rate limits (rpc.RateLimits).
 	rates rpc.RateLimits
+	// ACLs and audit.
+	acl         bool
+	auditLog    string
+	metricsOpen bool
 }
 
 func parseOptions(args []string, getenv func(string) string) (*options, error) {
@@ -132,6 +136,9 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	fs.IntVar(&o.archiveJournal, "archive-journal", archive.DefaultJournalChanges, "changes each node keeps in memory for the archiver; an archive trailing by more resumes from a checkpoint (a new epoch)")
 	fs.Int64Var(&o.archiveCheckpointEvery, "archive-checkpoint-every", archive.DefaultConfig().CheckpointEvery, "write a full checkpoint of the state to the archive after this many revisions")
 	fs.DurationVar(&o.archiveBatchWait, "archive-batch-wait", archive.DefaultConfig().BatchWait, "least time between two archive transactions while fewer than 2,000 changes wait (fewer, larger commits for more lag)")
+	fs.BoolVar(&o.acl, "acl", false, "deny by default: every call needs a token (prismctl acl bootstrap mints the first) or a client certificate that the ACL rules allow")
+	fs.StringVar(&o.auditLog, "audit-log", "", "file to append the audit log to (JSON lines: denials, reads, token changes); SIGHUP reopens it")
+	fs.BoolVar(&o.metricsOpen, "metrics-open", false, "with --acl, serve /metrics without a token (otherwise it needs the operator role)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -281,7 +288,10 @@ func (o *options) serverConfig() (server.Config, error) {
 			}
 		}
 	}
-	lim := rpc.Config{MaxWatchesPerStream: o.maxWatches, MaxRecvMsgBytes: o.maxRecvMsg, MaxConcurrentListings: o.maxListings, MaxSnapshotBytes: o.maxSnapshot, RateLimits: o.rates}
+	lim := rpc.Config{MaxWatchesPerStream: o.maxWatches, MaxRecvMsgBytes: o.maxRecvMsg, MaxConcurrentListings: o.maxListings, MaxSnapshotBytes: o.maxSnapshot, RateLimits: o.rates, ACL: o.acl}
+	if o.metricsOpen && !o.acl {
+		errs = append(errs, errors.New("--metrics-open needs --acl (without ACLs /metrics is open anyway)"))
+	}
 	if o.maxStreams > math.MaxUint32 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-streams %d is above %d", o.maxStreams, uint32(math.MaxUint32)))
 	} else {
@@ -292,7 +302,7 @@ func (o *options) serverConfig() (server.Config, error) {
 	}
 	errs = append(errs, o.checkTLS()...)
 	cfg := server.Config{Cluster: c, GRPCAddr: o.grpcAddr, HTTPAddr: o.httpAddr, Pprof: o.pprof, RPC: lim,
-		TLS: tlsutil.Files{CA: o.tlsCA, Cert: o.tlsCert, Key: o.tlsKey}}
+		TLS: tlsutil.Files{CA: o.tlsCA, Cert: o.tlsCert, Key: o.tlsKey}, AuditLog: o.auditLog, MetricsOpen: o.metricsOpen}
 	// The advertised API addresses are only known after listening; check the rest now.
 	probe := c
 	probe.GRPCAdvertise, probe.HTTPAdvertise = o.grpcAddr, o.httpAddr

@@ -23,6 +23,7 @@ import (
 	"github.com/prism/controlplane/archive"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/controller"
+	"github.com/prism/controlplane/internal/audit"
 	"github.com/prism/controlplane/internal/tlsutil"
 	"github.com/prism/controlplane/provision"
 	"github.com/prism/controlplane/rpc"
@@ -45,6 +46,11 @@ type Config struct {
 	// the raft port takes node certificates only (cluster.Deps.TLS). The
 	// files are read again when they change. Needs Cluster.GossipKey.
 	TLS tlsutil.Files
+	// AuditLog is the audit log's file ("" for none): denials, reads and
+	// ACL changes as JSON lines (internal/audit).
+	AuditLog string
+	// MetricsOpen serves /metrics without a token when RPC.ACL is on.
+	MetricsOpen bool
 }
 
 // With TLS, a client connection is closed after about tlsMaxConnAge (its
@@ -101,6 +107,7 @@ type Server struct {
 	grpc     *rpc.Server
 	internal *grpc.Server // Internal, on the raft port
 	http     *http.Server
+	audit    *audit.Log
 }
 
 // Backends are the provisioners and targets a node manages namespaces'
@@ -154,20 +161,33 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 	if err == nil {
 		err = node.RegisterMetrics(reg)
 	}
+	var al *audit.Log
+	if err == nil {
+		acfg := audit.DefaultConfig()
+		acfg.Path = cfg.AuditLog
+		al, err = audit.Open(acfg, reg, log)
+	}
 	var gs *rpc.Server
 	if err == nil {
-		gs, err = rpc.NewGRPCServer(node, cfg.RPC, metrics, log, st.grpc...)
+		gs, err = rpc.NewGRPCServer(node, cfg.RPC, metrics, al, log, st.grpc...)
 	}
 	if err != nil {
+		_ = al.Close()
 		_ = node.Shutdown(false)
 		gl.Close()
 		hl.Close()
 		return nil, err
 	}
 	handler := httpHandler(node, reg, cfg.Pprof, clockAPI)
+	switch {
+	case cfg.RPC.ACL:
+		// A token or a client certificate: the ACL rules decide.
+		handler = rpc.WithHTTPAuth(node, rpc.HTTPAuth{ACL: true, MetricsOpen: cfg.MetricsOpen, Audit: al}, handler)
+	case st.http != nil:
+		handler = rpc.RequireClientCert(handler, rpc.OpenHTTPPaths)
+	}
 	if st.http != nil {
 		hl = tls.NewListener(hl, st.http)
-		handler = rpc.RequireClientCert(handler, rpc.OpenHTTPPaths)
 	}
 	s := &Server{
 		Node: node, GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(),
@@ -175,6 +195,7 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 		grpc:     gs,
 		internal: rpc.NewInternalGRPCServer(node, cfg.RPC, metrics, log, st.internal...),
 		http:     &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second},
+		audit:    al,
 	}
 	go func() {
 		if err := s.grpc.Serve(gl); err != nil {
@@ -242,5 +263,13 @@ func (s *Server) Stop(graceful bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(ctx)
+	_ = s.audit.Close() // after the servers: nothing logs to it any more
 	return err
 }
+
+// ReopenAuditLog reopens the audit log's file (after logrotate moved it).
+func (s *Server) ReopenAuditLog() error { return s.audit.Reopen() }
+
+// GRPCServiceInfo is every service and method the public gRPC server
+// registers (what the ACL matrix test enumerates).
+func (s *Server) GRPCServiceInfo() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }
