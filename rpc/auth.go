@@ -256,4 +256,3 @@ func (a *authorizer) tokenGone(c caller, now time.Time) error {
 	}
 	return nil
 }
-
