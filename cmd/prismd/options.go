@@ -292,6 +292,11 @@ func (o *options) serverConfig() (server.Config, error) {
 	if o.metricsOpen && !o.acl {
 		errs = append(errs, errors.New("--metrics-open needs --acl (without ACLs /metrics is open anyway)"))
 	}
+	if o.acl && o.gossipKey == "" && !o.dev {
+		// Forwarded writes carry their caller's identity over Internal,
+		// which only a gossip key's holders may call.
+		errs = append(errs, errors.New("--acl needs --gossip-key (or --dev): without it anyone who reaches the raft port could forward a write as any identity"))
+	}
 	if o.maxStreams > math.MaxUint32 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-streams %d is above %d", o.maxStreams, uint32(math.MaxUint32)))
 	} else {

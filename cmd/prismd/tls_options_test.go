@@ -52,3 +52,30 @@ func TestTLSOptions(t *testing.T) {
 		t.Fatalf("config file: %+v %v", cfg.TLS, err)
 	}
 }
+
+func TestACLOptions(t *testing.T) {
+	key := "MDEyMzQ1Njc4OWFiY2RlZg=="
+	for _, tc := range []struct {
+		args []string
+		want string // substring of the error; "": valid
+	}{
+		{args: []string{"--acl", "--gossip-key", key, "--audit-log", "/tmp/audit.log"}},
+		{args: []string{"--acl", "--dev"}},
+		{args: []string{"--acl"}, want: "--acl needs --gossip-key"},
+		{args: []string{"--metrics-open"}, want: "--metrics-open needs --acl"},
+	} {
+		o, err := parseOptions(tc.args, env(nil))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		cfg, err := o.serverConfig()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: error %v lacks %q", tc.args, err, tc.want)
+		case tc.want == "" && !cfg.RPC.ACL:
+			t.Errorf("%v: ACL off", tc.args)
+		}
+	}
+}

@@ -213,7 +213,10 @@ func Start(cfg Config, log *slog.Logger, b *Backends) (*Server, error) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	s.log.Info("serving", "grpc", s.GRPCAddr, "http", s.HTTPAddr, "raft", node.RaftAddr(), "gossip", node.GossipAddr(), "tls", st.src != nil)
+	if cfg.RPC.ACL && st.src == nil {
+		s.log.Warn("ACLs on without TLS: tokens cross the network in the clear; use --tls-* outside a trusted network")
+	}
+	s.log.Info("serving", "grpc", s.GRPCAddr, "http", s.HTTPAddr, "raft", node.RaftAddr(), "gossip", node.GossipAddr(), "tls", st.src != nil, "acl", cfg.RPC.ACL)
 	return s, nil
 }
 
