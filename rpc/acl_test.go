@@ -296,7 +296,7 @@ var expect = map[string][]string{
 	"/prism.v1.NamespaceService/Reconcile": {unauth, ok, denied, denied, ok, denied, denied, denied},
 
 	"/prism.v1.ShardService/Register":  {unauth, ok, ok, denied, denied, denied, denied, ok},
-	"/prism.v1.ShardService/Get":       {unauth, ok, ok, ok, denied, denied, denied, ok},
+	"/prism.v1.ShardService/Get":       {unauth, ok, ok, ok, ok, denied, ok, ok}, // s1 serves orders
 	"/prism.v1.ShardService/List":      {unauth, ok, ok, ok, denied, denied, denied, denied},
 	"/prism.v1.ShardService/Drain":     {unauth, ok, ok, denied, denied, denied, denied, denied},
 	"/prism.v1.ShardService/Undrain":   {unauth, ok, ok, denied, denied, denied, denied, denied},

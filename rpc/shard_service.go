@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"github.com/prism/controlplane/acl"
@@ -110,10 +111,8 @@ func (s *shardService) read(ctx context.Context, c rpcpb.Consistency) error {
 }
 
 func (s *shardService) Get(ctx context.Context, req *rpcpb.GetShardRequest) (*rpcpb.ShardResponse, error) {
-	if c := callerOf(ctx); c.enforce && !c.p.Has(acl.RoleViewer) {
-		if err := checkActAsShard(ctx, req.Id); err != nil {
-			return nil, err
-		}
+	if err := s.checkShardRead(ctx, req.Id); err != nil {
+		return nil, err
 	}
 	if err := s.read(ctx, req.Consistency); err != nil {
 		return nil, toStatus(err)
@@ -160,4 +159,20 @@ func checkActAsShard(ctx context.Context, id string) error {
 		return nil
 	}
 	return toStatus(acl.CheckActAsShard(c.p, id))
+}
+
+// checkShardRead: the caller may see shard id: a viewer, the shard
+// itself, or one who may read a namespace it serves (resolve shows a
+// consumer the endpoints of its namespace's shard).
+func (s *shardService) checkShardRead(ctx context.Context, id string) error {
+	c := callerOf(ctx)
+	if !c.enforce || c.p.Has(acl.RoleViewer) || (c.p.Kind == acl.KindShard && c.p.Name == id) {
+		return nil
+	}
+	for _, name := range s.node.FSM().AssignedTo(id) {
+		if ns, _, err := s.node.FSM().Get(name); err == nil && acl.CanReadNamespace(c.p, ns) {
+			return nil
+		}
+	}
+	return toStatus(fmt.Errorf("%w: %s may not read shard %q: not a viewer, the shard, or a reader of a namespace it serves", acl.ErrPermissionDenied, c.p, id))
 }
