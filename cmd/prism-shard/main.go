@@ -23,7 +23,10 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -32,10 +35,11 @@ func main() {
 	}
 }
 
-func run(args []string) error {
+// run runs the agent until ctx ends (SIGINT or SIGTERM).
+func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("prism-shard", flag.ContinueOnError)
 	var id, cp, endpoint, backends, capacity, labels, httpAddr, logLevel string
-	var caFile, certFile, keyFile string
+	var caFile, certFile, keyFile, token string
 	var showVersion bool
 	def := shardagent.DefaultConfig()
 	fs.StringVar(&id, "id", "", "shard id (required)")
@@ -51,6 +55,9 @@ func run(args []string) error {
 	fs.StringVar(&caFile, "cacert", os.Getenv("PRISM_CACERT"), "PEM CA certificate the nodes' certificates must chain to: connect with TLS (env PRISM_CACERT)")
 	fs.StringVar(&certFile, "cert", os.Getenv("PRISM_CERT"), "PEM client certificate (prismctl tls cert create --shard ID; env PRISM_CERT)")
 	fs.StringVar(&keyFile, "key", os.Getenv("PRISM_KEY"), "PEM private key of --cert (env PRISM_KEY)")
+	// No default from the environment here: flag usage prints defaults,
+	// and the token must not appear in --help.
+	fs.StringVar(&token, "token", "", "ACL token to send on every call (prismctl acl token create --shard ID); env PRISM_TOKEN, which keeps it out of the process list")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -68,9 +75,13 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	if token == "" {
+		token = os.Getenv("PRISM_TOKEN")
+	}
+
 	spec, err := shardagent.ParseSpec(id, endpoint, backends, capacity, labels)
 	cfg := def
-	cfg.Spec, cfg.ControlPlane, cfg.Logger = spec, shardagent.SplitList(cp), log
+	cfg.Spec, cfg.ControlPlane, cfg.Logger, cfg.Token = spec, shardagent.SplitList(cp), log, token
 	if caFile != "" || certFile != "" || keyFile != "" {
 		tc, terr := tlsutil.APIClientConfig(tlsutil.Files{CA: caFile, Cert: certFile, Key: keyFile}, log)
 		if terr != nil {
@@ -93,8 +104,6 @@ func run(args []string) error {
 	hs := &http.Server{Handler: agent.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	err = agent.Run(ctx)
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -107,6 +107,14 @@ func about(kind, name string, err error) error {
 	return &subjectError{kind: kind, name: name, err: err}
 }
 
+// tokenGiven marks the error of a command that sent a token (--token or
+// PRISM_TOKEN), so that "not authenticated" says the token was refused
+// rather than asking for one.
+type tokenGiven struct{ err error }
+
+func (e *tokenGiven) Error() string { return e.err.Error() }
+func (e *tokenGiven) Unwrap() error { return e.err }
+
 // grpcStatus is the status of the gRPC error inside err, if any.
 func grpcStatus(err error) (*status.Status, bool) {
 	var se interface{ GRPCStatus() *status.Status }
@@ -138,8 +146,9 @@ func explain(err error) *cliError {
 	}
 	var subj *subjectError
 	errors.As(err, &subj)
+	var tg *tokenGiven
 	if st, ok := grpcStatus(err); ok {
-		return explainStatus(st, subj)
+		return explainStatus(st, subj, errors.As(err, &tg))
 	}
 	var fe *nsfile.FilesError
 	if errors.As(err, &fe) {
@@ -159,7 +168,9 @@ func explain(err error) *cliError {
 	return &cliError{class: classError, msg: err.Error()}
 }
 
-func explainStatus(st *status.Status, subj *subjectError) *cliError {
+// explainStatus words a server's error; withToken: the call carried a
+// token.
+func explainStatus(st *status.Status, subj *subjectError, withToken bool) *cliError {
 	e := &cliError{class: codeClasses[st.Code()], msg: st.Message()}
 	var info *errdetails.ErrorInfo
 	var res *errdetails.ResourceInfo
@@ -215,8 +226,12 @@ func explainStatus(st *status.Status, subj *subjectError) *cliError {
 		e.msg = "a node failed while committing the change: it may or may not have been applied; check with get, and apply again if needed"
 	case st.Code() == codes.PermissionDenied:
 		e.msg = "permission denied: " + st.Message()
+	case st.Code() == codes.Unauthenticated && reason == rpcpb.ReasonTLS:
+		e.msg = "not authenticated: " + st.Message() // says which TLS flag to fix
+	case st.Code() == codes.Unauthenticated && withToken:
+		e.msg = "not authenticated: the token (--token or PRISM_TOKEN) was refused: it is unknown, revoked or expired; " + st.Message()
 	case st.Code() == codes.Unauthenticated:
-		e.msg = "not authenticated: " + st.Message()
+		e.msg = "not authenticated: pass a token (--token or PRISM_TOKEN) or a client certificate (--cert/--key); " + st.Message()
 	}
 	return e
 }

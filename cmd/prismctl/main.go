@@ -30,6 +30,9 @@ type globals struct {
 	tls               *tls.Config // built from them once (nil: plaintext)
 	tlsErr            error
 	tlsOnce           sync.Once
+	// token is --token, or PRISM_TOKEN without it: an ACL token's secret,
+	// sent on every call. Never printed, logged or part of an error.
+	token string
 }
 
 func main() {
@@ -52,6 +55,10 @@ func run(args []string) int {
 				return usageErr("-o %q: want table, json or yaml", g.output)
 			}
 			g.timeoutSet = cmd.Flags().Changed("timeout")
+			if !cmd.Flags().Changed("token") {
+				// Not the flag's default: --help prints defaults.
+				g.token = os.Getenv("PRISM_TOKEN")
+			}
 			switch g.consistency {
 			case "linearizable", "stale":
 			default:
@@ -72,6 +79,7 @@ func run(args []string) int {
 	pf.StringVar(&g.cacert, "cacert", os.Getenv("PRISM_CACERT"), "PEM CA certificate the nodes' certificates must chain to: connect with TLS (env PRISM_CACERT)")
 	pf.StringVar(&g.cert, "cert", os.Getenv("PRISM_CERT"), "PEM client certificate to present (prismctl tls cert create --client KIND/NAME; env PRISM_CERT)")
 	pf.StringVar(&g.key, "key", os.Getenv("PRISM_KEY"), "PEM private key of --cert (env PRISM_KEY)")
+	pf.StringVar(&g.token, "token", "", "ACL token to act as (prismctl acl bootstrap or acl token create); env PRISM_TOKEN, which keeps it out of the process list. Without TLS it crosses the network in clear")
 	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), archiveCmd(g), historyCmd(g), benchCmd(g), tlsCmd(g), versionCmd(g))
 	started := false
 	markUsage(root, &started)
@@ -83,6 +91,9 @@ func run(args []string) int {
 			if !errors.As(err, &ce) {
 				err = &cliError{class: classUsage, msg: err.Error()}
 			}
+		}
+		if g.token != "" {
+			err = &tokenGiven{err}
 		}
 		return report(os.Stderr, err, g.output == "json")
 	}
@@ -122,14 +133,19 @@ func (g *globals) client() (*client.Client, error) {
 	return g.clientOf(client.Config{Endpoints: g.endpointList(), AttemptTimeout: attemptTimeout(g.timeout)})
 }
 
-// clientOf is a client of cfg with the TLS the global flags ask for.
+// clientOf is a client of cfg with the TLS and token the global flags ask
+// for.
 func (g *globals) clientOf(cfg client.Config) (*client.Client, error) {
 	tc, err := g.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	cfg.TLS = tc
-	return client.New(cfg)
+	cfg.TLS, cfg.Token = tc, g.token
+	cl, err := client.New(cfg)
+	if errors.Is(err, client.ErrBadToken) {
+		return nil, usageErr("--token (or PRISM_TOKEN): %v", err)
+	}
+	return cl, err
 }
 
 // endpointList is --endpoints split, without empty entries.

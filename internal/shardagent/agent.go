@@ -35,6 +35,10 @@ type Config struct {
 	Logger *slog.Logger
 	// TLS dials the control plane over TLS (client.Config.TLS); nil: plaintext.
 	TLS *tls.Config
+	// Token is an ACL token (a shard token, prismctl acl token create
+	// --shard ID) sent on every call (client.Config.Token); "": none, the
+	// agent acts as its certificate. Never logged.
+	Token string
 }
 
 // DefaultConfig returns the defaults documented on each Config field.
@@ -92,7 +96,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cl, err := client.New(client.Config{Endpoints: cfg.ControlPlane, AttemptTimeout: cfg.RequestTimeout, TLS: cfg.TLS})
+	cl, err := client.New(client.Config{Endpoints: cfg.ControlPlane, AttemptTimeout: cfg.RequestTimeout, TLS: cfg.TLS, Token: cfg.Token})
 	if err != nil {
 		return nil, err
 	}

@@ -27,8 +27,14 @@ import (
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
-// ErrNoEndpoints: the client was given no endpoint.
-var ErrNoEndpoints = errors.New("client: no endpoints")
+var (
+	// ErrNoEndpoints: the client was given no endpoint.
+	ErrNoEndpoints = errors.New("client: no endpoints")
+	// ErrBadToken: Config.Token holds a character a gRPC header cannot
+	// carry (only printable ASCII without spaces). The token itself is
+	// never part of an error.
+	ErrBadToken = errors.New("client: the token holds characters a request header cannot carry (want printable ASCII without spaces)")
+)
 
 // Config configures a Client.
 type Config struct {
@@ -50,6 +56,14 @@ type Config struct {
 	// (tlsutil.Source.ClientConfig builds one that follows rotated files).
 	// Nil: plaintext.
 	TLS *tls.Config
+	// Token, when set, is a bearer token (an ACL token's secret) sent on
+	// every call and stream as the metadata "authorization: Bearer
+	// <token>"; the call then acts as the token's identity rather than
+	// the client certificate's. It is sent over plaintext too (a --dev
+	// cluster), where anyone on the path can read it: use TLS wherever the
+	// network is not trusted. Surrounding white space is ignored. Never
+	// log a Config that holds one.
+	Token string
 }
 
 // Client is safe for concurrent use.
@@ -76,6 +90,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, ErrNoEndpoints
 	}
 	cfg.Endpoints = eps
+	cfg.Token = strings.TrimSpace(cfg.Token)
+	if !validToken(cfg.Token) {
+		return nil, ErrBadToken
+	}
 	if cfg.WatchBuffer <= 0 {
 		cfg.WatchBuffer = 16384
 	}
@@ -106,15 +124,22 @@ func (c *Client) conn(addr string) (*grpc.ClientConn, error) {
 		c.handshakes[addr] = h
 		creds = recordingCreds{TransportCredentials: credentials.NewTLS(c.cfg.TLS), h: h}
 	}
-	cc, err := grpc.NewClient(addr,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
 		// While a call or watch is open, ping every 10 s and drop a
 		// connection that does not answer in 5 s: a watch on a node that
 		// vanished (host down, cable cut: no RST) resumes elsewhere in
 		// about 15 s instead of after TCP's retransmission timeout. Nodes
 		// allow pings every 5 s (rpc/server.go).
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+	}
+	if c.cfg.Token != "" {
+		// Every call and stream of the connection carries it (watches and
+		// snapshots included).
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer{header: "Bearer " + c.cfg.Token}))
+	}
+	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -317,6 +342,8 @@ func backoff(attempt int) time.Duration {
 // write twice. Reads and idempotent writes retry on any unavailability;
 // other writes only when the server said it did not apply them (a
 // connection that never opened is caught before sending: grpcconn.Ready).
+// A refused identity (Unauthenticated, PermissionDenied) is never retried:
+// every node of the cluster judges a token or certificate the same way.
 func retryable(err error, kind int) bool {
 	st, ok := status.FromError(err)
 	if !ok {
