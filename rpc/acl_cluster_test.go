@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,4 +222,74 @@ func TestRateLimitIsPerToken(t *testing.T) {
 	if _, err := rpcpb.NewNamespaceServiceClient(a.cc).List(a.as(ctx, "quiet"), &rpcpb.ListRequest{}); err != nil {
 		t.Fatalf("another token during the flood: %v", err)
 	}
+}
+
+// TestAuditLog: denials, reads and token changes are written to the
+// audit log as JSON lines naming the principal; no secret ever is.
+func TestAuditLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	c := testcluster.StartServers(t, 1, func(_ int, cfg *server.Config) {
+		cfg.RPC = rpc.DefaultConfig()
+		cfg.RPC.ACL = true
+		cfg.AuditLog = path
+	}, nil)
+	a := &aclCluster{c: c, cc: dial(t, c.Endpoint(0)), tokens: map[string]string{}}
+	ctx := testcluster.Ctx(t, 20*time.Second)
+	boot, err := rpcpb.NewAclServiceClient(a.cc).Bootstrap(ctx, &rpcpb.AclBootstrapRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.tokens["admin"] = boot.Secret
+	team, err := rpcpb.NewAclServiceClient(a.cc).CreateToken(a.as(ctx, "admin"), &rpcpb.CreateTokenRequest{Kind: "team", Name: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.tokens["team"] = team.Secret
+	if _, err := rpcpb.NewClusterServiceClient(a.cc).Status(a.as(ctx, "team"), &rpcpb.StatusRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("team reads cluster status: %v", err)
+	}
+	if _, err := rpcpb.NewNamespaceServiceClient(a.cc).List(a.as(ctx, "team"), &rpcpb.ListRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	type line struct {
+		Principal, TokenID, Method, Decision, Code string
+	}
+	var lines []line
+	testcluster.Eventually(t, 5*time.Second, func() error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, s := range []string{boot.Secret, team.Secret} {
+			if strings.Contains(string(b), s) {
+				t.Fatal("a token secret in the audit log")
+			}
+		}
+		lines = nil
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct {
+				Principal string `json:"principal"`
+				TokenID   string `json:"token_id"`
+				Method    string `json:"method"`
+				Decision  string `json:"decision"`
+				Code      string `json:"code"`
+			}
+			if err := json.Unmarshal([]byte(l), &e); err != nil {
+				return fmt.Errorf("line %q: %v", l, err)
+			}
+			lines = append(lines, line{e.Principal, e.TokenID, e.Method, e.Decision, e.Code})
+		}
+		want := []line{
+			{"anonymous", "", "/prism.v1.AclService/Bootstrap", "allow", "OK"},
+			{"role/admin", boot.Token.Id, "/prism.v1.AclService/CreateToken", "allow", "OK"},
+			{"team/orders", team.Token.Id, "/prism.v1.ClusterService/Status", "deny", "PermissionDenied"},
+			{"team/orders", team.Token.Id, "/prism.v1.NamespaceService/List", "allow", "OK"},
+		}
+		for _, w := range want {
+			if !slices.Contains(lines, w) {
+				return fmt.Errorf("no %+v in %+v", w, lines)
+			}
+		}
+		return nil
+	})
 }

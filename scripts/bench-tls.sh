@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# TLS benchmark (issue 12): throwaway 3-node clusters (ports 18400..),
-# ROUNDS (default 5) times alternating a cluster without TLS and one with
-# it (fresh data dirs each time; both with the same gossip key, so the
-# difference is TLS alone), each running
+# TLS and ACL benchmark (issue 12): throwaway 3-node clusters (ports
+# 18400..), ROUNDS (default 5) times alternating a cluster without TLS, one
+# with TLS, and one with TLS and --acl (calls with a bootstrap token;
+# fresh data dirs each time; all with the same gossip key, so the
+# differences are TLS and ACLs alone), each running
 #   bench put --clients 16 --value-size 512   (writes)
 #   bench get --clients 16                    (linearizable reads)
 # for DURATION (default 10s) after a 3 s warm-up. One JSON line per run,
@@ -23,15 +24,16 @@ KEY=$(head -c 32 /dev/urandom | base64)
 TLS_NODE="--tls-cert $T/node-{id}.pem --tls-key $T/node-{id}-key.pem --tls-ca $T/prism-ca.pem"
 TLS_CTL=(--cacert "$T/prism-ca.pem" --cert "$T/user-bench.pem" --key "$T/user-bench-key.pem")
 
-# fresh TLS: a new cluster on new data dirs, with TLS when TLS is 1.
+# fresh MODE: a new cluster on new data dirs: 0 plain, 1 TLS, 2 TLS and ACLs.
 fresh() {
   stop_all
   pid=()
   rm -rf "$DIR"/node*
   NODE_FLAGS="--provisioning=false --gossip-key $KEY"
   READY_SCHEME=http CURL_OPTS=""
-  if [ "$1" = 1 ]; then
+  if [ "$1" != 0 ]; then
     NODE_FLAGS="$NODE_FLAGS $TLS_NODE"
+    [ "$1" = 2 ] && NODE_FLAGS="$NODE_FLAGS --acl"
     READY_SCHEME=https CURL_OPTS="--cacert $T/prism-ca.pem"
   fi
   for i in 0 1 2; do start_node $i; done
@@ -39,30 +41,35 @@ fresh() {
 }
 
 for r in $(seq "$ROUNDS"); do
-  for tls in 0 1; do
-    fresh $tls
+  for mode in 0 1 2; do
+    fresh $mode
     flags=()
-    [ $tls = 1 ] && flags=("${TLS_CTL[@]}")
+    [ $mode != 0 ] && flags=("${TLS_CTL[@]}")
     ctl() { "$BIN/prismctl" --endpoints "$EPS" "${flags[@]}" "$@"; }
+    if [ $mode = 2 ]; then
+      tok=$(ctl acl bootstrap -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+      flags+=(--token "$tok")
+    fi
     ctl bench put --clients 16 --duration 3s -o json >/dev/null # create the names, warm up
     put=$(ctl bench put --clients 16 --duration "$D" --value-size 512 -o json)
     get=$(ctl bench get --clients 16 --duration "$D" -o json)
-    echo "{\"round\": $r, \"tls\": $([ $tls = 1 ] && echo true || echo false), \"put\": $put, \"get\": $get}" | tee -a "$DIR/rounds.json"
+    echo "{\"round\": $r, \"mode\": $mode, \"put\": $put, \"get\": $get}" | tee -a "$DIR/rounds.json"
   done
 done
 python3 - "$DIR/rounds.json" <<'PY'
 import json, statistics, sys
 rs = [json.loads(l) for l in open(sys.argv[1])]
 out = {}
+names = {0: "plain", 1: "tls", 2: "tls_acl"}
 for op in ("put", "get"):
-    off = [r[op]["ops_per_sec"] for r in rs if not r["tls"]]
-    on = [r[op]["ops_per_sec"] for r in rs if r["tls"]]
-    out[op + "_median_without"] = round(statistics.median(off))
-    out[op + "_median_with"] = round(statistics.median(on))
-    out[op + "_ratio_of_medians"] = round(statistics.median(on) / statistics.median(off), 3)
-    out[op + "_ratio_per_round"] = [round(b / a, 3) for a, b in zip(off, on)]
-    out[op + "_p99_ms_median_without"] = statistics.median(r[op]["p99_ms"] for r in rs if not r["tls"])
-    out[op + "_p99_ms_median_with"] = statistics.median(r[op]["p99_ms"] for r in rs if r["tls"])
+    by = {m: [r[op]["ops_per_sec"] for r in rs if r["mode"] == m] for m in names}
+    for m, n in names.items():
+        out[f"{op}_median_{n}"] = round(statistics.median(by[m]))
+        out[f"{op}_p99_ms_median_{n}"] = statistics.median(r[op]["p99_ms"] for r in rs if r["mode"] == m)
+    for m in (1, 2):
+        out[f"{op}_ratio_{names[m]}_vs_plain"] = round(statistics.median(by[m]) / statistics.median(by[0]), 3)
+        out[f"{op}_ratio_per_round_{names[m]}"] = [round(b / a, 3) for a, b in zip(by[0], by[m])]
+    out[f"{op}_ratio_tls_acl_vs_tls"] = round(statistics.median(by[2]) / statistics.median(by[1]), 3)
     out[op + "_errors"] = sum(r[op]["errors"] for r in rs)
 print(json.dumps(out))
 PY
