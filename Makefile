@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision jepsen-archive jepsen-archive-selftest test-race test-short lint generate generate-check run run-secure backends bench bench-provision bench-archive bench-failover fuzz fuzz-api clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision jepsen-archive jepsen-archive-selftest test-race test-short lint generate generate-check run run-secure backends bench bench-provision bench-archive bench-failover fuzz fuzz-api bench-security clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -73,7 +73,7 @@ generate-check: generate ## fail if generated code is out of date
 run: build ## start a local 3-node cluster on loopback with a local Postgres (127.0.0.1:15432) and dev Kafka broker (127.0.0.1:19092); Ctrl-C stops all
 	./scripts/run-cluster.sh
 
-run-secure: build ## make run with TLS: certificates in ./data/tls (made once by prismctl tls), a gossip key, prismctl set up to use them
+run-secure: build ## make run with TLS and ACLs: certificates in ./data/tls (made once by prismctl tls), a gossip key, --acl with the bootstrap token in ./data/tls/admin.token, prismctl set up to use them
 	TLS=1 ./scripts/run-cluster.sh
 
 backends: build ## start only make run's local Postgres and dev Kafka broker, print their addresses (Ctrl-C stops them)
@@ -105,3 +105,6 @@ fuzz-api: ## API fuzzer: every RPC of a 3-node in-process cluster for APIFUZZ_TI
 clean: ## stop make run's local Postgres if it still runs, remove binaries and local cluster and backend data
 	./scripts/local-postgres.sh stop
 	rm -rf $(BIN) ./data
+
+bench-security: build ## put and linearizable get throughput: plain, TLS, and TLS with --acl and a token (fresh clusters alternating; medians and ratios)
+	./scripts/bench-tls.sh

@@ -13,10 +13,12 @@
 #
 # --backends-only (make backends) starts only Postgres and the broker.
 #
-# TLS=1 (make run-secure) runs the nodes with TLS: on first use it makes a
-# CA, a certificate per node and a client certificate (user/admin) in
-# $DATA/tls with prismctl tls, and a gossip key ($DATA/tls/gossip.key);
-# later runs reuse them.
+# TLS=1 (make run-secure) runs the nodes with TLS and ACLs (--acl): on
+# first use it makes a CA, a certificate per node and a client certificate
+# (user/admin) in $DATA/tls with prismctl tls, and a gossip key
+# ($DATA/tls/gossip.key); once the cluster is up it mints the bootstrap
+# token (prismctl acl bootstrap) into $DATA/tls/admin.token (0600); later
+# runs reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-./bin}
@@ -155,7 +157,24 @@ tls_setup() {
 # tls_flags ID: prismd's TLS flags for node ID (none without TLS=1).
 tls_flags() {
   [ "${TLS:-}" = 1 ] || return 0
-  echo "--gossip-key $(cat "$TLS_DIR/gossip.key") --tls-cert $TLS_DIR/node-$1.pem --tls-key $TLS_DIR/node-$1-key.pem --tls-ca $TLS_DIR/prism-ca.pem"
+  echo "--gossip-key $(cat "$TLS_DIR/gossip.key") --tls-cert $TLS_DIR/node-$1.pem --tls-key $TLS_DIR/node-$1-key.pem --tls-ca $TLS_DIR/prism-ca.pem --acl"
+}
+# acl_setup: with TLS=1, the bootstrap token (minted once, kept in
+# $DATA/tls/admin.token) for every prismctl here.
+acl_setup() {
+  [ "${TLS:-}" = 1 ] || return 0
+  if [ ! -s "$TLS_DIR/admin.token" ]; then
+    (umask 077; "$BIN/prismctl" acl bootstrap -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$TLS_DIR/admin.token.new") &&
+      mv "$TLS_DIR/admin.token.new" "$TLS_DIR/admin.token" &&
+      echo "minted the bootstrap token (prismctl acl bootstrap) into $TLS_DIR/admin.token"
+  fi
+  if [ -s "$TLS_DIR/admin.token" ]; then
+    PRISM_TOKEN=$(cat "$TLS_DIR/admin.token")
+    export PRISM_TOKEN
+    tls_env="  export PRISM_CACERT=$PRISM_CACERT PRISM_CERT=$PRISM_CERT PRISM_KEY=$PRISM_KEY
+  export PRISM_TOKEN=\$(cat $TLS_DIR/admin.token)   # role admin: make others with prismctl acl token create
+"
+  fi
 }
 
 if [ -n "$nodes" ]; then
@@ -180,10 +199,11 @@ if [ -n "$nodes" ]; then
     fi
     sleep 0.2
   done
+  acl_setup
   "$BIN/prismctl" cluster status || true
   discovery="curl -s http://127.0.0.1:7701/v1/namespaces/user-profiles"
   if [ "$scheme" = https ]; then
-    discovery="curl -s --cacert $PRISM_CACERT --cert $PRISM_CERT --key $PRISM_KEY https://127.0.0.1:7701/v1/namespaces/user-profiles"
+    discovery="curl -s --cacert $PRISM_CACERT -H \"Authorization: Bearer \$PRISM_TOKEN\" https://127.0.0.1:7701/v1/namespaces/user-profiles"
   fi
   cat <<MSG
 
