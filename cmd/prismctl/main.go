@@ -80,7 +80,7 @@ func run(args []string) int {
 	pf.StringVar(&g.cert, "cert", os.Getenv("PRISM_CERT"), "PEM client certificate to present (prismctl tls cert create --client KIND/NAME; env PRISM_CERT)")
 	pf.StringVar(&g.key, "key", os.Getenv("PRISM_KEY"), "PEM private key of --cert (env PRISM_KEY)")
 	pf.StringVar(&g.token, "token", "", "ACL token to act as (prismctl acl bootstrap or acl token create); env PRISM_TOKEN, which keeps it out of the process list. Without TLS it crosses the network in clear")
-	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), archiveCmd(g), historyCmd(g), benchCmd(g), tlsCmd(g), versionCmd(g))
+	root.AddCommand(namespaceCmd(g), shardCmd(g), watchCmd(g), resolveCmd(g), placementCmd(g), clusterCmd(g), snapshotCmd(g), archiveCmd(g), historyCmd(g), benchCmd(g), tlsCmd(g), aclCmd(g), versionCmd(g))
 	started := false
 	markUsage(root, &started)
 	root.SetArgs(args)
