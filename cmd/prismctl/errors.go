@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/fsm"
 	"github.com/prism/controlplane/nsfile"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -225,13 +226,14 @@ func explainStatus(st *status.Status, subj *subjectError, withToken bool) *cliEr
 	case reason == rpcpb.ReasonUncertain:
 		e.msg = "a node failed while committing the change: it may or may not have been applied; check with get, and apply again if needed"
 	case st.Code() == codes.PermissionDenied:
-		e.msg = "permission denied: " + st.Message()
+		// The server's words start with its sentinel's; say it once.
+		e.msg = "permission denied: " + strings.TrimPrefix(st.Message(), acl.ErrPermissionDenied.Error()+": ")
 	case st.Code() == codes.Unauthenticated && reason == rpcpb.ReasonTLS:
 		e.msg = "not authenticated: " + st.Message() // says which TLS flag to fix
 	case st.Code() == codes.Unauthenticated && withToken:
-		e.msg = "not authenticated: the token (--token or PRISM_TOKEN) was refused: it is unknown, revoked or expired; " + st.Message()
+		e.msg = "not authenticated: the token (--token or PRISM_TOKEN) was refused: it is unknown, revoked or expired; " + strings.TrimPrefix(st.Message(), acl.ErrUnauthenticated.Error()+": ")
 	case st.Code() == codes.Unauthenticated:
-		e.msg = "not authenticated: pass a token (--token or PRISM_TOKEN) or a client certificate (--cert/--key); " + st.Message()
+		e.msg = "not authenticated: pass a token (--token or PRISM_TOKEN) or a client certificate (--cert/--key); " + strings.TrimPrefix(st.Message(), acl.ErrUnauthenticated.Error()+": ")
 	}
 	return e
 }
