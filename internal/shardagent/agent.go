@@ -140,7 +140,13 @@ func (a *Agent) register(ctx context.Context) {
 			a.log.Info("registered")
 			return
 		}
-		a.log.Warn("registering failed; retrying", "err", err)
+		if c := status.Code(err); c == codes.PermissionDenied || c == codes.Unauthenticated {
+			// Retried (the operator may fix the token or the ACLs), but
+			// said as what it is.
+			a.log.Error("the control plane refuses this shard's identity: it must be shard/"+a.cfg.Spec.Id+" (--token from acl token create --shard, or a shard certificate); retrying", "err", err)
+		} else {
+			a.log.Warn("registering failed; retrying", "err", err)
+		}
 		sleep(ctx, backoff(attempt))
 	}
 }
