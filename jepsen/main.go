@@ -2,7 +2,8 @@
 // processes in their own network namespaces, drives traffic at them from a
 // client namespace while a nemesis partitions, kills and pauses them, then
 // checks the history (porcupine linearizability per register key, no lost
-// acknowledged writes, the set, the watch guarantees). See README.md.
+// acknowledged writes, the set, the watch guarantees). With --secure the
+// cluster runs with TLS, gossip encryption and ACLs. See README.md.
 //
 // Two roles: the controller (default) runs in the root namespace, builds and
 // tears down the network and never dials a test address; it re-executes
@@ -65,6 +66,7 @@ type config struct {
 	archive         bool
 	archiveEvery    int64
 	archiveJournal  int
+	secure          bool
 }
 
 func parse() (*config, []string) {
@@ -96,6 +98,7 @@ func parse() (*config, []string) {
 	flag.BoolVar(&c.archive, "archive", false, "with --backends: every prismd archives to database "+backends.ArchiveDatabase+" of the backends host (--archive-url), and the archive checkers run")
 	flag.Int64Var(&c.archiveEvery, "archive-checkpoint-every", 1000, "prismd's --archive-checkpoint-every with --archive (small, so a run writes periodic checkpoints)")
 	flag.IntVar(&c.archiveJournal, "archive-journal", 0, "prismd's --archive-journal with --archive (0: prismd's default); a small one makes an archive outage open a new epoch")
+	flag.BoolVar(&c.secure, "secure", false, "TLS on every port (a CA and certificates in <report>/tls), gossip encryption and --acl on every prismd; the harness bootstraps ACLs and acts with the admin token, the agents with their shard certificates")
 	flag.Parse()
 	c.nemeses = split(nem)
 	c.workloads = split(wl)
@@ -307,6 +310,9 @@ func controller(c *config, args []string) int {
 	}
 	if c.archive {
 		withBackends += ", archive"
+	}
+	if c.secure {
+		withBackends += ", secure (TLS, ACLs)"
 	}
 	fmt.Printf("jepsen: run %s: %d nodes, %d shard agents%s, %s, nemesis %s, workload %s, seed %d\njepsen: report dir %s\n",
 		prefix, c.nodes, c.shards, withBackends, c.dur, strings.Join(c.nemeses, ","), strings.Join(c.workloads, ","), c.seed, dir)

@@ -22,6 +22,7 @@ import (
 	"github.com/prism/controlplane/jepsen/hosts"
 	"github.com/prism/controlplane/jepsen/nemesis"
 	"github.com/prism/controlplane/jepsen/netns"
+	"github.com/prism/controlplane/jepsen/secure"
 	"github.com/prism/controlplane/jepsen/shards"
 	"github.com/prism/controlplane/jepsen/workload"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -82,6 +83,17 @@ func runner(c *config) int {
 	}
 	rec := history.NewRecorder()
 	env := &workload.Env{Endpoints: cl.Endpoints(), Rec: rec, OpTimeout: 2 * time.Second}
+	var sec *secure.Material
+	if c.secure {
+		var err error
+		if sec, err = secure.Make(filepath.Join(c.reportDir, "tls"), c.nodes, c.shards); err != nil {
+			logf("certificates: %v", err)
+			return exitError
+		}
+		cl.Secure(sec)
+		env.TLS = sec.Client
+		logf("secure: CA and certificates in %s; prismd with TLS, gossip encryption and --acl", sec.Dir)
+	}
 
 	for _, n := range cl.Nodes {
 		if err := cl.Start(n); err != nil {
@@ -90,7 +102,21 @@ func runner(c *config) int {
 		}
 	}
 	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
-	err := cl.WaitHealthy(sctx)
+	var err error
+	if sec != nil {
+		// Status needs a role with ACLs on: the bootstrap (which needs
+		// none) waits for the first leader, then everything acts as admin.
+		var id, secret string
+		id, secret, err = cl.Bootstrap(sctx)
+		if err == nil {
+			cl.SetToken(secret)
+			env.Token = secret
+			logf("ACLs bootstrapped: admin token %s", id)
+		}
+	}
+	if err == nil {
+		err = cl.WaitHealthy(sctx)
+	}
 	scancel()
 	if err != nil {
 		logf("cluster did not form: %v", err)
@@ -115,6 +141,9 @@ func runner(c *config) int {
 	var budget *workload.Budget
 	if c.shards > 0 {
 		agents = shards.New(c.shards, c.prismShard, c.reportDir, cl.Endpoints(), logf)
+		if sec != nil {
+			agents.ExtraArgs = sec.ShardArgs
+		}
 		defer agents.StopAll()
 		for _, a := range agents.List {
 			if err := agents.Start(a); err != nil {
@@ -263,7 +292,7 @@ func runner(c *config) int {
 	}
 	var provResults []checker.Result
 	if c.has("provision") && healthErr == nil {
-		provResults = checkProvision(ctx, c, env, rec.Ops(), logf)
+		provResults = checkProvision(ctx, c, cl, env, rec.Ops(), logf)
 	}
 	var archiveResults []checker.Result
 	if c.archive && healthErr == nil {

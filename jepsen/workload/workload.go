@@ -8,6 +8,7 @@ package workload
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -30,16 +31,29 @@ type Env struct {
 	Endpoints []string // gRPC addresses of the nodes
 	Rec       *history.Recorder
 	OpTimeout time.Duration
+	// TLS and Token, with --secure: the harness's client certificate and
+	// the admin token's secret, set before any workload starts (nil and
+	// "": plaintext, no ACLs). The secret is never logged or recorded.
+	TLS   *tls.Config
+	Token string
 }
 
-// Client returns a client whose reads go first to endpoint pref.
-func (e *Env) Client(pref int) *client.Client {
+// Client returns a client whose reads go first to endpoint pref, acting
+// as the admin token with --secure.
+func (e *Env) Client(pref int) *client.Client { return e.ClientAs(pref, e.Token) }
+
+// ClientAs is Client acting as the token whose secret is given ("": the
+// client certificate's identity, or anonymous without --secure).
+func (e *Env) ClientAs(pref int, secret string) *client.Client {
 	n := len(e.Endpoints)
 	eps := make([]string, n)
 	for i := range eps {
 		eps[i] = e.Endpoints[(pref+i)%n]
 	}
-	c, _ := client.New(client.Config{Endpoints: eps, AttemptTimeout: time.Second})
+	c, err := client.New(client.Config{Endpoints: eps, AttemptTimeout: time.Second, TLS: e.TLS, Token: secret})
+	if err != nil {
+		panic(fmt.Sprintf("workload: client: %v", err)) // a malformed token: a harness bug
+	}
 	return c
 }
 
