@@ -176,6 +176,17 @@ func runner(c *config) int {
 		}
 	}
 
+	var aclTokens *workload.ACLTokens
+	if c.has("acl") {
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		aclTokens, err = workload.ACLSetup(sctx, env)
+		scancel()
+		if err != nil {
+			logf("setup: %v", err)
+			return exitError
+		}
+	}
+
 	rng := rand.New(rand.NewSource(c.seed))
 	// Watchers first, so they see everything the traffic does.
 	wctx, wcancel := context.WithCancel(ctx)
@@ -232,6 +243,16 @@ func runner(c *config) int {
 			go func() { defer twg.Done(); workload.Provision(tctx, env, proc, proc%c.nodes, seed, next) }()
 		}
 	}
+	if c.has("acl") {
+		seed := rng.Int63()
+		twg.Add(1)
+		go func() { defer twg.Done(); workload.ACLAdmin(tctx, env, 500, 500%c.nodes, seed, aclTokens) }()
+		for i := 0; i < c.aclWriters; i++ {
+			proc, seed := 501+i, rng.Int63()
+			twg.Add(1)
+			go func() { defer twg.Done(); workload.ACLWriter(tctx, env, proc, seed, aclTokens) }()
+		}
+	}
 	nem := &nemesis.Nemesis{C: cl, Agents: agents, Backends: bh, Rng: rand.New(rand.NewSource(rng.Int63())), Kinds: c.nemeses, Now: rec.Now, Log: logf}
 	nemDone := make(chan struct{})
 	go func() { defer close(nemDone); nem.Run(tctx) }()
@@ -268,6 +289,10 @@ func runner(c *config) int {
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	if c.has("register") {
 		workload.FinalReads(fctx, env, keys, 999)
+	}
+	var aclErr error
+	if c.has("acl") {
+		aclErr = workload.ACLFinalReads(fctx, env, 998)
 	}
 	final, finalRev, ferr := finalListing(fctx, env)
 	fcancel()
@@ -333,6 +358,13 @@ func runner(c *config) int {
 			checker.Linearizable(ops, 60*time.Second, filepath.Join(c.reportDir, "linearizability.html")),
 			checker.NoLostWrites(ops),
 			checker.StaleReads(ops))
+	}
+	if c.has("acl") {
+		r := checker.ACL(ops)
+		if aclErr != nil {
+			r.OK, r.Problems = false, append(r.Problems, aclErr.Error())
+		}
+		results = append(results, r)
 	}
 	if ferr != nil {
 		results = append(results, checker.Result{Name: "final-listing", OK: false, Problems: []string{ferr.Error()}})

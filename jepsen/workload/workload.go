@@ -4,6 +4,9 @@
 //
 // The shards workload (shards.go) creates, resizes and deletes placed
 // namespaces while shard agents run.
+//
+// The acl workload (acl.go, --secure) mints team tokens, writes with them,
+// revokes them and keeps writing with the revoked ones.
 package workload
 
 import (
@@ -101,7 +104,10 @@ func notApplied(err error) bool {
 		return false
 	}
 	switch st.Code() {
-	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition:
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
+		// Refused by ACLs: at the node that took the call, or inside apply
+		// (a command whose token was revoked changes nothing).
+		codes.PermissionDenied, codes.Unauthenticated:
 		return true
 	case codes.Unavailable:
 		// The client says, as a typed reason, whether a write may have
