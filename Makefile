@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 LDFLAGS := -X github.com/prism/controlplane/internal/version.Version=$(VERSION)
 
-.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-provision jepsen-archive jepsen-archive-selftest test-race test-short lint generate generate-check run run-secure backends bench bench-provision bench-archive bench-failover fuzz fuzz-api bench-security clean
+.PHONY: help build test jepsen jepsen-smoke jepsen-selftest jepsen-acl-selftest jepsen-provision jepsen-archive jepsen-archive-selftest test-race test-short lint generate generate-check run run-secure backends bench bench-provision bench-archive bench-failover fuzz fuzz-api bench-security clean
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-16s %s\n", $$1, $$2}'
@@ -19,13 +19,13 @@ build: ## build ./bin/prismd, ./bin/prismctl, ./bin/prism-shard, ./bin/prism-dev
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-test: build ## every test with the race detector, then (as root) the Jepsen smoke and self-test: what CI runs
+test: build ## every test with the race detector, then (as root) the Jepsen smoke and self-tests: what CI runs
 	$(GO) test -race -count=1 -timeout 15m ./...
-	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory jepsen-smoke jepsen-selftest; \
-	else echo "not root: skipping jepsen-smoke and jepsen-selftest (they need network namespaces)"; fi
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory jepsen-smoke jepsen-selftest jepsen-acl-selftest; \
+	else echo "not root: skipping jepsen-smoke and the Jepsen self-tests (they need network namespaces)"; fi
 
-jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes + 2 shard agents, 60 s, partition+kill+pause+agent-kill+garbage, register+set+watch+shards
-	$(GO) run ./jepsen --nodes 3 --time 60s --nemesis partition,kill,pause,agent-kill,garbage --workload register,set,watch,shards --shards 2 --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-shard $(BIN)/prism-shard
+jepsen-smoke: build ## Jepsen smoke (needs root): 3 nodes + 2 shard agents, --secure (TLS, ACLs), 60 s, partition+kill+pause+agent-kill+garbage, register+set+watch+shards+acl
+	$(GO) run ./jepsen --nodes 3 --time 60s --secure --nemesis partition,kill,pause,agent-kill,garbage --workload register,set,watch,shards,acl --shards 2 --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-shard $(BIN)/prism-shard
 
 jepsen-provision: build ## Jepsen with a backends host (needs root and postgresql): 3 nodes, 45 s, provision+register, backend-partition+partition+kill+leader-kill+postgres-kill, the resources checkers
 	$(GO) run ./jepsen --nodes 3 --time 45s --backends --workload provision,register --nemesis backend-partition,partition,kill,leader-kill,postgres-kill --provision-check-interval $${PROVISION_CHECK:-2s} --seed $${SEED:-1} --prismd $(BIN)/prismd --prism-devbroker $(BIN)/prism-devbroker
@@ -42,6 +42,11 @@ jepsen-selftest: ## the Jepsen checkers must catch an injected bug (-tags prism_
 	@mkdir -p $(BIN)/bug
 	$(GO) build -tags prism_bug -o $(BIN)/bug/prismd ./cmd/prismd
 	$(GO) run ./jepsen --nodes 3 --time 20s --prismd $(BIN)/bug/prismd --expect-violation
+
+jepsen-acl-selftest: ## the acl checker must catch an injected bug (-tags prism_bug: a revocation changes nothing; needs root)
+	@mkdir -p $(BIN)/bug
+	$(GO) build -tags prism_bug -o $(BIN)/bug/prismd ./cmd/prismd
+	$(GO) run ./jepsen --nodes 3 --time 15s --secure --workload acl --nemesis partition,kill --seed $${SEED:-1} --prismd $(BIN)/bug/prismd --expect-violation
 
 jepsen: build ## full Jepsen matrix (needs root; tens of minutes; prismd built with the test clock for the clock fault)
 	@mkdir -p $(BIN)/clock

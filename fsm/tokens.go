@@ -121,7 +121,9 @@ func revokeToken(s *state, cmd *fsmpb.Command) Result {
 	if !ok {
 		return Result{Revision: s.revision, Err: fmt.Errorf("%w: %s", ErrTokenNotFound, id)}
 	}
-	s.acl.remove(id)
+	if !revokeKeepsToken {
+		s.acl.remove(id)
+	}
 	return Result{Revision: s.revision, Token: Public(t), Deleted: true}
 }
 

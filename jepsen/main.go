@@ -2,7 +2,9 @@
 // processes in their own network namespaces, drives traffic at them from a
 // client namespace while a nemesis partitions, kills and pauses them, then
 // checks the history (porcupine linearizability per register key, no lost
-// acknowledged writes, the set, the watch guarantees). See README.md.
+// acknowledged writes, the set, the watch guarantees). With --secure the
+// cluster runs with TLS, gossip encryption and ACLs, and the acl workload
+// checks that a revoked token writes nothing. See README.md.
 //
 // Two roles: the controller (default) runs in the root namespace, builds and
 // tears down the network and never dials a test address; it re-executes
@@ -65,6 +67,8 @@ type config struct {
 	archive         bool
 	archiveEvery    int64
 	archiveJournal  int
+	secure          bool
+	aclWriters      int
 }
 
 func parse() (*config, []string) {
@@ -74,7 +78,7 @@ func parse() (*config, []string) {
 	flag.IntVar(&c.nodes, "nodes", 3, "number of prismd nodes (3 or 5)")
 	flag.DurationVar(&c.dur, "time", 30*time.Second, "how long to run traffic and faults")
 	flag.StringVar(&nem, "nemesis", "partition,kill,pause", "faults: "+strings.Join(nemesis.Kinds, ",")+" (or none)")
-	flag.StringVar(&wl, "workload", "register,set,watch", "workloads: register,set,watch,shards,provision")
+	flag.StringVar(&wl, "workload", "register,set,watch", "workloads: register,set,watch,shards,provision,acl")
 	flag.Int64Var(&c.seed, "seed", 0, "random seed (0: from the clock)")
 	flag.StringVar(&c.reportDir, "report-dir", "", "report directory (default /tmp/prism-jepsen/<run>)")
 	flag.StringVar(&c.prismd, "prismd", "./bin/prismd", "prismd binary")
@@ -96,6 +100,8 @@ func parse() (*config, []string) {
 	flag.BoolVar(&c.archive, "archive", false, "with --backends: every prismd archives to database "+backends.ArchiveDatabase+" of the backends host (--archive-url), and the archive checkers run")
 	flag.Int64Var(&c.archiveEvery, "archive-checkpoint-every", 1000, "prismd's --archive-checkpoint-every with --archive (small, so a run writes periodic checkpoints)")
 	flag.IntVar(&c.archiveJournal, "archive-journal", 0, "prismd's --archive-journal with --archive (0: prismd's default); a small one makes an archive outage open a new epoch")
+	flag.BoolVar(&c.secure, "secure", false, "TLS on every port (a CA and certificates in <report>/tls), gossip encryption and --acl on every prismd; the harness bootstraps ACLs and acts with the admin token, the agents with their shard certificates")
+	flag.IntVar(&c.aclWriters, "acl-writers", 2, "workers of the acl workload that write with live, revoked and non-owner tokens")
 	flag.Parse()
 	c.nemeses = split(nem)
 	c.workloads = split(wl)
@@ -195,7 +201,7 @@ func controller(c *config, args []string) int {
 		}
 	}
 	for _, w := range c.workloads {
-		if !contains([]string{"register", "set", "watch", "shards", "provision"}, w) {
+		if !contains([]string{"register", "set", "watch", "shards", "provision", "acl"}, w) {
 			fmt.Fprintf(os.Stderr, "jepsen: unknown workload %q\n", w)
 			return exitError
 		}
@@ -214,6 +220,14 @@ func controller(c *config, args []string) int {
 	}
 	if c.has("provision") && !c.backends {
 		fmt.Fprintln(os.Stderr, "jepsen: the provision workload needs --backends")
+		return exitError
+	}
+	if c.has("acl") && !c.secure {
+		fmt.Fprintln(os.Stderr, "jepsen: the acl workload needs --secure (ACLs are off without it)")
+		return exitError
+	}
+	if c.aclWriters < 1 {
+		fmt.Fprintln(os.Stderr, "jepsen: --acl-writers must be at least 1")
 		return exitError
 	}
 	if c.archive && !c.backends {
@@ -307,6 +321,9 @@ func controller(c *config, args []string) int {
 	}
 	if c.archive {
 		withBackends += ", archive"
+	}
+	if c.secure {
+		withBackends += ", secure (TLS, ACLs)"
 	}
 	fmt.Printf("jepsen: run %s: %d nodes, %d shard agents%s, %s, nemesis %s, workload %s, seed %d\njepsen: report dir %s\n",
 		prefix, c.nodes, c.shards, withBackends, c.dur, strings.Join(c.nemeses, ","), strings.Join(c.workloads, ","), c.seed, dir)

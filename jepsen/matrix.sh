@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The full Jepsen matrix: every nemesis alone and combined, on 3 and 5 nodes,
 # several seeds, every workload, 3 shard agents (a dedicated shard plus two
-# shared ones, so placed namespaces can move), then one run with a backends
-# host (Postgres and prism-devbroker) and the provision workload. Stops at the
-# first violation (its report dir is printed).
+# shared ones, so placed namespaces can move), then one --secure run (TLS,
+# ACLs, the acl workload, every fault at once) and one run with a backends
+# host (Postgres and prism-devbroker) and the provision workload. Stops at
+# the first violation (its report dir is printed).
 # Usage: jepsen/matrix.sh [SEEDS] [TIME]   (defaults: 3 seeds, 60s per run)
 # SEED_OFFSET=N shifts every seed (new schedules; default 0).
 set -euo pipefail
@@ -27,6 +28,13 @@ for nodes in 3 5; do
     done
   done
 done
+# Secured: TLS, ACLs and the acl workload under every fault at once.
+seed=$((${SEED_OFFSET:-0} + 7001))
+echo "=== nodes=3 secure nemesis=partition,kill,pause,leader-kill,membership,agent-kill,clock,garbage seed=$seed"
+/tmp/prism-jepsen-bin --nodes 3 --time "$TIME" --secure --nemesis partition,kill,pause,leader-kill,membership,agent-kill,clock,garbage \
+  --workload register,set,watch,shards,acl --shards 3 --seed "$seed" \
+  --prismd "$PRISMD" --prism-shard "$PRISM_SHARD" | tail -n 1
+runs=$((runs + 1))
 # Provisioning on real backends: a backends host, the provision workload
 # and every backend fault with the metadata faults (make jepsen-provision).
 seed=$((${SEED_OFFSET:-0} + 9001))

@@ -14,6 +14,7 @@ import (
 	"github.com/prism/controlplane/jepsen/backends"
 	"github.com/prism/controlplane/jepsen/checker"
 	"github.com/prism/controlplane/jepsen/history"
+	"github.com/prism/controlplane/jepsen/hosts"
 	"github.com/prism/controlplane/jepsen/netns"
 	"github.com/prism/controlplane/jepsen/workload"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -82,7 +83,7 @@ func clusterID(ctx context.Context, env *workload.Env) string {
 // healing: it waits (up to provSettle) until no prv-* namespace is
 // provisioning, deleting or degraded, then reads the backends directly
 // and compares. What it judged is kept in resources.json.
-func checkProvision(ctx context.Context, c *config, env *workload.Env, ops []history.Op, logf func(string, ...any)) []checker.Result {
+func checkProvision(ctx context.Context, c *config, cl *hosts.Cluster, env *workload.Env, ops []history.Op, logf func(string, ...any)) []checker.Result {
 	start := time.Now()
 	var nss []checker.ResNamespace
 	var err error
@@ -140,7 +141,7 @@ func checkProvision(ctx context.Context, c *config, env *workload.Env, ops []his
 		checker.ProvisionSet(workload.ProvisionPrefix, ops, nss),
 	}
 	if !rs[0].OK || !rs[1].OK {
-		dumpNodes(c, env.Endpoints, logf)
+		dumpNodes(c, cl, logf)
 	}
 	for i := range rs {
 		rs[i].Note = fmt.Sprintf("%s (settled in %.1fs)", rs[i].Note, took.Seconds())
@@ -151,14 +152,13 @@ func checkProvision(ctx context.Context, c *config, env *workload.Env, ops []his
 // dumpNodes saves, for the diagnosis of a failed provision check, every
 // running node's /metrics and goroutine stacks (prismd runs with --pprof
 // under --backends) next to its log: nI/metrics.txt, nI/goroutines.txt.
-func dumpNodes(c *config, eps []string, logf func(string, ...any)) {
-	for i := range eps {
-		host := netns.NodeIP(i+1) + ":7700"
-		dir := filepath.Join(c.reportDir, fmt.Sprintf("n%d", i+1))
+func dumpNodes(c *config, cl *hosts.Cluster, logf func(string, ...any)) {
+	for _, n := range cl.Nodes {
+		host := netns.NodeIP(n.I) + ":7700"
+		dir := n.Dir
 		for file, path := range map[string]string{"metrics.txt": "/metrics", "goroutines.txt": "/debug/pprof/goroutine?debug=2"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+path, nil)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := cl.HTTP(ctx, http.MethodGet, n, path)
 			if err == nil {
 				var b []byte
 				b, err = io.ReadAll(resp.Body)

@@ -22,6 +22,7 @@ import (
 	"github.com/prism/controlplane/jepsen/hosts"
 	"github.com/prism/controlplane/jepsen/nemesis"
 	"github.com/prism/controlplane/jepsen/netns"
+	"github.com/prism/controlplane/jepsen/secure"
 	"github.com/prism/controlplane/jepsen/shards"
 	"github.com/prism/controlplane/jepsen/workload"
 	"github.com/prism/controlplane/rpc/rpcpb"
@@ -82,6 +83,17 @@ func runner(c *config) int {
 	}
 	rec := history.NewRecorder()
 	env := &workload.Env{Endpoints: cl.Endpoints(), Rec: rec, OpTimeout: 2 * time.Second}
+	var sec *secure.Material
+	if c.secure {
+		var err error
+		if sec, err = secure.Make(filepath.Join(c.reportDir, "tls"), c.nodes, c.shards); err != nil {
+			logf("certificates: %v", err)
+			return exitError
+		}
+		cl.Secure(sec)
+		env.TLS = sec.Client
+		logf("secure: CA and certificates in %s; prismd with TLS, gossip encryption and --acl", sec.Dir)
+	}
 
 	for _, n := range cl.Nodes {
 		if err := cl.Start(n); err != nil {
@@ -90,7 +102,21 @@ func runner(c *config) int {
 		}
 	}
 	sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
-	err := cl.WaitHealthy(sctx)
+	var err error
+	if sec != nil {
+		// Status needs a role with ACLs on: the bootstrap (which needs
+		// none) waits for the first leader, then everything acts as admin.
+		var id, secret string
+		id, secret, err = cl.Bootstrap(sctx)
+		if err == nil {
+			cl.SetToken(secret)
+			env.Token = secret
+			logf("ACLs bootstrapped: admin token %s", id)
+		}
+	}
+	if err == nil {
+		err = cl.WaitHealthy(sctx)
+	}
 	scancel()
 	if err != nil {
 		logf("cluster did not form: %v", err)
@@ -115,6 +141,9 @@ func runner(c *config) int {
 	var budget *workload.Budget
 	if c.shards > 0 {
 		agents = shards.New(c.shards, c.prismShard, c.reportDir, cl.Endpoints(), logf)
+		if sec != nil {
+			agents.ExtraArgs = sec.ShardArgs
+		}
 		defer agents.StopAll()
 		for _, a := range agents.List {
 			if err := agents.Start(a); err != nil {
@@ -144,6 +173,17 @@ func runner(c *config) int {
 				shared--
 			}
 			budget = workload.NewBudget(int64(shared) * shards.CapReadRPS * 6 / 10)
+		}
+	}
+
+	var aclTokens *workload.ACLTokens
+	if c.has("acl") {
+		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+		aclTokens, err = workload.ACLSetup(sctx, env)
+		scancel()
+		if err != nil {
+			logf("setup: %v", err)
+			return exitError
 		}
 	}
 
@@ -203,6 +243,16 @@ func runner(c *config) int {
 			go func() { defer twg.Done(); workload.Provision(tctx, env, proc, proc%c.nodes, seed, next) }()
 		}
 	}
+	if c.has("acl") {
+		seed := rng.Int63()
+		twg.Add(1)
+		go func() { defer twg.Done(); workload.ACLAdmin(tctx, env, 500, 500%c.nodes, seed, aclTokens) }()
+		for i := 0; i < c.aclWriters; i++ {
+			proc, seed := 501+i, rng.Int63()
+			twg.Add(1)
+			go func() { defer twg.Done(); workload.ACLWriter(tctx, env, proc, seed, aclTokens) }()
+		}
+	}
 	nem := &nemesis.Nemesis{C: cl, Agents: agents, Backends: bh, Rng: rand.New(rand.NewSource(rng.Int63())), Kinds: c.nemeses, Now: rec.Now, Log: logf}
 	nemDone := make(chan struct{})
 	go func() { defer close(nemDone); nem.Run(tctx) }()
@@ -240,6 +290,10 @@ func runner(c *config) int {
 	if c.has("register") {
 		workload.FinalReads(fctx, env, keys, 999)
 	}
+	var aclErr error
+	if c.has("acl") {
+		aclErr = workload.ACLFinalReads(fctx, env, 998)
+	}
 	final, finalRev, ferr := finalListing(fctx, env)
 	fcancel()
 	if ferr != nil {
@@ -263,7 +317,7 @@ func runner(c *config) int {
 	}
 	var provResults []checker.Result
 	if c.has("provision") && healthErr == nil {
-		provResults = checkProvision(ctx, c, env, rec.Ops(), logf)
+		provResults = checkProvision(ctx, c, cl, env, rec.Ops(), logf)
 	}
 	var archiveResults []checker.Result
 	if c.archive && healthErr == nil {
@@ -304,6 +358,13 @@ func runner(c *config) int {
 			checker.Linearizable(ops, 60*time.Second, filepath.Join(c.reportDir, "linearizability.html")),
 			checker.NoLostWrites(ops),
 			checker.StaleReads(ops))
+	}
+	if c.has("acl") {
+		r := checker.ACL(ops)
+		if aclErr != nil {
+			r.OK, r.Problems = false, append(r.Problems, aclErr.Error())
+		}
+		results = append(results, r)
 	}
 	if ferr != nil {
 		results = append(results, checker.Result{Name: "final-listing", OK: false, Problems: []string{ferr.Error()}})

@@ -1,6 +1,7 @@
 // Package checker decides whether a history is correct: linearizability of
 // the registers (porcupine, one partition per key), no acknowledged write
-// lost, the set of namespaces, and the watch guarantees.
+// lost, the set of namespaces, the watch guarantees, and (acl.go) that
+// revoked and non-owner tokens write nothing.
 package checker
 
 import (

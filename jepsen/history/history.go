@@ -24,6 +24,11 @@ const (
 	Create    = "create"     // set: create a namespace (expected revision 0)
 	Delete    = "delete"     // set: delete a namespace
 	Resize    = "resize"     // shards: unconditional apply of a new capacity to a plc-* namespace
+	// The acl workload (--secure).
+	ACLToken  = "acl-token"  // an admin mints a team token (Token: its id, Principal: team/NAME)
+	ACLWrite  = "acl-write"  // an apply of an acl-* namespace with a team token (Token, Principal, Owners)
+	ACLRevoke = "acl-revoke" // an admin revokes a token (Token); ok also when it was revoked already
+	ACLFinal  = "acl-final"  // the value of an acl-* namespace after healing (Val, Rev)
 )
 
 // Op is one operation. Times are nanoseconds since the start of the run.
@@ -48,6 +53,13 @@ type Op struct {
 	// and its policies.on_delete ("" is delete).
 	Backend  string `json:"backend,omitempty"`
 	OnDelete string `json:"on_delete,omitempty"`
+	// The acl workload: the token's id (never its secret), the identity it
+	// acts as (team/NAME), the owners the written spec declares, and the
+	// gRPC code of a refusal.
+	Token     string   `json:"token,omitempty"`
+	Principal string   `json:"principal,omitempty"`
+	Owners    []string `json:"owners,omitempty"`
+	Code      string   `json:"code,omitempty"`
 }
 
 // Event is one watch event as a watcher received it.

@@ -5,7 +5,9 @@ package hosts
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +17,14 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/prism/controlplane/jepsen/netns"
+	"github.com/prism/controlplane/jepsen/secure"
 	"github.com/prism/controlplane/rpc/client"
+	"github.com/prism/controlplane/rpc/rpcpb"
 )
 
 // Node is one prismd host.
@@ -50,20 +58,160 @@ type Cluster struct {
 	// (--backends); none: --provisioning=false, namespaces go active with
 	// no resources created.
 	BackendArgs []string
-	client      *client.Client
+	// Sec, with --secure, is the run's TLS material: every prismd gets TLS
+	// on every port, --acl and the gossip key, and the harness's calls use
+	// TLS (user/jepsen) and, once set, the admin token. Nil: plaintext.
+	Sec *secure.Material
+
+	mu     sync.Mutex
+	token  string // the admin token's secret (SetToken); never logged
+	client *client.Client
+	https  *http.Client
 }
 
 // New describes n hosts with their directories under dir.
 func New(net *netns.Net, prismd, dir string, logf func(string, ...any)) *Cluster {
 	c := &Cluster{Net: net, Prismd: prismd, Log: logf}
-	var eps []string
 	for i := 1; i <= net.Nodes; i++ {
 		id := "n" + strconv.Itoa(i)
 		c.Nodes = append(c.Nodes, &Node{I: i, ID: id, Dir: filepath.Join(dir, id)})
-		eps = append(eps, netns.NodeIP(i)+":7400")
 	}
-	c.client, _ = client.New(client.Config{Endpoints: eps})
+	c.client = c.newClient()
 	return c
+}
+
+// Secure makes the cluster a --secure one (before any node starts).
+func (c *Cluster) Secure(m *secure.Material) {
+	c.mu.Lock()
+	old := c.client
+	c.Sec = m
+	c.client = c.newClient()
+	c.mu.Unlock()
+	old.Close()
+}
+
+// SetToken makes every later call of the harness's client, and every
+// HTTP call, carry the admin token (the secret of AclBootstrap).
+func (c *Cluster) SetToken(secret string) {
+	c.mu.Lock()
+	old := c.client
+	c.token = secret
+	c.client = c.newClient()
+	c.mu.Unlock()
+	old.Close()
+}
+
+// Token is the admin token's secret ("" without --secure or before
+// SetToken).
+func (c *Cluster) Token() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
+}
+
+// ClientTLS is the harness's client TLS (nil: plaintext).
+func (c *Cluster) ClientTLS() *tls.Config {
+	if c.Sec == nil {
+		return nil
+	}
+	return c.Sec.Client
+}
+
+// newClient is a client of every node with the current TLS and token;
+// c.mu is held or c is not shared yet.
+func (c *Cluster) newClient() *client.Client {
+	cfg := client.Config{Endpoints: c.Endpoints(), Token: c.token}
+	if c.Sec != nil {
+		cfg.TLS = c.Sec.Client
+	}
+	cl, err := client.New(cfg)
+	if err != nil {
+		panic(fmt.Sprintf("hosts: client: %v", err)) // only a malformed token or no endpoints
+	}
+	return cl
+}
+
+func (c *Cluster) cl() *client.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.client
+}
+
+// Bootstrap mints the first admin token (AclBootstrap: no identity
+// needed), retrying until a leader exists or ctx ends. It returns the
+// token's id and secret; an outcome the client cannot know (the token may
+// exist, its secret lost) is an error.
+func (c *Cluster) Bootstrap(ctx context.Context) (id, secret string, err error) {
+	cl := c.cl()
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := cl.AclBootstrap(actx)
+		cancel()
+		if err == nil {
+			return resp.GetToken().GetId(), resp.GetSecret(), nil
+		}
+		// NO_LEADER: no attempt reached a leader, nothing was minted.
+		if client.Reason(err) != rpcpb.ReasonNoLeader || ctx.Err() != nil {
+			return "", "", fmt.Errorf("acl bootstrap: %w", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// DialOptions are what a raw gRPC connection to a node's public port
+// (raft false) or raft port needs: with --secure, TLS (the harness's
+// client certificate; on the raft port node n1's, which is all that port
+// admits) and, on the public port, the admin token on every call.
+func (c *Cluster) DialOptions(raft bool) []grpc.DialOption {
+	if c.Sec == nil {
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	if raft {
+		return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(c.Sec.Peer))}
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(c.Sec.Client))}
+	if t := c.Token(); t != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(Bearer(t)))
+	}
+	return opts
+}
+
+// Bearer is per-call credentials that send a token secret as
+// "authorization: Bearer <secret>" (over TLS only).
+type Bearer string
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (b Bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials.
+func (Bearer) RequireTransportSecurity() bool { return true }
+
+// HTTP calls path on node n's HTTP port: http://, or with --secure
+// https:// with the harness's client certificate and the admin token.
+func (c *Cluster) HTTP(ctx context.Context, method string, n *Node, path string) (*http.Response, error) {
+	scheme, hc := "http", http.DefaultClient
+	if c.Sec != nil {
+		scheme, hc = "https", c.httpsClient()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, scheme+"://"+netns.NodeIP(n.I)+":7700"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if t := c.Token(); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
+	return hc.Do(req)
+}
+
+func (c *Cluster) httpsClient() *http.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.https == nil {
+		c.https = &http.Client{Transport: &http.Transport{TLSClientConfig: c.Sec.Client.Clone(), IdleConnTimeout: 10 * time.Second}}
+	}
+	return c.https
 }
 
 // Endpoints are the gRPC addresses of every node.
@@ -100,6 +248,9 @@ func (c *Cluster) args(n *Node) []string {
 		args = append(args, "--voters", strconv.Itoa(v)) // every server a voter
 	}
 	args = append(args, c.ExtraArgs...)
+	if c.Sec != nil {
+		args = append(args, c.Sec.NodeArgs(n.ID)...)
+	}
 	if !n.fresh {
 		args = append(args, "--bootstrap-expect", strconv.Itoa(len(c.Nodes)))
 	}
@@ -120,7 +271,7 @@ func (c *Cluster) Wipe(n *Node) error {
 
 // RemovePeer removes node id from raft (refused without a healthy quorum left).
 func (c *Cluster) RemovePeer(ctx context.Context, id string) error {
-	return c.client.RemovePeer(ctx, id, false)
+	return c.cl().RemovePeer(ctx, id, false)
 }
 
 // Voters returns the voter ids the leader reports.
@@ -131,7 +282,7 @@ func (c *Cluster) Voters(ctx context.Context) ([]string, error) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	st, err := c.client.StatusOf(sctx, l.GRPC())
+	st, err := c.cl().StatusOf(sctx, l.GRPC())
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +307,9 @@ func (c *Cluster) Start(n *Node) error {
 	}
 	// ip netns exec execs: the pid is prismd's own.
 	cmd := exec.Command("ip", c.args(n)...)
+	if c.Sec != nil {
+		cmd.Env = append(os.Environ(), c.Sec.NodeEnv()...)
+	}
 	done, err := StartLogged(cmd, filepath.Join(n.Dir, "prismd.log"), n.ID)
 	if err != nil {
 		return err
@@ -250,7 +404,7 @@ func (c *Cluster) StopAll() {
 		}
 		_ = c.Kill(n)
 	}
-	c.client.Close()
+	c.cl().Close()
 }
 
 // Leader asks every running, unpaused node for its status and returns the
@@ -263,7 +417,7 @@ func (c *Cluster) Leader(ctx context.Context) *Node {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		st, err := c.client.StatusOf(sctx, n.GRPC())
+		st, err := c.cl().StatusOf(sctx, n.GRPC())
 		cancel()
 		if err != nil || st.LeaderId != st.NodeId || st.LeaderId == "" {
 			continue
@@ -296,7 +450,7 @@ func (c *Cluster) healthy(ctx context.Context) string {
 	applied := map[string]uint64{}
 	for _, n := range c.Nodes {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		st, err := c.client.StatusOf(sctx, n.GRPC())
+		st, err := c.cl().StatusOf(sctx, n.GRPC())
 		cancel()
 		if err != nil {
 			return fmt.Sprintf("%s: %v", n.ID, err)

@@ -12,10 +12,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/prism/controlplane/fsm/fsmpb"
+	"github.com/prism/controlplane/jepsen/hosts"
 	"github.com/prism/controlplane/jepsen/netns"
 	"github.com/prism/controlplane/rpc/rpcpb"
 )
@@ -53,7 +53,7 @@ func (n *Nemesis) garbage(ctx context.Context) (string, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			garbageAt(ctx, x.ID, ip, note)
+			garbageAt(ctx, x.ID, ip, n.C, note)
 		}()
 	}
 	wg.Wait()
@@ -90,10 +90,14 @@ func badCommands() []*fsmpb.Command {
 	}
 }
 
-// garbageAt sends one node its share; note records each answer.
-func garbageAt(ctx context.Context, id, ip string, note func(string, error)) {
+// garbageAt sends one node its share; note records each answer. With
+// --secure the public port's requests carry the admin token over TLS, so
+// they reach the checks past authorization, and the raft port is dialled
+// with a node certificate (all it admits), where Internal still wants the
+// node token.
+func garbageAt(ctx context.Context, id, ip string, c *hosts.Cluster, note func(string, error)) {
 	dial := func(addr string) *grpc.ClientConn {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(addr, c.DialOptions(strings.HasSuffix(addr, ":7500"))...)
 		if err != nil {
 			return nil
 		}

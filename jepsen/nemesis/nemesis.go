@@ -185,7 +185,7 @@ func (n *Nemesis) HealAll() {
 	}
 	if n.clocked {
 		for _, x := range n.C.Nodes {
-			if err := setClock(x, 0, 1); err != nil {
+			if err := n.setClock(x, 0, 1); err != nil {
 				errs = append(errs, err.Error())
 			}
 		}
@@ -422,24 +422,21 @@ func (n *Nemesis) clock(ctx context.Context) (string, error) {
 	n.clocked = true
 	n.mu.Unlock()
 	detail := fmt.Sprintf("clock of %s %+v at %.2fx", what, offset, rate)
-	if err := setClock(x, offset, rate); err != nil {
+	if err := n.setClock(x, offset, rate); err != nil {
 		return detail, err
 	}
 	sleep(ctx, n.dur(3, 10))
-	return detail + ", back in step", setClock(x, 0, 1)
+	return detail + ", back in step", n.setClock(x, 0, 1)
 }
 
 // setClock sets a node's test clock (prismd built with -tags prism_clock).
 // A paused or dead node cannot answer: that is not an error of the fault.
-func setClock(x *hosts.Node, offset time.Duration, rate float64) error {
-	u := fmt.Sprintf("http://%s:7700/debug/clock?offset=%s&rate=%g", netns.NodeIP(x.I), offset, rate)
+// With --secure it goes over HTTPS with the admin token (the route needs
+// the operator role).
+func (n *Nemesis) setClock(x *hosts.Node, offset time.Duration, rate float64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := n.C.HTTP(ctx, http.MethodPost, x, fmt.Sprintf("/debug/clock?offset=%s&rate=%g", offset, rate))
 	if err != nil {
 		return nil // down or paused: its clock is set again at heal or restart
 	}

@@ -50,7 +50,10 @@ type Agents struct {
 	ControlPlane []string // node gRPC addresses
 	List         []*Agent
 	Log          func(format string, args ...any)
-	http         *http.Client
+	// ExtraArgs, when set, adds flags to agent id's command line (with
+	// --secure: its shard certificate).
+	ExtraArgs func(id string) []string
+	http      *http.Client
 }
 
 // New describes n agents with their directories under dir.
@@ -73,7 +76,7 @@ func (a *Agents) Start(x *Agent) error {
 	if err := os.MkdirAll(x.Dir, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command(a.Bin,
+	args := []string{
 		"--id", x.ID,
 		"--control-plane", strings.Join(a.ControlPlane, ","),
 		"--endpoint", fmt.Sprintf("10.77.0.100:%d", 8900+x.I), // informational: nothing serves it
@@ -83,7 +86,11 @@ func (a *Agents) Start(x *Agent) error {
 		"--http-addr", x.HTTP,
 		"--heartbeat-interval", "200ms",
 		"--request-timeout", "1s",
-	)
+	}
+	if a.ExtraArgs != nil {
+		args = append(args, a.ExtraArgs(x.ID)...)
+	}
+	cmd := exec.Command(a.Bin, args...)
 	done, err := hosts.StartLogged(cmd, filepath.Join(x.Dir, "agent.log"), x.ID)
 	if err != nil {
 		return err

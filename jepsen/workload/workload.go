@@ -4,10 +4,14 @@
 //
 // The shards workload (shards.go) creates, resizes and deletes placed
 // namespaces while shard agents run.
+//
+// The acl workload (acl.go, --secure) mints team tokens, writes with them,
+// revokes them and keeps writing with the revoked ones.
 package workload
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -30,16 +34,29 @@ type Env struct {
 	Endpoints []string // gRPC addresses of the nodes
 	Rec       *history.Recorder
 	OpTimeout time.Duration
+	// TLS and Token, with --secure: the harness's client certificate and
+	// the admin token's secret, set before any workload starts (nil and
+	// "": plaintext, no ACLs). The secret is never logged or recorded.
+	TLS   *tls.Config
+	Token string
 }
 
-// Client returns a client whose reads go first to endpoint pref.
-func (e *Env) Client(pref int) *client.Client {
+// Client returns a client whose reads go first to endpoint pref, acting
+// as the admin token with --secure.
+func (e *Env) Client(pref int) *client.Client { return e.ClientAs(pref, e.Token) }
+
+// ClientAs is Client acting as the token whose secret is given ("": the
+// client certificate's identity, or anonymous without --secure).
+func (e *Env) ClientAs(pref int, secret string) *client.Client {
 	n := len(e.Endpoints)
 	eps := make([]string, n)
 	for i := range eps {
 		eps[i] = e.Endpoints[(pref+i)%n]
 	}
-	c, _ := client.New(client.Config{Endpoints: eps, AttemptTimeout: time.Second})
+	c, err := client.New(client.Config{Endpoints: eps, AttemptTimeout: time.Second, TLS: e.TLS, Token: secret})
+	if err != nil {
+		panic(fmt.Sprintf("workload: client: %v", err)) // a malformed token: a harness bug
+	}
 	return c
 }
 
@@ -87,7 +104,10 @@ func notApplied(err error) bool {
 		return false
 	}
 	switch st.Code() {
-	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition:
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition,
+		// Refused by ACLs: at the node that took the call, or inside apply
+		// (a command whose token was revoked changes nothing).
+		codes.PermissionDenied, codes.Unauthenticated:
 		return true
 	case codes.Unavailable:
 		// The client says, as a typed reason, whether a write may have
