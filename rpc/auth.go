@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"fmt"
 	"strings"
 	"time"
@@ -68,10 +69,9 @@ func HashSecret(secret string) []byte {
 	return h[:]
 }
 
-// bearer is the token a call carries ("" for none).
-func bearer(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+// parseBearer reads the authorization header values of a gRPC call or an
+// HTTP request: none, or one "Bearer <token>".
+func parseBearer(vals []string) (string, error) {
 	switch len(vals) {
 	case 0:
 		return "", nil
@@ -109,31 +109,37 @@ func (a *authorizer) byToken(secret string, now time.Time) (caller, error) {
 	return caller{p: acl.OfToken(t), via: ViaToken, expires: t.ExpiresUnixNano}, nil
 }
 
-// byCertificate is the identity of a verified client certificate.
-func byCertificate(ctx context.Context) (acl.Principal, bool) {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
+// ofVerifiedChains is the identity of a verified certificate chain's
+// leaf: its one URI SAN (the TLS listener refused any other).
+func ofVerifiedChains(chains [][]*x509.Certificate) (acl.Principal, bool) {
+	if len(chains) == 0 || len(chains[0]) == 0 || len(chains[0][0].URIs) != 1 {
 		return acl.Principal{}, false
 	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
-		return acl.Principal{}, false
-	}
-	leaf := ti.State.VerifiedChains[0][0]
-	if len(leaf.URIs) != 1 {
-		return acl.Principal{}, false
-	}
-	id, err := tlsutil.ParseIdentity(leaf.URIs[0].String())
+	id, err := tlsutil.ParseIdentity(chains[0][0].URIs[0].String())
 	if err != nil {
 		return acl.Principal{}, false
 	}
 	return acl.Principal{Kind: string(id.Kind), Name: id.Name}, true
 }
 
-// authenticate is who the call is from. With ACLs off a bad token is
-// ignored (the call is anonymous, or its certificate's).
+// authenticate is who a gRPC call is from.
 func (a *authorizer) authenticate(ctx context.Context) (caller, error) {
-	secret, err := bearer(ctx)
+	md, _ := metadata.FromIncomingContext(ctx)
+	var chains [][]*x509.Certificate
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			chains = ti.State.VerifiedChains
+		}
+	}
+	return a.identify(md.Get("authorization"), chains)
+}
+
+// identify is who a call (gRPC or HTTP) is from, given its authorization
+// header values and its verified certificate chains: the token's identity
+// when it carries one, else the certificate's, else anonymous. With ACLs
+// off a bad token is ignored.
+func (a *authorizer) identify(authorization []string, chains [][]*x509.Certificate) (caller, error) {
+	secret, err := parseBearer(authorization)
 	if err == nil && secret != "" {
 		var c caller
 		if c, err = a.byToken(secret, time.Now()); err == nil {
@@ -141,9 +147,9 @@ func (a *authorizer) authenticate(ctx context.Context) (caller, error) {
 		}
 	}
 	if err != nil && a.enabled {
-		return caller{}, err
+		return caller{p: acl.Anonymous, via: ViaNone}, err
 	}
-	if p, ok := byCertificate(ctx); ok {
+	if p, ok := ofVerifiedChains(chains); ok {
 		return caller{p: p, via: ViaCertificate}, nil
 	}
 	return caller{p: acl.Anonymous, via: ViaNone}, nil

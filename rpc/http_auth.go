@@ -1,9 +1,9 @@
 package rpc
 
 import (
+	"crypto/x509"
 	"net/http"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -11,7 +11,6 @@ import (
 	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/internal/audit"
-	"github.com/prism/controlplane/internal/tlsutil"
 )
 
 // HTTPAuth is what the HTTP listener asks of a request.
@@ -75,27 +74,13 @@ func WithHTTPAuth(node *cluster.Node, cfg HTTPAuth, h http.Handler) http.Handler
 	})
 }
 
+// httpCaller is who a request is from, as authenticate is for a gRPC call.
 func (a *authorizer) httpCaller(r *http.Request) (caller, error) {
-	anon := caller{p: acl.Anonymous, via: ViaNone}
-	if hdr := r.Header.Values("Authorization"); len(hdr) > 0 {
-		scheme, tok, ok := strings.Cut(hdr[0], " ")
-		if len(hdr) == 1 && ok && strings.EqualFold(scheme, "bearer") && tok != "" {
-			c, err := a.byToken(tok, time.Now())
-			if err == nil || a.enabled {
-				return c, err
-			}
-		} else if a.enabled {
-			return anon, status.Error(codes.Unauthenticated, "the Authorization header must be one \"Bearer <token>\"")
-		}
+	var chains [][]*x509.Certificate
+	if r.TLS != nil {
+		chains = r.TLS.VerifiedChains
 	}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		if leaf := r.TLS.VerifiedChains[0][0]; len(leaf.URIs) == 1 {
-			if id, err := tlsutil.ParseIdentity(leaf.URIs[0].String()); err == nil {
-				return caller{p: acl.Principal{Kind: string(id.Kind), Name: id.Name}, via: ViaCertificate}, nil
-			}
-		}
-	}
-	return anon, nil
+	return a.identify(r.Header.Values("Authorization"), chains)
 }
 
 func (a *authorizer) recordHTTP(r *http.Request, c caller, err error) {

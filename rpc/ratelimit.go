@@ -12,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -180,8 +179,8 @@ func (l *limiters) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 }
 
 // principalOf is who a call is from, for rate limits: the identity the
-// auth interceptor found (a token's or a certificate's), else the URI SAN
-// of a verified client certificate, else "ip:" and the peer's address.
+// auth interceptor found (a token's or a verified certificate's), else
+// "ip:" and the peer's address.
 func principalOf(ctx context.Context) string {
 	if c := callerOf(ctx); c.p.Authenticated() {
 		return c.p.String()
@@ -189,11 +188,6 @@ func principalOf(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return "unknown"
-	}
-	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-		if leaf := ti.State.VerifiedChains[0][0]; len(leaf.URIs) == 1 {
-			return leaf.URIs[0].String()
-		}
 	}
 	host, _, err := net.SplitHostPort(p.Addr.String())
 	if err != nil {
