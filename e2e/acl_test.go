@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -136,8 +135,7 @@ func TestACLJourney(t *testing.T) {
 			t.Errorf("discovery with token %v: %d, want %d", tc.token != "", resp.StatusCode, tc.want)
 		}
 	}
-	// The archive-less history names who changed it? The namespace's
-	// principal is in the apply's command: a viewer sees it in the list.
+	// Lists are filtered per identity: the owner sees orders, another team does not.
 	out := mustCtl(t, all, append(as(orders), "namespace", "list", "-o", "json")...)
 	if !strings.Contains(out, `"orders"`) {
 		t.Fatalf("owner lists: %s", out)
@@ -153,18 +151,7 @@ func TestACLJourney(t *testing.T) {
 		t.Fatalf("s1 registers s2: exit %d: %s", code, errs)
 	}
 	startAgent(t, "s1", all, s1...)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		out, _, code := ctl(t, all, append(admin, "shard", "get", "s1", "-o", "json")...)
-		var sh struct{ State string }
-		if code == 0 && json.Unmarshal([]byte(out), &sh) == nil && sh.State == "up" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shard s1 not up: %s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitShardUp(t, all, admin, "s1")
 	cc := grpcAs(t, c.nodes[0].grpc, dir, "shard-s1")
 	ctx, cancel := contextTimeout(10 * time.Second)
 	defer cancel()
@@ -219,5 +206,4 @@ func TestACLJourney(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCtl(t, all, append(as(billing), "acl", "whoami", "-o", "json")...)), &me); err != nil || me.Principal != "service/billing" || me.Via != "token" {
 		t.Fatalf("whoami: %+v %v", me, err)
 	}
-	_ = fmt.Sprint
 }

@@ -191,18 +191,7 @@ func TestTLSJourney(t *testing.T) {
 
 	// prism-shard with its certificate registers and keeps its session.
 	startAgent(t, "s1", all, clientFlags(dir, "shard-s1")...)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		out, _, code := ctl(t, all, append(alice, "shard", "get", "s1", "-o", "json")...)
-		var sh struct{ State string }
-		if code == 0 && json.Unmarshal([]byte(out), &sh) == nil && sh.State == "up" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("shard s1 did not come up over TLS: %s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitShardUp(t, all, alice, "s1")
 
 	// Rotation: node1's files replaced with a new certificate; new
 	// handshakes on its gRPC and raft ports get it within seconds, and
@@ -286,6 +275,23 @@ func TestTLSFlagsChecked(t *testing.T) {
 			<-done
 			t.Errorf("prismd %v started; want an error saying %q", tc.args, tc.want)
 		}
+	}
+}
+
+// waitShardUp waits until prismctl (with flags) shows shard id up.
+func waitShardUp(t *testing.T, endpoints string, flags []string, id string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _, code := ctl(t, endpoints, append(slices.Clone(flags), "shard", "get", id, "-o", "json")...)
+		var sh struct{ State string }
+		if code == 0 && json.Unmarshal([]byte(out), &sh) == nil && sh.State == "up" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shard %s not up: %s", id, out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
