@@ -81,21 +81,18 @@ func New(net *netns.Net, prismd, dir string, logf func(string, ...any)) *Cluster
 }
 
 // Secure makes the cluster a --secure one (before any node starts).
-func (c *Cluster) Secure(m *secure.Material) {
-	c.mu.Lock()
-	old := c.client
-	c.Sec = m
-	c.client = c.newClient()
-	c.mu.Unlock()
-	old.Close()
-}
+func (c *Cluster) Secure(m *secure.Material) { c.renewClient(func() { c.Sec = m }) }
 
 // SetToken makes every later call of the harness's client, and every
 // HTTP call, carry the admin token (the secret of AclBootstrap).
-func (c *Cluster) SetToken(secret string) {
+func (c *Cluster) SetToken(secret string) { c.renewClient(func() { c.token = secret }) }
+
+// renewClient applies change under the lock and replaces the harness's
+// client with one built on the new settings.
+func (c *Cluster) renewClient(change func()) {
 	c.mu.Lock()
 	old := c.client
-	c.token = secret
+	change()
 	c.client = c.newClient()
 	c.mu.Unlock()
 	old.Close()

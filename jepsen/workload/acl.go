@@ -155,17 +155,10 @@ func ACLAdmin(ctx context.Context, env *Env, proc, pref int, seed int64, pool *A
 		for i := 0; i < 3 && ctx.Err() == nil; i++ {
 			counter++
 			op := history.Op{Process: proc, Type: history.ACLWrite, Key: key, Token: tok.id, Principal: tok.principal,
-				Owners: []string{tok.principal}, Val: int64(proc)*1_000_000 + counter, Call: env.Rec.Now()}
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), env.OpTimeout)
-			resp, err := owner.Apply(actx, &rpcpb.ApplyRequest{Spec: aclSpec(key, tok.principal, op.Val)})
-			cancel()
-			op.Return = env.Rec.Now()
-			setOutcome(&op, err)
-			op.Code = code(err)
-			if err == nil {
-				op.Rev = resp.Namespace.GetRevision()
-			}
-			env.Rec.Add(op)
+				Owners: []string{tok.principal}, Val: int64(proc)*1_000_000 + counter}
+			err := aclWrite(ctx, env, &op, func(actx context.Context, req *rpcpb.ApplyRequest) (*rpcpb.ApplyResponse, error) {
+				return owner.Apply(actx, req)
+			})
 			if err != nil {
 				pause(ctx, 50*time.Millisecond)
 			}
@@ -175,6 +168,24 @@ func ACLAdmin(ctx context.Context, env *Env, proc, pref int, seed int64, pool *A
 		revoke(ctx, env, admin, proc, tok)
 		pause(ctx, time.Duration(300+rng.Intn(500))*time.Millisecond)
 	}
+}
+
+// aclWrite makes op's write of acl namespace op.Key (owned by
+// op.Owners[0], value op.Val) with apply and records it, timed, with its
+// outcome and code.
+func aclWrite(ctx context.Context, env *Env, op *history.Op, apply func(context.Context, *rpcpb.ApplyRequest) (*rpcpb.ApplyResponse, error)) error {
+	op.Call = env.Rec.Now()
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), env.OpTimeout)
+	resp, err := apply(actx, &rpcpb.ApplyRequest{Spec: aclSpec(op.Key, op.Owners[0], op.Val)})
+	cancel()
+	op.Return = env.Rec.Now()
+	setOutcome(op, err)
+	op.Code = code(err)
+	if err == nil {
+		op.Rev = resp.Namespace.GetRevision()
+	}
+	env.Rec.Add(*op)
+	return err
 }
 
 // revoke revokes tok until that is acknowledged or ctx ends, recording
@@ -228,18 +239,10 @@ func ACLWriter(ctx context.Context, env *Env, proc int, seed int64, pool *ACLTok
 		i := rng.Intn(len(conns))
 		counter++
 		op := history.Op{Process: proc, Type: history.ACLWrite, Key: key, Token: tok.id, Principal: tok.principal,
-			Owners: []string{owner}, Node: fmt.Sprintf("n%d", i+1), Val: int64(proc)*1_000_000 + counter, Call: env.Rec.Now()}
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), env.OpTimeout)
-		actx = metadata.AppendToOutgoingContext(actx, "authorization", "Bearer "+tok.secret)
-		resp, err := conns[i].Apply(actx, &rpcpb.ApplyRequest{Spec: aclSpec(key, owner, op.Val)})
-		cancel()
-		op.Return = env.Rec.Now()
-		setOutcome(&op, err)
-		op.Code = code(err)
-		if err == nil {
-			op.Rev = resp.Namespace.GetRevision()
-		}
-		env.Rec.Add(op)
+			Owners: []string{owner}, Node: fmt.Sprintf("n%d", i+1), Val: int64(proc)*1_000_000 + counter}
+		err := aclWrite(ctx, env, &op, func(actx context.Context, req *rpcpb.ApplyRequest) (*rpcpb.ApplyResponse, error) {
+			return conns[i].Apply(metadata.AppendToOutgoingContext(actx, "authorization", "Bearer "+tok.secret), req)
+		})
 		d := time.Duration(20+rng.Intn(40)) * time.Millisecond
 		if err != nil && op.Outcome != history.Fail {
 			d += 50 * time.Millisecond
