@@ -7,9 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/prism/controlplane/acl"
 	"github.com/prism/controlplane/cluster"
 	"github.com/prism/controlplane/fsm"
@@ -43,7 +40,7 @@ func (s *aclService) off() error {
 	if s.enabled {
 		return nil
 	}
-	return status.Error(codes.FailedPrecondition, "ACLs are off on this node: start prismd with --acl to use tokens")
+	return toStatus(ErrACLOff)
 }
 
 func tokenInfo(t *fsmpb.Token) *rpcpb.TokenInfo {

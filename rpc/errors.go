@@ -30,6 +30,8 @@ var (
 	// ErrStopping: the node is stopping; watch streams end with it
 	// (Unavailable: resume on another node).
 	ErrStopping = errors.New("rpc: node stopping")
+	// ErrACLOff: a token operation on a node without --acl.
+	ErrACLOff = errors.New("rpc: ACLs are off on this node: start prismd with --acl to use tokens")
 )
 
 // codeTable is the one mapping from error sentinels to gRPC codes.
@@ -64,6 +66,7 @@ var codeTable = []struct {
 	{ErrTooManyWatches, codes.ResourceExhausted, ""},
 	{ErrTooManyListings, codes.ResourceExhausted, ""},
 	{ErrStopping, codes.Unavailable, ""},
+	{ErrACLOff, codes.FailedPrecondition, ""},
 	{archive.ErrNotConfigured, codes.FailedPrecondition, ""},
 	{archive.ErrNoArchive, codes.NotFound, ""},
 	{archive.ErrUnreachable, codes.Unavailable, ""},
