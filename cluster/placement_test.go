@@ -132,9 +132,11 @@ func TestPlacementMovesInPhases(t *testing.T) {
 	defer cl.Close()
 	registerShard(t, cl, "a", "postgres")
 	mustApply(t, cl, spec("ns-1", 100))
+	// Placed and active before the move: the lifecycle's activation landing
+	// during the shadow phase would be one more event.
 	testcluster.Eventually(t, 10*time.Second, func() error {
-		if ns := nsOf(t, cl, "ns-1"); ns.ShardId != "a" {
-			return fmt.Errorf("ns-1 on %q", ns.ShardId)
+		if ns := nsOf(t, cl, "ns-1"); ns.ShardId != "a" || ns.Status != fsmpb.NamespaceStatus_NAMESPACE_STATUS_ACTIVE {
+			return fmt.Errorf("ns-1 %s on %q", ns.Status, ns.ShardId)
 		}
 		return nil
 	})
@@ -159,13 +161,17 @@ func TestPlacementMovesInPhases(t *testing.T) {
 	ready <- nil
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() { // shard b heartbeats; it says it is ready once ns-1 shadows to it
+	// Shard b heartbeats, and says it is ready once ns-1 shadows to it;
+	// shard a heartbeats too, so it never goes down (which would degrade
+	// ns-1: one more event) however slowly the machine runs the phases.
+	go func() {
 		for {
 			select {
 			case <-stop:
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
+			heartbeat(cl, "a", nil)
 			r := <-ready
 			heartbeat(cl, "b", r)
 			ready <- r
